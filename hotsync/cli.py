@@ -1,0 +1,132 @@
+"""The command line: global options, dispatch to one command module, errors to exit codes.
+
+Each command lives in ``hotsync/commands/<name>.py`` and exposes
+``main(root, argv) -> int``; this module only finds it and handles what it raises.
+"""
+
+import importlib
+import sys
+from typing import List, Optional, Sequence
+
+from . import __version__
+from .errors import EXIT_USAGE, HotsyncError, UsageError
+from .root import resolve_root
+
+# command word -> module under hotsync.commands, and the one-line help
+COMMANDS = {
+    "sync": ("sync", "push this master's data to the slave now (the default command)"),
+    "status": ("status", "role, peer, age of the slave's data, last result"),
+    "install": ("install", "lay HotSync's events, defaults and rules into the root"),
+    "config": ("config", "read and change the e-smith configuration database"),
+    "signal-event": ("signal_event", "run an e-smith event's handlers"),
+    "services": ("services", "start, stop, restart or show stunnel and rsyncd"),
+    "compile": ("compile", "turn the rules and settings into the plan and the config files"),
+    "explain": ("explain", "say whether a path is synced, and why"),
+    "slave": ("slave", "slave upkeep: reinstall packages, fix permissions"),
+    "promote": ("promote", "make this slave the master"),
+    "demo": ("demo", "two sandbox hosts on loopback: sync, fail, promote, report"),
+}
+
+USAGE = """usage: hotsync [--root DIR] [COMMAND] [ARGS...]
+
+With no command, runs one sync (same as 'hotsync sync'); 'hotsync --dry-run' previews it.
+
+global options:
+  --root DIR     act on the host rooted at DIR instead of / (also: $HOTSYNC_ROOT)
+  -h, --help     show this help
+  --version      show the version
+
+commands:
+{commands}
+
+Exit codes: 0 success, 1 the work failed or the input is invalid, 2 usage error.
+Run 'hotsync COMMAND --help' for a command's own options."""
+
+
+def format_usage() -> str:
+    lines = [f"  {word:<14} {summary}" for word, (_, summary) in COMMANDS.items()]
+    return USAGE.format(commands="\n".join(lines))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``hotsync``; returns the exit code (also used by the tests in-process)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    return _guarded(lambda: _dispatch(arguments))
+
+
+def slave_main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``hotsync-slave`` (same as ``hotsync slave``)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    return _guarded(lambda: _dispatch(_with_command(arguments, "slave")))
+
+
+def promote_main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``hotsync-promote`` (same as ``hotsync promote``)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    return _guarded(lambda: _dispatch(_with_command(arguments, "promote")))
+
+
+def _with_command(arguments: List[str], command: str) -> List[str]:
+    """Insert ``command`` after the global options of ``arguments``."""
+    global_options, rest = _split_global_options(arguments)
+    return global_options + [command] + rest
+
+
+def _split_global_options(arguments: List[str]):
+    """Leading ``--root DIR`` / ``--root=DIR`` tokens, and the rest."""
+    index = 0
+    while index < len(arguments):
+        token = arguments[index]
+        if token == "--root":
+            index += 2
+        elif token.startswith("--root="):
+            index += 1
+        else:
+            break
+    return arguments[:index], arguments[index:]
+
+
+def _dispatch(arguments: List[str]) -> int:
+    root_option = None
+    while arguments:
+        token = arguments[0]
+        if token == "--root":
+            if len(arguments) < 2:
+                raise UsageError("--root needs a directory")
+            root_option, arguments = arguments[1], arguments[2:]
+        elif token.startswith("--root="):
+            root_option, arguments = token.split("=", 1)[1], arguments[1:]
+        elif token in ("-h", "--help"):
+            print(format_usage())
+            return 0
+        elif token == "--version":
+            print(f"hotsync {__version__}")
+            return 0
+        else:
+            break
+    if arguments and not arguments[0].startswith("-"):
+        word, rest = arguments[0], arguments[1:]
+    else:
+        word, rest = "sync", arguments
+    if word not in COMMANDS:
+        raise UsageError(f"unknown command '{word}' (try 'hotsync --help')")
+    module = importlib.import_module(f"hotsync.commands.{COMMANDS[word][0]}")
+    root = resolve_root(root_option)
+    return module.main(root, rest)
+
+
+def _guarded(action) -> int:
+    try:
+        return action()
+    except HotsyncError as error:
+        print(f"hotsync: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("hotsync: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

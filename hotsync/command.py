@@ -1,0 +1,57 @@
+"""The one way HotSync starts an external program.
+
+argv is always a list (never a shell); secrets travel in the environment or a
+0600 file, never in argv; output is captured; every call has a timeout.
+"""
+
+import os
+import subprocess
+from typing import Mapping, Optional, Sequence
+
+from .errors import CommandError
+
+DEFAULT_TIMEOUT_SECONDS = 600
+
+
+def run_command(
+    argv: Sequence[str],
+    *,
+    environment: Optional[Mapping[str, str]] = None,
+    input_text: Optional[str] = None,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    check: bool = True,
+    cwd: Optional[str] = None,
+) -> subprocess.CompletedProcess:
+    """Run ``argv`` and return the finished process (stdout and stderr as text).
+
+    ``environment`` is added to the current environment. With ``check`` a non-zero
+    exit raises ``CommandError`` carrying the program's own message. A program that
+    cannot be started, or that outlives ``timeout``, raises ``CommandError`` too.
+    """
+    full_environment = dict(os.environ)
+    if environment:
+        full_environment.update(environment)
+    try:
+        finished = subprocess.run(
+            list(argv),
+            env=full_environment,
+            input=input_text,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=cwd,
+        )
+    except FileNotFoundError as error:
+        raise CommandError(argv, 127, f"program not found: {error.filename or argv[0]}") from None
+    except subprocess.TimeoutExpired as error:
+        output = _text(error.stdout) + _text(error.stderr)
+        raise CommandError(argv, None, output or f"timed out after {timeout:g} s") from None
+    if check and finished.returncode != 0:
+        raise CommandError(argv, finished.returncode, finished.stderr or finished.stdout)
+    return finished
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value

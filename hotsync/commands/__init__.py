@@ -1,0 +1,1 @@
+"""One module per ``hotsync`` command, each with ``main(root, argv) -> int``."""

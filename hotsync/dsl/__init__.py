@@ -1,0 +1,1 @@
+"""The HotSync language: grammar loading, parse tree to model."""

@@ -1,0 +1,94 @@
+"""The errors a user can meet, each with its exit code.
+
+Every error that reaches ``main()`` is printed as one line on stderr and turned
+into its exit code; only an unexpected exception (a bug) shows a traceback.
+"""
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+class HotsyncError(Exception):
+    """The work failed; the message says what and what to do."""
+
+    exit_code = EXIT_FAILURE
+
+
+class UsageError(HotsyncError):
+    """The command line is wrong."""
+
+    exit_code = EXIT_USAGE
+
+
+class CommandError(HotsyncError):
+    """An external program failed; carries its own message."""
+
+    def __init__(self, argv: Sequence[str], returncode: Optional[int], output: str):
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.output = output
+        program = self.argv[0] if self.argv else "?"
+        detail = last_lines(output) or "no output"
+        if returncode is None:
+            text = f"{program} did not finish in time: {detail}"
+        else:
+            text = f"{program} failed (exit {returncode}): {detail}"
+        super().__init__(text)
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where something came from: a DSL file position or a database property."""
+
+    file: str
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        if self.line:
+            return f"{self.file}:{self.line}:{self.column}"
+        return self.file
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem found in the user's input, located at its source."""
+
+    span: Span
+    message: str
+    source_line: str = ""
+    severity: str = "error"
+
+    def format(self) -> str:
+        text = f"{self.span}: {self.severity}: {self.message}"
+        if self.source_line:
+            caret = " " * max(self.span.column - 1, 0) + "^"
+            text += f"\n    {self.source_line}\n    {caret}"
+        return text
+
+    def as_dict(self) -> dict:
+        return {
+            "file": self.span.file,
+            "line": self.span.line,
+            "column": self.span.column,
+            "severity": self.severity,
+            "message": self.message,
+        }
+
+
+class InvalidConfiguration(HotsyncError):
+    """The DSL files or the settings are invalid; carries every diagnostic found."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]):
+        self.diagnostics = tuple(diagnostics)
+        super().__init__("\n".join(d.format() for d in self.diagnostics))
+
+
+def last_lines(text: str, count: int = 3) -> str:
+    """The last non-empty lines of a program's output, joined on one line."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return " / ".join(lines[-count:])

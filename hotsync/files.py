@@ -1,0 +1,78 @@
+"""The one way HotSync writes a file: atomically, durably, with a known mode and owner.
+
+A reader (or a crash) sees either the old or the new complete file, never a mix.
+"""
+
+import grp
+import os
+import pwd
+import tempfile
+from pathlib import Path
+from typing import Optional, Union
+
+
+def write_file_atomic(
+    path: Path,
+    content: Union[str, bytes],
+    mode: int = 0o644,
+    owner: Optional[str] = None,
+    group: Optional[str] = None,
+) -> None:
+    """Replace ``path`` with ``content``: temp file in the same folder, fsync, rename, fsync folder.
+
+    The mode is set on the temp file before any byte is written, so a secret is never
+    readable by others, not even for an instant. ``owner``/``group`` are names; they are
+    applied only when running as root (a sandbox run by a normal user keeps its own).
+    """
+    path = Path(path)
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(handle, mode)
+        if os.geteuid() == 0 and (owner or group):
+            os.fchown(handle, _user_id(owner), _group_id(group))
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        _remove_quietly(temp_name)
+        raise
+    sync_directory(path.parent)
+
+
+def file_differs(path: Path, content: Union[str, bytes], mode: int) -> bool:
+    """True when writing ``content`` with ``mode`` to ``path`` would change anything."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    try:
+        if (Path(path).stat().st_mode & 0o7777) != mode:
+            return True
+        return Path(path).read_bytes() != data
+    except FileNotFoundError:
+        return True
+
+
+def sync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable."""
+    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _user_id(name: Optional[str]) -> int:
+    return pwd.getpwnam(name).pw_uid if name else -1
+
+
+def _group_id(name: Optional[str]) -> int:
+    return grp.getgrnam(name).gr_gid if name else -1
+
+
+def _remove_quietly(name: str) -> None:
+    try:
+        os.unlink(name)
+    except FileNotFoundError:
+        pass

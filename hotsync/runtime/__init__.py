@@ -1,0 +1,1 @@
+"""What runs from the compiled plan: sync, slave upkeep, promotion."""
