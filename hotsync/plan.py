@@ -1,0 +1,197 @@
+"""The compiled plan: everything the runtime needs, as plain versioned data.
+
+The compiler writes it to ``/var/lib/nethserver/hotsync/plan.json``; the runtime
+(sync, slave upkeep, promotion) reads only this, never the rule files. It holds no
+secret: the password lives in 0600 files that the plan names.
+"""
+
+import json
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from typing import Any, Dict, Tuple, get_args, get_origin, get_type_hints
+
+from .errors import HotsyncError
+from .files import write_file_atomic
+from .root import Root
+
+PLAN_VERSION = 1
+PLAN_PATH = "/var/lib/nethserver/hotsync/plan.json"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A run-time condition of a rule.
+
+    kind: ``installed`` (argument = package name, optional ``version_op`` and ``version``),
+    ``exists`` (argument = host path), ``databases`` (the database switch of the plan).
+    ``negated`` inverts it. ``origin`` is ``FILE:LINE:COL`` of the rule text.
+    """
+
+    kind: str
+    argument: str = ""
+    negated: bool = False
+    version_op: str = ""
+    version: str = ""
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class PathEntry:
+    """One include/exclude/unexclude path (a host path) and where it was declared."""
+
+    path: str
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class Dump:
+    """A database dump made on the master before each push.
+
+    engine: ``mysql`` or ``postgresql``. databases: names; empty = every database (mysql only).
+    target: a host folder (ends with ``/``; one ``<database>.dump`` file each for mysql,
+    ``<database>.sql`` for postgresql) or a host file path (exactly one database).
+    connection: ``host``, ``port``, ``socket``, ``user``, ``defaults_file`` as strings.
+    """
+
+    engine: str
+    databases: Tuple[str, ...]
+    target: str
+    connection: Dict[str, str] = field(default_factory=dict)
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class OwnerFix:
+    """Ownership the slave must restore on synced paths (names resolved on the slave)."""
+
+    owner: str
+    group: str
+    paths: Tuple[str, ...]
+    recursive: bool = False
+    optional: bool = False
+    pattern: str = ""  # a glob of file names inside each path, e.g. "*.svbin"; empty = the path itself
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class PromoteStep:
+    """One step of promotion contributed by a rule.
+
+    kind ``restore``: engine + databases (dump files from the matching Dump targets);
+    ``restart``: arguments = service names; ``run``: arguments = argv of a host program.
+    """
+
+    kind: str
+    engine: str = ""
+    databases: Tuple[str, ...] = ()
+    dump_targets: Tuple[str, ...] = ()
+    arguments: Tuple[str, ...] = ()
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A resolved rule: active when every condition holds at run time."""
+
+    name: str
+    origin: str
+    conditions: Tuple[Condition, ...] = ()
+    include: Tuple[PathEntry, ...] = ()
+    exclude: Tuple[PathEntry, ...] = ()
+    unexclude: Tuple[PathEntry, ...] = ()
+    include_lists: Tuple[PathEntry, ...] = ()  # globs of list files, one path per line
+    exclude_lists: Tuple[PathEntry, ...] = ()
+    dumps: Tuple[Dump, ...] = ()
+    owners: Tuple[OwnerFix, ...] = ()
+    promote: Tuple[PromoteStep, ...] = ()
+    warnings: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Transport:
+    """How the master reaches the slave's rsync daemon through the tunnel.
+
+    On the master the local stunnel client listens on 127.0.0.1:``rsync_port`` and connects
+    to ``slave_host``:``tunnel_port``; on the slave stunnel listens on ``tunnel_port`` and
+    forwards to the rsync daemon on 127.0.0.1:``rsync_port``.
+    """
+
+    tunnel_port: int = 273
+    rsync_port: int = 873
+    user: str = "hotsyncuser"
+    module: str = "hotsync"
+    password_file: str = "/etc/hotsync/rsync.password"  # 0600, the password alone (rsync --password-file)
+    psk_file: str = "/etc/stunnel/hotsync.psk"  # 0600, stunnel PSKsecrets
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_delete_percent: int = 20
+    io_timeout: int = 600
+    plugin_timeout: int = 60
+
+
+@dataclass(frozen=True)
+class Plan:
+    version: int
+    source_hash: str
+    role: str  # "master", "slave" or "" (no role)
+    enabled: bool
+    databases_enabled: bool
+    slave_host: str = ""
+    master_host: str = ""
+    schedules: Dict[str, str] = field(default_factory=dict)  # job -> cron expression
+    compress: bool = False
+    transport: Transport = field(default_factory=Transport)
+    limits: Limits = field(default_factory=Limits)
+    plugin_dir: str = "/etc/hotsync.d"
+    notify: str = ""  # mail recipient for failures; empty = stderr only
+    rules: Tuple[Rule, ...] = ()
+
+
+def plan_to_json(plan: Plan) -> str:
+    """The plan as stable, human-readable JSON."""
+    return json.dumps(asdict(plan), indent=2, sort_keys=True) + "\n"
+
+
+def plan_from_json(text: str) -> Plan:
+    """Read a plan written by ``plan_to_json``; refuses another version."""
+    data = json.loads(text)
+    if data.get("version") != PLAN_VERSION:
+        raise HotsyncError(
+            f"the compiled plan has version {data.get('version')!r}, this HotSync reads "
+            f"version {PLAN_VERSION}: run 'signal-event nethserver-hotsync-update' to recompile"
+        )
+    return _build(Plan, data)
+
+
+def load_plan(root: Root) -> Plan:
+    """The root's compiled plan; a clear error when there is none yet or it is unreadable."""
+    path = root.path(PLAN_PATH)
+    try:
+        return plan_from_json(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise HotsyncError(
+            f"no compiled plan at {PLAN_PATH}: run 'signal-event nethserver-hotsync-update' first"
+        ) from None
+    except (ValueError, TypeError, KeyError) as error:
+        raise HotsyncError(f"{PLAN_PATH} is damaged ({error}): run 'hotsync compile' to rebuild it") from None
+
+
+def save_plan(root: Root, plan: Plan) -> None:
+    write_file_atomic(root.path(PLAN_PATH), plan_to_json(plan), mode=0o644)
+
+
+def _build(kind, data: Any):
+    """Rebuild a frozen dataclass (with nested dataclasses and tuples) from JSON data."""
+    hints = get_type_hints(kind)
+    values = {item.name: _convert(hints[item.name], data[item.name]) for item in fields(kind) if item.name in data}
+    return kind(**values)
+
+
+def _convert(annotation: Any, value: Any):
+    if is_dataclass(annotation):
+        return _build(annotation, value)
+    if get_origin(annotation) is tuple:
+        (item_type, *_rest) = get_args(annotation)
+        return tuple(_convert(item_type, item) for item in value)
+    return value
