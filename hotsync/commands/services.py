@@ -1,0 +1,52 @@
+"""``hotsync services status|start|stop|restart [NAME]``: the two daemons HotSync relies on."""
+
+from typing import List
+
+from ..errors import HotsyncError
+from ..root import Root
+from ..services import (
+    SERVICE_NAMES,
+    ServiceError,
+    restart_service,
+    service_status,
+    start_service,
+    stop_service,
+)
+from .parsing import CommandParser
+
+_ACTIONS = {
+    "status": service_status,
+    "start": start_service,
+    "stop": stop_service,
+    "restart": restart_service,
+}
+
+DESCRIPTION = """Show, start, stop or restart stunnel and rsyncd (both when NAME is omitted).
+Under the root / this drives systemd; under a sandbox root (--root DIR) a small
+supervisor runs the real daemons with DIR's generated configuration files and
+keeps their pid files in DIR/var/run/. Each service's state is printed after the
+action. Exit 1 if any service failed (its own message is shown)."""
+
+
+def build_parser() -> CommandParser:
+    parser = CommandParser("services", description=DESCRIPTION)
+    parser.add_argument("action", choices=sorted(_ACTIONS), help="what to do")
+    parser.add_argument("name", nargs="?", choices=SERVICE_NAMES, help="one service (default: both)")
+    return parser
+
+
+def main(root: Root, argv: List[str]) -> int:
+    """Apply the action to each named service, carry on after a failure, raise one error at the end."""
+    arguments = build_parser().parse_args(argv)
+    names = [arguments.name] if arguments.name else list(SERVICE_NAMES)
+    failures = []
+    for name in names:
+        try:
+            state = _ACTIONS[arguments.action](root, name)
+        except HotsyncError as error:
+            failures.append(str(error))
+            continue
+        print(state.describe(), flush=True)
+    if failures:
+        raise ServiceError("\n".join(failures))
+    return 0

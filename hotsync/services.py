@@ -1,0 +1,479 @@
+"""Start, stop and inspect HotSync's two daemons, ``stunnel`` and ``rsyncd``.
+
+Under the root ``/`` this is systemd's job (``systemctl``, units ``stunnel`` and
+``rsyncd`` as on NethServer 7). Under a sandbox root a small supervisor starts
+the real daemons with that root's generated configuration files, keeps their pid
+files under ``<root>/var/run/`` and stops them cleanly, so that two sandbox hosts
+can run side by side on one machine.
+
+A daemon that fails to start is a ``ServiceError`` carrying the daemon's own
+message, never a silent success.
+"""
+
+import os
+import shutil
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from .command import run_command
+from .errors import CommandError, HotsyncError, last_lines
+from .root import Root
+
+SERVICE_NAMES = ("stunnel", "rsyncd")
+ACTIONS = ("start", "stop", "restart", "reload")
+
+SYSTEMCTL_TIMEOUT_SECONDS = 120
+LAUNCH_TIMEOUT_SECONDS = 30
+READY_TIMEOUT_SECONDS = 10.0
+STOP_TIMEOUT_SECONDS = 10.0
+POLL_INTERVAL_SECONDS = 0.05
+
+# systemctl verb for each action; reload falls back to restart for a unit that cannot reload
+_SYSTEMCTL_VERBS = {"start": "start", "stop": "stop", "restart": "restart", "reload": "reload-or-restart"}
+_TCP_LISTEN_STATE = "0A"
+
+
+class ServiceError(HotsyncError):
+    """A daemon could not be started, stopped or inspected."""
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """Whether a service runs, and its main process when known."""
+
+    name: str
+    running: bool
+    pid: Optional[int] = None
+
+    def describe(self) -> str:
+        """One line for the admin: ``stunnel: running (pid 123)`` or ``stunnel: stopped``."""
+        if not self.running:
+            return f"{self.name}: stopped"
+        if self.pid:
+            return f"{self.name}: running (pid {self.pid})"
+        return f"{self.name}: running"
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    """What the supervisor needs from a daemon's configuration file."""
+
+    path: Path
+    pid_file: Optional[Path]
+    ports: Tuple[int, ...]
+    log_file: Optional[Path]
+    foreground: bool
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def service_status(root: Root, name: str) -> ServiceStatus:
+    """The state of service ``name`` on ``root``. Raises ``ServiceError`` for an unknown name."""
+    _check_name(name)
+    if not root.is_sandbox:
+        return _systemd_status(name)
+    pid = _running_pid(root, name)
+    return ServiceStatus(name, pid is not None, pid)
+
+
+def start_service(root: Root, name: str) -> ServiceStatus:
+    """Start ``name`` unless it already runs; return its state once it serves.
+
+    In a sandbox the call returns only when the pid file names a live process and
+    every port of the configuration is listening. Raises ``ServiceError`` with the
+    daemon's own message when it does not get there.
+    """
+    _check_name(name)
+    if not root.is_sandbox:
+        _systemctl("start", name)
+        return _systemd_status(name)
+    config = load_daemon_config(root, name)
+    running = _running_pid(root, name)
+    if running is not None:
+        return ServiceStatus(name, True, running)
+    _remove_stale_pid_file(root, name)
+    _launch_daemon(root, name, config)
+    return ServiceStatus(name, True, _running_pid(root, name))
+
+
+def stop_service(root: Root, name: str) -> ServiceStatus:
+    """Stop ``name`` if it runs (SIGTERM, then SIGKILL after a timeout); remove a stale pid file."""
+    _check_name(name)
+    if not root.is_sandbox:
+        _systemctl("stop", name)
+        return _systemd_status(name)
+    pid = _running_pid(root, name)
+    if pid is not None:
+        _terminate(name, pid)
+    _remove_stale_pid_file(root, name)
+    return ServiceStatus(name, False)
+
+
+def restart_service(root: Root, name: str) -> ServiceStatus:
+    """Stop then start ``name`` (systemd's own restart under ``/``)."""
+    _check_name(name)
+    if not root.is_sandbox:
+        _systemctl("restart", name)
+        return _systemd_status(name)
+    stop_service(root, name)
+    return start_service(root, name)
+
+
+def adjust_service(root: Root, name: str, action: str) -> ServiceStatus:
+    """Apply ``action`` (start, stop, restart or reload) to ``name``.
+
+    ``reload`` asks systemd to reload (or restart a unit that cannot); in a sandbox
+    it restarts, since a restart is what makes both daemons read a new configuration.
+    """
+    _check_name(name)
+    if action not in ACTIONS:
+        raise ServiceError(f"unknown service action '{action}' for {name} (expected one of: {', '.join(ACTIONS)})")
+    if not root.is_sandbox:
+        _systemctl(_SYSTEMCTL_VERBS[action], name)
+        return _systemd_status(name)
+    if action == "start":
+        return start_service(root, name)
+    if action == "stop":
+        return stop_service(root, name)
+    return restart_service(root, name)
+
+
+def apply_service_state(root: Root, name: str, enabled: bool, action: str = "restart") -> ServiceStatus:
+    """What e-smith's adjust-services does for one service: enabled → ``action``, disabled → stop.
+
+    Under ``/`` the unit is also enabled or disabled at boot, so the state survives a reboot.
+    """
+    _check_name(name)
+    if not root.is_sandbox:
+        _systemctl("enable" if enabled else "disable", name)
+    if enabled:
+        return adjust_service(root, name, action)
+    return stop_service(root, name)
+
+
+def load_daemon_config(root: Root, name: str) -> DaemonConfig:
+    """Read the sandbox daemon's generated configuration and check what the supervisor relies on.
+
+    Raises ``ServiceError`` when the file is missing, names another pid file than
+    ``<root>/var/run/NAME.pid``, or asks the daemon to stay in the foreground.
+    """
+    _check_name(name)
+    path = root.path(_CONFIG_FILES[name])
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        raise ServiceError(
+            f"{name}: configuration file {path} is missing; "
+            f"run 'hotsync --root {root} compile' (or signal-event nethserver-hotsync-update) first"
+        ) from None
+    config = _PARSERS[name](path, text)
+    _check_pid_file(root, name, config)
+    if config.foreground:
+        raise ServiceError(f"{name}: {path} sets 'foreground = yes'; the supervisor needs a daemon that detaches")
+    return config
+
+
+# ----------------------------------------------------------------------------- systemd
+
+
+def _systemctl(verb: str, name: str) -> None:
+    try:
+        run_command(["systemctl", verb, name], timeout=SYSTEMCTL_TIMEOUT_SECONDS)
+    except CommandError as error:
+        raise ServiceError(f"{name}: systemctl {verb} failed: {last_lines(error.output) or error}"
+                           f" (see 'journalctl -u {name}')") from None
+
+
+def _systemd_status(name: str) -> ServiceStatus:
+    finished = run_command(
+        ["systemctl", "show", "--property=ActiveState", "--property=MainPID", name],
+        timeout=SYSTEMCTL_TIMEOUT_SECONDS,
+        check=False,
+    )
+    properties = dict(line.split("=", 1) for line in finished.stdout.splitlines() if "=" in line)
+    running = properties.get("ActiveState") == "active"
+    pid = int(properties.get("MainPID", "0") or 0) if running else 0
+    return ServiceStatus(name, running, pid or None)
+
+
+# ----------------------------------------------------------------------------- sandbox supervisor
+
+_CONFIG_FILES = {"stunnel": "/etc/stunnel/stunnel.conf", "rsyncd": "/etc/rsyncd.conf"}
+# where rsync logs when its configuration names no log file: inside the root, not the host's syslog
+_RSYNCD_FALLBACK_LOG = "/var/log/rsyncd.log"
+
+
+def _check_name(name: str) -> None:
+    if name not in SERVICE_NAMES:
+        raise ServiceError(f"unknown service '{name}' (expected one of: {', '.join(SERVICE_NAMES)})")
+
+
+def _pid_file(root: Root, name: str) -> Path:
+    return root.path(f"/var/run/{name}.pid")
+
+
+def _check_pid_file(root: Root, name: str, config: DaemonConfig) -> None:
+    # the supervisor finds the daemon only through this file; another one would also
+    # let a sandbox daemon write outside its root
+    expected = _pid_file(root, name)
+    option = "pid" if name == "stunnel" else "pid file"
+    if config.pid_file is None or os.path.normpath(config.pid_file) != os.path.normpath(expected):
+        found = f"'{option} = {config.pid_file}'" if config.pid_file else f"no '{option}' line"
+        raise ServiceError(f"{name}: {config.path} has {found}; the supervisor needs '{option} = {expected}'")
+
+
+def _launch_argv(root: Root, name: str, config: DaemonConfig) -> List[str]:
+    if name == "stunnel":
+        return [_stunnel_program(), str(config.path)]
+    argv = ["rsync", "--daemon", f"--config={config.path}"]
+    if config.log_file is None:
+        argv.append(f"--log-file={root.path(_RSYNCD_FALLBACK_LOG)}")
+    return argv
+
+
+def _stunnel_program() -> str:
+    # Debian ships the 5.x binary as both names; some systems only as stunnel4
+    return "stunnel" if shutil.which("stunnel") or not shutil.which("stunnel4") else "stunnel4"
+
+
+def _log_file(root: Root, name: str, config: DaemonConfig) -> Optional[Path]:
+    if config.log_file is not None:
+        return config.log_file
+    return root.path(_RSYNCD_FALLBACK_LOG) if name == "rsyncd" else None
+
+
+def _launch_daemon(root: Root, name: str, config: DaemonConfig) -> None:
+    """Run the daemon's launcher, then wait until it serves; raise with its own words if not."""
+    _pid_file(root, name).parent.mkdir(parents=True, exist_ok=True)
+    log_file = _log_file(root, name, config)
+    log_offset = _file_size(log_file)
+    try:
+        finished = run_command(_launch_argv(root, name, config), timeout=LAUNCH_TIMEOUT_SECONDS, check=False)
+    except CommandError as error:
+        raise ServiceError(f"{name} failed to start: {error}") from None
+    launcher_output = finished.stderr + finished.stdout
+    if finished.returncode != 0:
+        raise ServiceError(f"{name} failed to start: {_daemon_message(launcher_output, log_file, log_offset)}")
+    problem = _wait_until_serving(root, name, config)
+    if problem:
+        raise ServiceError(f"{name} failed to start ({problem}): "
+                           f"{_daemon_message(launcher_output, log_file, log_offset)}")
+
+
+def _wait_until_serving(root: Root, name: str, config: DaemonConfig) -> Optional[str]:
+    """None once the pid file names a live daemon and its ports listen; else what is missing."""
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while True:
+        pid = _running_pid(root, name)
+        listening = _listening_ports(pid) if pid is not None else set()
+        missing_ports = [port for port in config.ports if port not in listening]
+        if pid is not None and not missing_ports:
+            return None
+        if time.monotonic() >= deadline:
+            if pid is None:
+                return f"no live process in {_pid_file(root, name)} after {READY_TIMEOUT_SECONDS:g} s"
+            return f"port {', '.join(map(str, missing_ports))} not listening after {READY_TIMEOUT_SECONDS:g} s"
+        time.sleep(POLL_INTERVAL_SECONDS)
+
+
+def _daemon_message(launcher_output: str, log_file: Optional[Path], log_offset: int) -> str:
+    """The daemon's own explanation: its stderr, else what it logged since the launch."""
+    # stunnel marks its errors with "[!]" amid much chatter on stderr
+    errors = [line for line in launcher_output.splitlines() if line.startswith("[!]")]
+    message = last_lines("\n".join(errors), 4) if errors else last_lines(launcher_output)
+    logged = last_lines(_read_from(log_file, log_offset), 4) if log_file else ""
+    parts = [part for part in (message, logged) if part]
+    if parts:
+        return " / ".join(parts)
+    return "no message from the daemon" + (f" (see {log_file})" if log_file else "")
+
+
+def _running_pid(root: Root, name: str) -> Optional[int]:
+    """The pid in the service's pid file when that process is alive and is this root's daemon."""
+    pid = _read_pid(_pid_file(root, name))
+    if pid is None or not _process_alive(pid):
+        return None
+    # guard against a reused pid: the live process must have been started with this root's config
+    if str(root.path(_CONFIG_FILES[name])) not in _command_line(pid):
+        return None
+    return pid
+
+
+def _terminate(name: str, pid: int) -> None:
+    _signal(pid, signal.SIGTERM)
+    if _wait_for_exit(pid, STOP_TIMEOUT_SECONDS):
+        return
+    _signal(pid, signal.SIGKILL)
+    if not _wait_for_exit(pid, STOP_TIMEOUT_SECONDS):
+        raise ServiceError(f"{name}: process {pid} did not exit after SIGKILL")
+
+
+def _signal(pid: int, number: int) -> None:
+    try:
+        os.kill(pid, number)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        raise ServiceError(f"not allowed to signal process {pid}; run as the user who started it") from None
+
+
+def _wait_for_exit(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while _process_alive(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL_INTERVAL_SECONDS)
+    return True
+
+
+def _remove_stale_pid_file(root: Root, name: str) -> None:
+    if _running_pid(root, name) is None:
+        try:
+            _pid_file(root, name).unlink()
+        except FileNotFoundError:
+            pass
+
+
+# ----------------------------------------------------------------------------- processes and ports
+
+
+def _read_pid(path: Path) -> Optional[int]:
+    try:
+        text = path.read_text().strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return int(text) if text.isdigit() and int(text) > 0 else None
+
+
+def _process_alive(pid: int) -> bool:
+    """True for a live process; a zombie (exited, not yet reaped) counts as gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    state = stat.rsplit(")", 1)[-1].split()[0]
+    return state not in ("Z", "X")
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
+def _listening_ports(pid: int) -> set:
+    """TCP ports process ``pid`` itself listens on (IPv4 and IPv6).
+
+    Matching socket inodes to the process's descriptors, rather than asking whether
+    anyone listens on the port, keeps a port held by another program from passing
+    for our daemon being ready.
+    """
+    sockets = _socket_inodes(pid)
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == _TCP_LISTEN_STATE and fields[9] in sockets:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def _socket_inodes(pid: int) -> set:
+    inodes = set()
+    try:
+        descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return inodes
+    for descriptor in descriptors:
+        try:
+            target = os.readlink(descriptor)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    return inodes
+
+
+def _file_size(path: Optional[Path]) -> int:
+    try:
+        return path.stat().st_size if path else 0
+    except FileNotFoundError:
+        return 0
+
+
+def _read_from(path: Optional[Path], offset: int) -> str:
+    try:
+        with open(path, "rb") as stream:
+            stream.seek(offset)
+            return stream.read().decode("utf-8", "replace")
+    except (FileNotFoundError, TypeError):
+        return ""
+
+
+# ----------------------------------------------------------------------------- configuration files
+
+
+def _options(text: str, comment_marks: str) -> Tuple[Dict[str, str], List[Dict[str, str]]]:
+    """Global ``key = value`` options, and the options of each ``[section]``, keys normalised.
+
+    Both daemons ignore case and spaces in option names (``pid file`` = ``pidfile``).
+    """
+    global_options: Dict[str, str] = {}
+    sections: List[Dict[str, str]] = []
+    current = global_options
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line[0] in comment_marks:
+            continue
+        if line.startswith("["):
+            current = {}
+            sections.append(current)
+            continue
+        if "=" in line:
+            key, value = line.split("=", 1)
+            current[key.replace(" ", "").replace("_", "").lower()] = value.strip()
+    return global_options, sections
+
+
+def _port_of(address: str) -> Optional[int]:
+    """The port of an stunnel ``accept`` value: ``873``, ``127.0.0.1:873`` or ``:::873``."""
+    tail = address.rsplit(":", 1)[-1].strip()
+    return int(tail) if tail.isdigit() else None
+
+
+def _parse_stunnel(path: Path, text: str) -> DaemonConfig:
+    global_options, sections = _options(text, ";#")
+    ports = tuple(
+        port for section in sections if "accept" in section for port in [_port_of(section["accept"])] if port
+    )
+    return DaemonConfig(
+        path=path,
+        pid_file=Path(global_options["pid"]) if global_options.get("pid") else None,
+        ports=ports,
+        log_file=Path(global_options["output"]) if global_options.get("output") else None,
+        foreground=global_options.get("foreground", "no").lower() not in ("no", "false", "0"),
+    )
+
+
+def _parse_rsyncd(path: Path, text: str) -> DaemonConfig:
+    global_options, _ = _options(text, "#;")
+    port = global_options.get("port", "873")
+    return DaemonConfig(
+        path=path,
+        pid_file=Path(global_options["pidfile"]) if global_options.get("pidfile") else None,
+        ports=(int(port),) if port.isdigit() else (),
+        log_file=Path(global_options["logfile"]) if global_options.get("logfile") else None,
+        foreground=False,
+    )
+
+
+_PARSERS = {"stunnel": _parse_stunnel, "rsyncd": _parse_rsyncd}
