@@ -1,0 +1,567 @@
+"""The e-smith key/property database: read, write under a lock, apply shipped defaults.
+
+One record per line, ``key=type|prop|value|prop|value...``; keys and properties are
+written sorted, a ``|`` inside a value is written ``\\|`` and a newline ``\\n``; blank lines
+and ``#`` lines are ignored. A file written here reads back identically with the Perl
+``esmith::DB`` tools, and the other way round.
+
+Reading gives an immutable ``Database``. Changing goes through ``edit_database``: an
+exclusive ``flock`` on ``FILE.lock`` (the semaphore the Perl writers use), a fresh read
+under the lock, and one atomic rewrite at the end only when something changed.
+"""
+
+import fcntl
+import os
+import re
+from collections.abc import Mapping as MappingABC
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Dict, Iterator, List, Mapping, Optional, Tuple
+
+from .errors import HotsyncError
+from .files import write_file_atomic
+from .root import Root
+
+DATABASE_MODE = 0o644
+DEFAULT_DATABASE = "configuration"
+TYPE_PROPERTY = "type"  # e-smith's name for the record type when used as a property
+
+HEADER = (
+    "# DO NOT MODIFY THIS FILE.\n"
+    "# It is maintained by the e-smith configuration tools (here: HotSync).\n"
+    "# Editing it by hand may leave the system in an unknown state: change a\n"
+    "# setting with 'config setprop KEY PROP VALUE', then apply it with\n"
+    "# 'signal-event EVENT'.\n"
+    "#\n"
+)
+
+# A field separator is a '|' that is not escaped by a backslash.
+_SEPARATOR = re.compile(r"(?<!\\)\|")
+_ESCAPED_NEWLINE = "\\n"
+
+
+class InvalidDatabaseEntry(HotsyncError):
+    """A key, property name or value cannot be stored in an e-smith database."""
+
+
+class CorruptDatabase(HotsyncError):
+    """The database file has lines that are not ``key=type|prop|value...`` records.
+
+    Carries every problem found as ``(line number, message)``; the message has one
+    ``FILE:LINE: error: ...`` line per problem. Values are never echoed (they may be secrets).
+    """
+
+    def __init__(self, path: Path, problems: List[Tuple[int, str]]):
+        self.path = Path(path)
+        self.problems = tuple(problems)
+        lines = [f"{path}:{number}: error: {message}" for number, message in self.problems]
+        super().__init__("\n".join(lines))
+
+
+class InvalidDefaults(HotsyncError):
+    """A shipped defaults tree cannot be applied."""
+
+
+# ---------------------------------------------------------------------------
+# Records and databases (immutable)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One database record: its key, its type and its properties (read-only, sorted)."""
+
+    key: str
+    type: str
+    props: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        frozen = MappingProxyType(dict(sorted(self.props.items())))
+        object.__setattr__(self, "props", frozen)
+
+    def get(self, prop: str, default: Optional[str] = None) -> Optional[str]:
+        """The value of ``prop`` (``type`` gives the type, as in e-smith), or ``default``."""
+        if prop == TYPE_PROPERTY:
+            return self.type
+        return self.props.get(prop, default)
+
+    def as_dict(self) -> dict:
+        """The record as NethServer's ``config printjson`` shows it."""
+        return {"name": self.key, "type": self.type, "props": dict(self.props)}
+
+
+class Database(MappingABC):
+    """A read-only mapping of key -> ``Record``, iterated in sorted key order."""
+
+    def __init__(self, records: Mapping[str, Record] = MappingProxyType({})):
+        self._records = MappingProxyType(dict(sorted(records.items())))
+
+    def __getitem__(self, key: str) -> Record:
+        return self._records[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._records)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __repr__(self) -> str:
+        return f"Database({list(self._records.values())!r})"
+
+    def get_type(self, key: str) -> Optional[str]:
+        """The type of ``key``, or None when the record does not exist."""
+        record = self._records.get(key)
+        return record.type if record else None
+
+    def get_prop(self, key: str, prop: str, default: Optional[str] = None) -> Optional[str]:
+        """The value of ``key``'s ``prop``, or ``default`` when the record or prop is missing."""
+        record = self._records.get(key)
+        return record.get(prop, default) if record else default
+
+
+# ---------------------------------------------------------------------------
+# The text format
+
+
+def parse_database(text: str, source: Path) -> Database:
+    """Parse the text of a database file; ``source`` names the file in error messages.
+
+    Raises ``CorruptDatabase`` listing every bad line; nothing is dropped silently.
+    """
+    records: Dict[str, Record] = {}
+    first_seen: Dict[str, int] = {}
+    problems: List[Tuple[int, str]] = []
+    # Perl reads lines ending in "\n" only; a "\r" stays part of the line.
+    for number, line in enumerate(text.split("\n"), start=1):
+        if _is_ignored_line(line):
+            continue
+        try:
+            record = decode_record(line)
+        except ValueError as error:
+            problems.append((number, str(error)))
+            continue
+        if record.key in first_seen:
+            problems.append(
+                (number, f"key '{record.key}' is already defined on line {first_seen[record.key]}")
+            )
+            continue
+        first_seen[record.key] = number
+        records[record.key] = record
+    if problems:
+        raise CorruptDatabase(source, problems)
+    return Database(records)
+
+
+def format_database(database: Mapping[str, Record]) -> str:
+    """The whole file for ``database``: the header, then one line per key in sorted order."""
+    lines = [encode_record(database[key]) + "\n" for key in sorted(database)]
+    return HEADER + "".join(lines)
+
+
+def decode_record(line: str) -> Record:
+    """One ``key=type|prop|value...`` line as a Record; ValueError says what is wrong."""
+    if "=" not in line:
+        raise ValueError("expected 'key=type|prop|value...' but the line has no '='")
+    key, raw_value = line.split("=", 1)
+    if not key:
+        raise ValueError("the key before '=' is empty")
+    fields = [
+        _unescape_field(part)
+        for part in _SEPARATOR.split(raw_value.replace(_ESCAPED_NEWLINE, "\n"))
+    ]
+    record_type, pairs = fields[0], fields[1:]
+    if len(pairs) % 2:
+        raise ValueError(
+            f"record '{key}' has a property without a value "
+            f"({len(pairs)} fields after the type; properties come in name|value pairs)"
+        )
+    props: Dict[str, str] = {}
+    for name, value in zip(pairs[0::2], pairs[1::2]):
+        if not name:
+            raise ValueError(f"record '{key}' has a property with an empty name")
+        if name == TYPE_PROPERTY:
+            raise ValueError(f"record '{key}' has a property named 'type', which is reserved")
+        if name in props:
+            raise ValueError(f"record '{key}' has the property '{name}' twice")
+        props[name] = value
+    return Record(key, record_type, props)
+
+
+def encode_record(record: Record) -> str:
+    """The line (without its newline) the e-smith writer produces for ``record``."""
+    fields = [_escape_field(record.type)]
+    for name in sorted(record.props):
+        fields += [_escape_field(name), _escape_field(record.props[name])]
+    return f"{record.key}=" + "|".join(fields).replace("\n", _ESCAPED_NEWLINE)
+
+
+def _is_ignored_line(line: str) -> bool:
+    stripped = line.strip()
+    return not stripped or stripped.startswith("#")
+
+
+def _escape_field(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _unescape_field(text: str) -> str:
+    return text.replace("\\|", "|")
+
+
+# ---------------------------------------------------------------------------
+# Validation of what a caller wants to store
+
+
+def validate_key(key: str) -> None:
+    """Raise InvalidDatabaseEntry unless ``key`` can be stored and read back unchanged."""
+    _require_text(key, "key")
+    for forbidden, why in (("\n", "a newline"), ("|", "'|'"), ("=", "'='")):
+        if forbidden in key:
+            raise InvalidDatabaseEntry(f"invalid key {key!r}: a key must not contain {why}")
+    if key != key.strip():
+        raise InvalidDatabaseEntry(
+            f"invalid key {key!r}: a key must not start or end with white space"
+        )
+    if key.startswith("#"):
+        raise InvalidDatabaseEntry(
+            f"invalid key {key!r}: a key must not start with '#' (it would read as a comment)"
+        )
+
+
+def validate_prop_name(name: str) -> None:
+    """Raise InvalidDatabaseEntry unless ``name`` can be a property name."""
+    _require_text(name, "property name")
+    for forbidden, why in (("\n", "a newline"), ("|", "'|'")):
+        if forbidden in name:
+            raise InvalidDatabaseEntry(
+                f"invalid property name {name!r}: a property name must not contain {why}"
+            )
+    if name.endswith("\\"):
+        raise InvalidDatabaseEntry(
+            f"invalid property name {name!r}: it must not end with a backslash"
+        )
+
+
+def validate_value(value: str, what: str = "value") -> None:
+    """Raise InvalidDatabaseEntry unless ``value`` reads back unchanged after a write.
+
+    The format has no escape for a backslash, so a value ending in one would swallow
+    the next separator, and the two characters backslash-n would come back as a newline.
+    """
+    if not isinstance(value, str):
+        raise InvalidDatabaseEntry(f"invalid {what}: expected text, got {type(value).__name__}")
+    if value.endswith("\\"):
+        raise InvalidDatabaseEntry(f"invalid {what}: it must not end with a backslash")
+    if _ESCAPED_NEWLINE in value:
+        raise InvalidDatabaseEntry(
+            f"invalid {what}: the characters '\\n' would read back as a newline"
+        )
+
+
+def validate_type(record_type: str) -> None:
+    """Raise InvalidDatabaseEntry unless ``record_type`` can be a record type."""
+    validate_value(record_type, "type")
+    if "|" in record_type:
+        raise InvalidDatabaseEntry(f"invalid type {record_type!r}: a type must not contain '|'")
+
+
+def validate_props(props: Mapping[str, str]) -> None:
+    """Validate every name and value of ``props``; ``type`` is not a property."""
+    for name, value in props.items():
+        validate_prop_name(name)
+        if name == TYPE_PROPERTY:
+            raise InvalidDatabaseEntry("'type' is the record type, not a property")
+        validate_value(value, f"value of {name}")
+
+
+def _require_text(text: str, what: str) -> None:
+    if not isinstance(text, str) or not text:
+        raise InvalidDatabaseEntry(f"invalid {what}: it must be non-empty text")
+
+
+# ---------------------------------------------------------------------------
+# Reading and editing files
+
+
+def database_path(root: Root, name: str = DEFAULT_DATABASE) -> Path:
+    """The real path of database ``name`` under ``root``."""
+    _check_database_name(name)
+    return root.path(f"/var/lib/nethserver/db/{name}")
+
+
+def read_database(path: Path) -> Database:
+    """Read the database file at ``path``; a missing file is an empty database.
+
+    Raises ``CorruptDatabase`` when a line is not a valid record.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return Database()
+    # surrogateescape keeps bytes that are not UTF-8 intact through a rewrite.
+    return parse_database(data.decode("utf-8", "surrogateescape"), Path(path))
+
+
+class DatabaseSession:
+    """Changes to one database inside ``edit_database``; e-smith semantics for each call.
+
+    Every mutator validates its input first and raises ``InvalidDatabaseEntry`` before
+    changing anything, and returns True when it changed the database.
+    """
+
+    def __init__(self, original: Database):
+        self.original = original
+        self._records: Dict[str, Record] = dict(original)
+
+    @property
+    def database(self) -> Database:
+        """The database as it is now, with this session's changes."""
+        return Database(self._records)
+
+    @property
+    def changed(self) -> bool:
+        return dict(self._records) != dict(self.original)
+
+    def get(self, key: str) -> Optional[Record]:
+        """The current record of ``key``, or None."""
+        return self._records.get(key)
+
+    def get_prop(self, key: str, prop: str, default: Optional[str] = None) -> Optional[str]:
+        record = self._records.get(key)
+        return record.get(prop, default) if record else default
+
+    def set_prop(self, key: str, prop: str, value: str) -> bool:
+        """Set one property; does nothing when ``key`` does not exist (e-smith semantics).
+
+        ``prop`` ``type`` changes the record type.
+        """
+        return self.set_props(key, {prop: value})
+
+    def set_props(self, key: str, props: Mapping[str, str]) -> bool:
+        """Set several properties at once; does nothing when ``key`` does not exist."""
+        validate_key(key)
+        plain = _split_type(props)
+        record = self._records.get(key)
+        if record is None:
+            return False
+        new_type = props.get(TYPE_PROPERTY, record.type)
+        return self._store(Record(key, new_type, {**record.props, **plain}))
+
+    def set_record(self, key: str, record_type: str, props: Optional[Mapping[str, str]] = None) -> bool:
+        """Create or replace the whole record of ``key`` (``config set``)."""
+        validate_key(key)
+        validate_type(record_type)
+        validate_props(props or {})
+        return self._store(Record(key, record_type, props or {}))
+
+    def set_default(
+        self, key: str, record_type: str, props: Optional[Mapping[str, str]] = None
+    ) -> bool:
+        """Create the record if missing, else add only the missing properties (``config setdefault``)."""
+        validate_key(key)
+        validate_type(record_type)
+        validate_props(props or {})
+        record = self._records.get(key)
+        if record is None:
+            return self._store(Record(key, record_type, props or {}))
+        return self._store(Record(key, record.type, {**(props or {}), **record.props}))
+
+    def delete(self, key: str) -> bool:
+        """Remove the record of ``key``; does nothing when it does not exist."""
+        validate_key(key)
+        return self._records.pop(key, None) is not None
+
+    def delete_prop(self, key: str, prop: str) -> bool:
+        """Remove one property of ``key``; does nothing when the record or prop is missing."""
+        validate_key(key)
+        validate_prop_name(prop)
+        if prop == TYPE_PROPERTY:
+            raise InvalidDatabaseEntry("the type of a record cannot be deleted; delete the record")
+        record = self._records.get(key)
+        if record is None or prop not in record.props:
+            return False
+        remaining = {name: value for name, value in record.props.items() if name != prop}
+        return self._store(Record(key, record.type, remaining))
+
+    def _store(self, record: Record) -> bool:
+        if self._records.get(record.key) == record:
+            return False
+        self._records[record.key] = record
+        return True
+
+
+def _split_type(props: Mapping[str, str]) -> Dict[str, str]:
+    """Validate ``props`` where ``type`` may appear (it sets the type); return the others."""
+    plain = {name: value for name, value in props.items() if name != TYPE_PROPERTY}
+    if TYPE_PROPERTY in props:
+        validate_type(props[TYPE_PROPERTY])
+    validate_props(plain)
+    return plain
+
+
+@contextmanager
+def edit_database(path: Path) -> Iterator[DatabaseSession]:
+    """Change the database at ``path`` under an exclusive lock; write it once at the end.
+
+    The lock is ``flock`` on ``PATH.lock`` (created if missing), shared with the Perl
+    e-smith writers. The file is read under the lock, so no concurrent update is lost.
+    On normal exit the whole file is rewritten atomically (mode 0644) only if the
+    records changed; if the block raises, nothing is written.
+    """
+    path = Path(path)
+    with _exclusive_lock(Path(f"{path}.lock")):
+        session = DatabaseSession(read_database(path))
+        yield session
+        if session.changed:
+            content = format_database(session.database)
+            write_file_atomic(path, content.encode("utf-8", "surrogateescape"), mode=DATABASE_MODE)
+
+
+@contextmanager
+def _exclusive_lock(lock_path: Path) -> Iterator[None]:
+    """Hold ``flock(LOCK_EX)`` on ``lock_path`` for the duration of the block."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(descriptor)
+            raise
+        # The Perl writers unlink the semaphore when they unlock; a lock held on an
+        # unlinked file excludes nobody, so start over on the file that is there now.
+        if _is_same_file(descriptor, lock_path):
+            break
+        os.close(descriptor)
+    try:
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the flock
+
+
+def _is_same_file(descriptor: int, path: Path) -> bool:
+    try:
+        on_disk = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(descriptor)
+    return (held.st_dev, held.st_ino) == (on_disk.st_dev, on_disk.st_ino)
+
+
+# ---------------------------------------------------------------------------
+# Shipped defaults (initialize-default-databases)
+
+
+@dataclass(frozen=True)
+class DefaultApplied:
+    """One property (or a record's ``type``) set by ``apply_database_defaults``."""
+
+    key: str
+    prop: str
+    value: str
+    forced: bool
+
+    def __str__(self) -> str:
+        how = "forced" if self.forced else "default"
+        return f"{self.key}.{self.prop} ({how})"
+
+
+def apply_database_defaults(root: Root, name: str = DEFAULT_DATABASE) -> List[DefaultApplied]:
+    """Apply ``/etc/e-smith/db/NAME/defaults`` then ``.../force`` to database NAME.
+
+    ``defaults/KEY/PROP`` holds a value (its trailing newline removed) and
+    ``defaults/KEY/type`` the type; they are set only where the record or property is
+    missing. ``force/`` has the same layout and overwrites. A record that must be created
+    needs a ``type`` file. Returns what changed, in order; writes only if something did.
+    """
+    _check_database_name(name)
+    shipped = root.path(f"/etc/e-smith/db/{name}")
+    defaults = _read_defaults_tree(shipped / "defaults")
+    forced = _read_defaults_tree(shipped / "force")
+    applied: List[DefaultApplied] = []
+    with edit_database(database_path(root, name)) as session:
+        for key, props in defaults.items():
+            applied += _apply_missing(session, key, props, shipped / "defaults" / key)
+        for key, props in forced.items():
+            applied += _apply_forced(session, key, props, shipped / "force" / key)
+    return applied
+
+
+def _apply_missing(session: DatabaseSession, key: str, props: Dict[str, str], source: Path):
+    record = session.get(key)
+    if record is None:
+        record_type = _required_type(props, source)
+        plain = _without_type(props)
+        session.set_record(key, record_type, plain)
+        return [DefaultApplied(key, TYPE_PROPERTY, record_type, False)] + [
+            DefaultApplied(key, prop, value, False) for prop, value in plain.items()
+        ]
+    missing = {
+        prop: value for prop, value in _without_type(props).items() if prop not in record.props
+    }
+    session.set_props(key, missing)
+    return [DefaultApplied(key, prop, value, False) for prop, value in missing.items()]
+
+
+def _apply_forced(session: DatabaseSession, key: str, props: Dict[str, str], source: Path):
+    record = session.get(key)
+    if record is None:
+        session.set_record(key, _required_type(props, source), {})
+        record = session.get(key)
+        applied = [DefaultApplied(key, TYPE_PROPERTY, record.type, True)]
+    else:
+        applied = []
+    different = {prop: value for prop, value in props.items() if record.get(prop) != value}
+    session.set_props(key, different)
+    return applied + [DefaultApplied(key, prop, value, True) for prop, value in different.items()]
+
+
+def _required_type(props: Dict[str, str], source: Path) -> str:
+    if TYPE_PROPERTY not in props:
+        raise InvalidDefaults(
+            f"{source}: error: record '{source.name}' does not exist yet and has no 'type' file"
+        )
+    return props[TYPE_PROPERTY]
+
+
+def _without_type(props: Dict[str, str]) -> Dict[str, str]:
+    return {prop: value for prop, value in props.items() if prop != TYPE_PROPERTY}
+
+
+def _read_defaults_tree(folder: Path) -> Dict[str, Dict[str, str]]:
+    """``{key: {prop: value}}`` from ``folder/KEY/PROP`` files, sorted; hidden names skipped."""
+    tree: Dict[str, Dict[str, str]] = {}
+    if not folder.is_dir():
+        return tree
+    for key_folder in sorted(folder.iterdir()):
+        if key_folder.name.startswith(".") or not key_folder.is_dir():
+            continue
+        tree[key_folder.name] = _read_default_props(key_folder)
+    return tree
+
+
+def _read_default_props(key_folder: Path) -> Dict[str, str]:
+    props: Dict[str, str] = {}
+    try:
+        validate_key(key_folder.name)
+        for prop_file in sorted(key_folder.iterdir()):
+            if prop_file.name.startswith(".") or not prop_file.is_file():
+                continue
+            value = _chomp(prop_file.read_bytes().decode("utf-8", "surrogateescape"))
+            validate_prop_name(prop_file.name)
+            validate_value(value, f"value of {prop_file.name}")
+            props[prop_file.name] = value
+    except InvalidDatabaseEntry as error:
+        raise InvalidDefaults(f"{key_folder}: error: {error}") from None
+    return props
+
+
+def _chomp(text: str) -> str:
+    """Remove one trailing newline, as Perl's chomp does."""
+    return text[:-1] if text.endswith("\n") else text
+
+
+def _check_database_name(name: str) -> None:
+    if not name or "/" in name or name in (".", ".."):
+        raise InvalidDatabaseEntry(f"invalid database name {name!r}")
