@@ -248,8 +248,8 @@ def _log_file(root: Root, name: str, config: DaemonConfig) -> Optional[Path]:
 
 def _launch_daemon(root: Root, name: str, config: DaemonConfig) -> None:
     """Run the daemon's launcher, then wait until it serves; raise with its own words if not."""
-    _pid_file(root, name).parent.mkdir(parents=True, exist_ok=True)
     log_file = _log_file(root, name, config)
+    _make_folders_in_root(root, [_pid_file(root, name), log_file])
     log_offset = _file_size(log_file)
     try:
         finished = run_command(_launch_argv(root, name, config), timeout=LAUNCH_TIMEOUT_SECONDS, check=False)
@@ -264,6 +264,14 @@ def _launch_daemon(root: Root, name: str, config: DaemonConfig) -> None:
                            f"{_daemon_message(launcher_output, log_file, log_offset)}")
 
 
+def _make_folders_in_root(root: Root, files: List[Optional[Path]]) -> None:
+    # a daemon that cannot open its log file falls back to the host's syslog, where its
+    # message would be lost to us; folders outside the root are not ours to create
+    for file in files:
+        if file is not None and file.parent.is_relative_to(root.base):
+            file.parent.mkdir(parents=True, exist_ok=True)
+
+
 def _wait_until_serving(root: Root, name: str, config: DaemonConfig) -> Optional[str]:
     """None once the pid file names a live daemon and its ports listen; else what is missing."""
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
@@ -273,6 +281,8 @@ def _wait_until_serving(root: Root, name: str, config: DaemonConfig) -> Optional
         missing_ports = [port for port in config.ports if port not in listening]
         if pid is not None and not missing_ports:
             return None
+        if pid is None and not _processes_using(config.path):
+            return "the daemon exited"
         if time.monotonic() >= deadline:
             if pid is None:
                 return f"no live process in {_pid_file(root, name)} after {READY_TIMEOUT_SECONDS:g} s"
@@ -353,16 +363,26 @@ def _process_alive(pid: int) -> bool:
     """True for a live process; a zombie (exited, not yet reaped) counts as gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
         return False
     state = stat.rsplit(")", 1)[-1].split()[0]
     return state not in ("Z", "X")
 
 
+def _processes_using(config_path: Path) -> List[int]:
+    """Live processes whose command line names ``config_path`` (a daemon before its pid file exists)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and str(config_path) in _command_line(int(entry.name)):
+            if _process_alive(int(entry.name)):
+                found.append(int(entry.name))
+    return found
+
+
 def _command_line(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-    except (FileNotFoundError, ProcessLookupError):
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
         return ""
 
 
