@@ -237,10 +237,7 @@ def validate_prop_name(name: str) -> None:
             raise InvalidDatabaseEntry(
                 f"invalid property name {name!r}: a property name must not contain {why}"
             )
-    if name.endswith("\\"):
-        raise InvalidDatabaseEntry(
-            f"invalid property name {name!r}: it must not end with a backslash"
-        )
+    validate_value(name, f"property name {name!r}")
 
 
 def validate_value(value: str, what: str = "value") -> None:
