@@ -1,0 +1,243 @@
+"""e-smith events: run the handlers of ``<root>/etc/e-smith/events/EVENT/`` in order.
+
+The handlers are the executable files of the event's folder, sorted by name, each
+called as ``handler EVENT ARGS...``. Two generic steps join them when the event
+asks for them, sorted among the handlers as if they were files of these names:
+
+* ``S05expand-templates`` when ``EVENT/templates2expand/`` exists: regenerate the
+  configuration files (``hotsync compile``);
+* ``S90adjust-services`` when ``EVENT/services2adjust/`` exists: for each file NAME
+  there (its content is the action, ``restart`` by default), apply the action to
+  service NAME if its configuration record says ``status=enabled``, else stop it.
+
+Every step runs even after a failure; the event fails when any step failed. Each
+step's verdict, elapsed time and output are appended to
+``<root>/var/log/hotsync-events.log``.
+"""
+
+import os
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple, Union
+
+from .command import run_command
+from .errors import CommandError, HotsyncError
+from .esmith import database_path, read_database
+from .root import ROOT_ENVIRONMENT_VARIABLE, Root
+from .services import apply_service_state
+
+EVENTS_FOLDER = "/etc/e-smith/events"
+EVENTS_LOG = "/var/log/hotsync-events.log"
+HANDLER_TIMEOUT_SECONDS = 600
+TEMPLATES_FOLDER = "templates2expand"
+SERVICES_FOLDER = "services2adjust"
+TEMPLATE_STEP_NAME = "S05expand-templates"
+SERVICE_STEP_NAME = "S90adjust-services"
+DEFAULT_SERVICE_ACTION = "restart"
+LOG_MODE = 0o600  # handler output may quote settings; only root reads it
+
+
+class UnknownEvent(HotsyncError):
+    """The event has no folder under the events directory."""
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """How one step ended: exit code (None when it timed out), its output, how long it took."""
+
+    name: str
+    returncode: Optional[int]
+    output: str
+    seconds: float
+    started: datetime
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def verdict(self) -> str:
+        """``ok``, ``failed (exit N)``, ``killed by signal N`` or ``timed out``."""
+        if self.returncode is None:
+            return "timed out"
+        if self.returncode == 0:
+            return "ok"
+        if self.returncode < 0:
+            return f"killed by signal {-self.returncode}"
+        return f"failed (exit {self.returncode})"
+
+
+@dataclass(frozen=True)
+class EventResult:
+    """Every step of one event run, in the order they ran."""
+
+    event: str
+    steps: Tuple[StepResult, ...]
+
+    @property
+    def failed_steps(self) -> List[str]:
+        return [step.name for step in self.steps if not step.ok]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed_steps
+
+
+@dataclass(frozen=True)
+class ProgramStep:
+    """A step that is an external program: a handler, or the template expansion."""
+
+    name: str
+    argv: Tuple[str, ...]
+
+    def run(self, root: Root, timeout: float) -> Tuple[Optional[int], str]:
+        try:
+            finished = run_command(self.argv, environment=handler_environment(root), timeout=timeout,
+                                   check=False, cwd="/")
+        except CommandError as error:
+            return error.returncode, error.output
+        except OSError as error:  # e.g. a script with a broken "#!" line
+            return 126, f"cannot run {self.argv[0]}: {error.strerror}"
+        return finished.returncode, _joined(finished.stdout, finished.stderr)
+
+
+@dataclass(frozen=True)
+class ServiceAdjustStep:
+    """The generic S90 step: bring each service of ``services2adjust/`` to its configured state."""
+
+    name: str
+    folder: Path
+
+    def run(self, root: Root, timeout: float) -> Tuple[Optional[int], str]:
+        try:
+            database = read_database(database_path(root))
+        except HotsyncError as error:
+            return 1, str(error)
+        lines, failed = [], False
+        for service, action in services_to_adjust(self.folder):
+            enabled = database.get_prop(service, "status") == "enabled"
+            try:
+                lines.append(apply_service_state(root, service, enabled, action).describe())
+            except HotsyncError as error:
+                failed = True
+                message = str(error)
+                # most service errors already start with the service's name
+                lines.append(message if message.startswith(service) else f"{service}: {message}")
+        return (1 if failed else 0), "\n".join(lines)
+
+
+Step = Union[ProgramStep, ServiceAdjustStep]
+
+
+def run_event(
+    root: Root,
+    event: str,
+    arguments: Sequence[str] = (),
+    *,
+    timeout: float = HANDLER_TIMEOUT_SECONDS,
+    expansion_command: Optional[Sequence[str]] = None,
+) -> EventResult:
+    """Run every step of ``event`` in order, log each one, and return how they all ended.
+
+    ``timeout`` bounds each step. ``expansion_command`` replaces the S05 step's program
+    (``python -m hotsync --root ROOT compile``); tests use it. Raises ``UnknownEvent``
+    when the event has no folder; a failing step never raises, it is in the result.
+    """
+    steps = plan_event(root, event, arguments, expansion_command=expansion_command)
+    results = []
+    for step in steps:
+        result = _run_step(root, step, timeout)
+        append_to_log(root, event, result)
+        results.append(result)
+    return EventResult(event, tuple(results))
+
+
+def plan_event(
+    root: Root,
+    event: str,
+    arguments: Sequence[str] = (),
+    *,
+    expansion_command: Optional[Sequence[str]] = None,
+) -> List[Step]:
+    """The steps of ``event`` in the order they will run. Raises ``UnknownEvent``."""
+    folder = event_folder(root, event)
+    steps: List[Step] = [ProgramStep(path.name, (str(path), event, *arguments)) for path in handlers(folder)]
+    if (folder / TEMPLATES_FOLDER).is_dir():
+        steps.append(ProgramStep(TEMPLATE_STEP_NAME, tuple(expansion_command or compile_command(root))))
+    if (folder / SERVICES_FOLDER).is_dir():
+        steps.append(ServiceAdjustStep(SERVICE_STEP_NAME, folder / SERVICES_FOLDER))
+    return sorted(steps, key=lambda step: step.name)
+
+
+def event_folder(root: Root, event: str) -> Path:
+    """The real folder of ``event``; raises ``UnknownEvent`` when it does not exist."""
+    if not event or "/" in event or event.startswith("."):
+        raise UnknownEvent(f"invalid event name '{event}'")
+    folder = root.path(f"{EVENTS_FOLDER}/{event}")
+    if not folder.is_dir():
+        raise UnknownEvent(f"unknown event '{event}': no folder {folder}")
+    return folder
+
+
+def handlers(folder: Path) -> List[Path]:
+    """The executable regular files of ``folder`` (symlinks followed), sorted by name."""
+    return sorted(
+        (path for path in folder.iterdir() if path.is_file() and os.access(path, os.X_OK)),
+        key=lambda path: path.name,
+    )
+
+
+def services_to_adjust(folder: Path) -> List[Tuple[str, str]]:
+    """(service, action) for each file of a ``services2adjust/`` folder, sorted by service."""
+    pairs = []
+    for path in sorted(folder.iterdir(), key=lambda path: path.name):
+        if path.is_file():
+            action = path.read_text(encoding="utf-8", errors="replace").strip()
+            pairs.append((path.name, action or DEFAULT_SERVICE_ACTION))
+    return pairs
+
+
+def compile_command(root: Root) -> List[str]:
+    """The template expansion: the compiler of this very installation, on ``root``."""
+    return [sys.executable, "-m", "hotsync", "--root", str(root), "compile"]
+
+
+def handler_environment(root: Root) -> dict:
+    """What a handler finds in its environment: the root, and ``hotsync`` first on its PATH."""
+    scripts = sysconfig.get_path("scripts")
+    path = os.environ.get("PATH", os.defpath)
+    return {ROOT_ENVIRONMENT_VARIABLE: str(root), "PATH": f"{scripts}{os.pathsep}{path}"}
+
+
+def append_to_log(root: Root, event: str, result: StepResult) -> None:
+    """Append one step's verdict line and its indented output to the events log.
+
+    This log is appended to, not rewritten: ``write_file_atomic`` would rewrite the
+    whole file and lose the lines of an event running at the same time. One
+    ``write`` per step keeps each entry in one piece.
+    """
+    stamp = result.started.isoformat(timespec="seconds")
+    lines = [f"{stamp} {event} {result.name}: {result.verdict()} {result.seconds:.2f}s"]
+    lines += [f"    {line}" for line in result.output.splitlines()]
+    log = root.path(EVENTS_LOG)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_MODE)
+    try:
+        os.write(descriptor, ("\n".join(lines) + "\n").encode("utf-8", "replace"))
+    finally:
+        os.close(descriptor)
+
+
+def _run_step(root: Root, step: Step, timeout: float) -> StepResult:
+    started = datetime.now()
+    clock = time.monotonic()
+    returncode, output = step.run(root, timeout)
+    return StepResult(step.name, returncode, output, time.monotonic() - clock, started)
+
+
+def _joined(stdout: str, stderr: str) -> str:
+    parts = [text.rstrip("\n") for text in (stdout, stderr) if text and text.strip()]
+    return "\n".join(parts)
