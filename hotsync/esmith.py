@@ -345,7 +345,9 @@ class DatabaseSession:
         new_type = props.get(TYPE_PROPERTY, record.type)
         return self._store(Record(key, new_type, {**record.props, **plain}))
 
-    def set_record(self, key: str, record_type: str, props: Optional[Mapping[str, str]] = None) -> bool:
+    def set_record(
+        self, key: str, record_type: str, props: Optional[Mapping[str, str]] = None
+    ) -> bool:
         """Create or replace the whole record of ``key`` (``config set``)."""
         validate_key(key)
         validate_type(record_type)
@@ -355,7 +357,7 @@ class DatabaseSession:
     def set_default(
         self, key: str, record_type: str, props: Optional[Mapping[str, str]] = None
     ) -> bool:
-        """Create the record if missing, else add only the missing properties (``config setdefault``)."""
+        """Create the record if missing, else add only its missing properties (``setdefault``)."""
         validate_key(key)
         validate_type(record_type)
         validate_props(props or {})

@@ -1,4 +1,4 @@
-"""``hotsync config VERB ...``: the e-smith ``config`` command over the root's configuration database.
+"""``hotsync config VERB ...``: e-smith's ``config`` over the root's configuration database.
 
 Same verbs, arguments, output and exit codes as e-smith ``config``:
 
@@ -179,13 +179,16 @@ def _expect(arguments: List[str], usage: str, count: int) -> List[str]:
     return arguments
 
 
-def _key_and_pairs(arguments: List[str], usage: str, minimum_pairs: int) -> Tuple[str, Dict[str, str]]:
+def _key_and_pairs(
+    arguments: List[str], usage: str, minimum_pairs: int
+) -> Tuple[str, Dict[str, str]]:
     if not arguments:
         raise UsageError(f"config: usage: {usage}")
     key, flat = arguments[0], arguments[1:]
     if len(flat) % 2:
         raise UsageError(
-            f"config: properties and values must come in pairs (an odd number of words follows {key!r})"
+            "config: properties and values must come in pairs "
+            f"(an odd number of words follows {key!r})"
         )
     if len(flat) < 2 * minimum_pairs:
         raise UsageError(f"config: usage: {usage}")
