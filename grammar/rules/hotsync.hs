@@ -1,0 +1,52 @@
+# HotSync main rules file (installed as /etc/hotsync/hotsync.hs).
+#
+# Settings an admin changes live in the configuration database:
+#   config setprop hotsync role master SlaveHost 192.168.1.2
+#   signal-event nethserver-hotsync-save
+# This file says what each setting means and what is always synchronised.
+# Package rules are in rules.d/, one file per package; drop your own there too.
+
+global {
+    role           = setting hotsync.role default ""
+    status         = setting hotsync.status default enabled
+    databases      = setting hotsync.databases default enabled
+    tunnel_port    = setting hotsync.SlavePort default 273
+    rsync_port     = setting rsyncd.TCPPort default 873
+    password       = setting rsyncd.password
+    user           = hotsyncuser
+    # Compression costs more time than it saves on a LAN; enable it for slow links.
+    compress       = setting hotsync.Compress default off
+    max_delete     = setting hotsync.MaxDeletePercent default 20%
+    io_timeout     = setting hotsync.IoTimeout default 600
+    plugin_timeout = 60
+    notify         = setting hotsync.NotifyTo default ""
+    plugin_dir     = /etc/hotsync.d
+}
+
+role master {
+    slave_host = setting hotsync.SlaveHost
+    schedule sync "5,20,35,50 * * * *"
+}
+
+role slave {
+    master_host = setting hotsync.MasterHost
+    schedule upkeep "0 1 * * *"
+    schedule fixperm "0,15,30,45 * * * *"
+}
+
+# What every host keeps in sync, whatever is installed.
+rule base {
+    # The lists every NethServer package ships for its backups.
+    include from "/etc/backup-data.d/*.include"
+    exclude from "/etc/backup-data.d/*.exclude"
+    # The configuration backup made before each push, so the slave can restore it.
+    include /var/lib/nethserver/backup/backup-config.tar.xz
+    include /var/lib/nethserver/backup/backup-config.tar.xz.md5
+    include /var/lib/nethserver/backup/backup-config-content.md5
+    # Package-manager configuration, so the slave reinstalls from the same repositories.
+    include /etc/yum/vars /etc/yum.repos.d /etc/yum.conf
+    # Never mirrored as files: the live databases (the backup carries them), the logs.
+    exclude /var/lib/nethserver/backup/ /var/lib/nethserver/db/ /var/log/
+}
+
+include "rules.d/*.hs"

@@ -1,0 +1,228 @@
+"""Model + settings -> plan, and the whole compile pipeline of a root.
+
+``compile_root`` runs parse -> validate -> plan -> render and returns everything in
+memory; writing is ``apply.py``'s job, so ``--check`` is just "don't apply".
+"""
+
+import hashlib
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+from . import plan as planned
+from . import settings as named
+from .dsl import model
+from .dsl.parser import MAIN_RULES_FILE, parse_program
+from .errors import Diagnostic
+from .esmith import database_path, read_database
+from .render import Output, render_outputs
+from .root import Root
+from .validate import ResolvedSettings, validate_program
+
+DUMP_SUFFIX = {"mysql": ".dump", "postgresql": ".sql"}
+
+
+@dataclass(frozen=True)
+class Compilation:
+    """The result of compiling a root: the plan and the files, or the diagnostics."""
+
+    plan: Optional[planned.Plan]
+    outputs: Tuple[Output, ...]
+    diagnostics: Tuple[Diagnostic, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.diagnostics
+
+
+def compile_root(root: Root, main_file: str = MAIN_RULES_FILE) -> Compilation:
+    """Read the root's rule files and configuration database; plan and render in memory."""
+    program, diagnostics = parse_program(root, main_file)
+    database = read_database(database_path(root))
+    validation = validate_program(program, database)
+    diagnostics = list(diagnostics) + list(validation.diagnostics)
+    if diagnostics:
+        return Compilation(None, (), tuple(diagnostics))
+    plan = build_plan(program, validation.settings, database, source_hash(program, validation.settings))
+    return Compilation(plan, tuple(render_outputs(root, plan, validation.settings)), ())
+
+
+def source_hash(program: model.Program, resolved: ResolvedSettings) -> str:
+    """A digest of the rule files and the settings used (the password is not part of it)."""
+    digest = hashlib.sha256()
+    for source in program.files:
+        digest.update(f"{source.path}\0{source.text}\0".encode())
+    for name in sorted(resolved.values):
+        if name not in ("password", "password_error"):
+            digest.update(f"{name}={resolved.values[name]}\0".encode())
+    for job in sorted(resolved.schedules):
+        digest.update(f"{job}={resolved.schedules[job]}\0".encode())
+    return "sha256:" + digest.hexdigest()
+
+
+def build_plan(program: model.Program, resolved: ResolvedSettings, database, digest: str) -> planned.Plan:
+    """The plan of a validated program (``database`` resolves the dump options' settings)."""
+    values = resolved.values
+    context = _Context(database, _dump_files(program))
+    rules: List[planned.Rule] = []
+    for block in program.items(model.RuleBlock):
+        rules.extend(_flatten_rule(block, context))
+    return planned.Plan(
+        version=planned.PLAN_VERSION,
+        source_hash=digest,
+        role=values["role"],
+        enabled=values["status"],
+        databases_enabled=values["databases"],
+        slave_host=values["slave_host"],
+        master_host=values["master_host"],
+        schedules=dict(resolved.schedules),
+        compress=values["compress"],
+        transport=planned.Transport(
+            tunnel_port=values["tunnel_port"], rsync_port=values["rsync_port"], user=values["user"],
+        ),
+        limits=planned.Limits(
+            max_delete_percent=values["max_delete"], io_timeout=values["io_timeout"],
+            plugin_timeout=values["plugin_timeout"],
+        ),
+        plugin_dir=values["plugin_dir"],
+        notify=values["notify"],
+        rules=tuple(rules),
+    )
+
+
+def _origin(span) -> str:
+    return str(span)
+
+
+def _block_conditions(block: model.RuleBlock) -> Tuple[planned.Condition, ...]:
+    if block.kind != "package":
+        return ()
+    version = block.version
+    return (planned.Condition(
+        kind="installed", argument=block.name,
+        version_op=version.operator if version else "", version=version.version if version else "",
+        origin=_origin(block.span),
+    ),)
+
+
+def _plan_condition(condition: model.Condition, negate: bool) -> planned.Condition:
+    version = condition.version
+    return planned.Condition(
+        kind=condition.kind, argument=condition.argument, negated=condition.negated != negate,
+        version_op=version.operator if version else "", version=version.version if version else "",
+        origin=_origin(condition.span),
+    )
+
+
+@dataclass(frozen=True)
+class _Context:
+    database: object
+    dump_files: Dict[Tuple[str, str], str]  # (engine, database or "*") -> dump file or folder of all
+
+    def restore_source(self, engine: str, name: str) -> str:
+        if (engine, name) in self.dump_files:
+            return self.dump_files[(engine, name)]
+        return dump_file(engine, self.dump_files.get((engine, "*"), "/"), name)
+
+
+class _RuleParts:
+    """What one set of conditions contributes, gathered while walking a rule's body."""
+
+    def __init__(self):
+        self.include: List[planned.PathEntry] = []
+        self.exclude: List[planned.PathEntry] = []
+        self.unexclude: List[planned.PathEntry] = []
+        self.include_lists: List[planned.PathEntry] = []
+        self.exclude_lists: List[planned.PathEntry] = []
+        self.dumps: List[planned.Dump] = []
+        self.owners: List[planned.OwnerFix] = []
+        self.promote: List[planned.PromoteStep] = []
+        self.warnings: List[str] = []
+
+
+def _flatten_rule(block: model.RuleBlock, context: _Context) -> List[planned.Rule]:
+    """One plan rule per distinct set of conditions, in the order they first appear."""
+    parts: Dict[Tuple[planned.Condition, ...], _RuleParts] = {}
+
+    def walk(statements, conditions):
+        for statement in statements:
+            if isinstance(statement, model.WhenStatement):
+                walk(statement.then, conditions + (_plan_condition(statement.condition, False),))
+                walk(statement.otherwise, conditions + (_plan_condition(statement.condition, True),))
+            else:
+                _add_statement(parts.setdefault(conditions, _RuleParts()), statement, context)
+
+    walk(block.body, _block_conditions(block))
+    return [
+        planned.Rule(
+            name=block.name, origin=_origin(block.span), conditions=conditions,
+            include=tuple(part.include), exclude=tuple(part.exclude), unexclude=tuple(part.unexclude),
+            include_lists=tuple(part.include_lists), exclude_lists=tuple(part.exclude_lists),
+            dumps=tuple(part.dumps), owners=tuple(part.owners), promote=tuple(part.promote),
+            warnings=tuple(part.warnings),
+        )
+        for conditions, part in parts.items()
+    ]
+
+
+def _entries(references) -> List[planned.PathEntry]:
+    return [planned.PathEntry(reference.path, _origin(reference.span)) for reference in references]
+
+
+def _add_statement(part: _RuleParts, statement, context: _Context) -> None:
+    if isinstance(statement, model.PathStatement):
+        getattr(part, statement.action).extend(_entries(statement.paths))
+    elif isinstance(statement, model.ListFileStatement):
+        getattr(part, f"{statement.action}_lists").extend(_entries([statement.pattern]))
+    elif isinstance(statement, model.OwnerStatement):
+        part.owners.append(planned.OwnerFix(
+            owner=statement.owner, group=statement.group, paths=tuple(ref.path for ref in statement.paths),
+            recursive=statement.recursive, optional=statement.optional, pattern=statement.pattern,
+            origin=_origin(statement.span),
+        ))
+    elif isinstance(statement, model.DumpStatement):
+        part.dumps.append(planned.Dump(
+            engine=statement.engine, databases=statement.databases, target=statement.target.path,
+            connection={option.name: named.resolve_value(option.value, context.database).text for option in statement.options},
+            origin=_origin(statement.span),
+        ))
+    elif isinstance(statement, model.PromoteStatement):
+        part.promote.append(_promote_step(statement, context))
+    elif isinstance(statement, model.WarnStatement):
+        part.warnings.append(statement.text)
+
+
+def _promote_step(statement: model.PromoteStatement, context: _Context) -> planned.PromoteStep:
+    if statement.kind == "restore":
+        targets = tuple(context.restore_source(statement.engine, name) for name in statement.arguments)
+        return planned.PromoteStep(
+            kind="restore", engine=statement.engine, databases=statement.arguments,
+            dump_targets=targets, origin=_origin(statement.span),
+        )
+    return planned.PromoteStep(kind=statement.kind, arguments=statement.arguments, origin=_origin(statement.span))
+
+
+def dump_file(engine: str, target: str, database: str) -> str:
+    """The host path of one database's dump: inside a folder target, or the file target itself."""
+    if target.endswith("/"):
+        return f"{target}{database}{DUMP_SUFFIX[engine]}"
+    return target
+
+
+def _dump_files(program: model.Program) -> Dict[Tuple[str, str], str]:
+    """(engine, database) -> its dump file; (engine, "*") -> the folder of an all-databases dump."""
+    files: Dict[Tuple[str, str], str] = {}
+    for rule in program.items(model.RuleBlock):
+        for statement in _walk_dumps(rule.body):
+            for name in statement.databases or ("*",):
+                path = dump_file(statement.engine, statement.target.path, name) if name != "*" else statement.target.path
+                files.setdefault((statement.engine, name), path)
+    return files
+
+
+def _walk_dumps(statements):
+    for statement in statements:
+        if isinstance(statement, model.DumpStatement):
+            yield statement
+        elif isinstance(statement, model.WhenStatement):
+            yield from _walk_dumps(statement.then)
+            yield from _walk_dumps(statement.otherwise)

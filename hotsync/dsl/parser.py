@@ -1,0 +1,312 @@
+"""Parse rule files into the model: grammar loading, lark tree to frozen dataclasses, includes.
+
+``parse_program(root, main_file)`` reads the main rule file and every file it includes
+and returns the model plus the diagnostics of files that did not parse.
+"""
+
+import difflib
+import functools
+import glob
+import re
+from pathlib import PurePosixPath
+from typing import List, Optional, Tuple
+
+from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedInput, UnexpectedToken, v_args
+
+from ..errors import Diagnostic, Span
+from ..resources import shipped_folder
+from ..root import Root
+from . import model
+
+MAIN_RULES_FILE = "/etc/hotsync/hotsync.hs"
+
+# What a terminal is called in an error message.
+TERMINAL_NAMES = {
+    "PATH": "an absolute path", "STRING": "a quoted string", "NAME": "a name", "NUMBER": "a number",
+    "PERCENT": "a percentage", "SETTING_REF": "a setting KEY.PROP", "OWNER_GROUP": "OWNER:GROUP",
+    "VERSION": "a version", "VERSION_OP": "a comparison (> >= < <= ==)", "ENGINE": "mysql or postgresql",
+    "LBRACE": "'{'", "RBRACE": "'}'", "EQUAL": "'='", "SEMICOLON": "';'", "_SEP": "end of line",
+    "$END": "end of file", "OTHERWISE": "'otherwise'",
+}
+
+
+@functools.lru_cache(maxsize=None)
+def build_parser(strict: bool = False) -> Lark:
+    """The rule-language parser, built once. ``strict`` (used by the tests) also fails on
+    terminal collisions, which needs the optional ``interegular`` package."""
+    grammar = (shipped_folder("grammar") / "hotsync.lark").read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", propagate_positions=True, strict=strict, maybe_placeholders=True)
+
+
+def parse_text(text: str, file: str) -> Tuple[Optional[model.SourceFile], List[Diagnostic]]:
+    """Parse one rule file's text; on a syntax error, no model and one located diagnostic."""
+    try:
+        tree = build_parser().parse(text)
+    except UnexpectedInput as error:
+        return None, [_syntax_diagnostic(error, text, file)]
+    items = _ToModel(file).transform(tree)
+    return model.SourceFile(path=file, text=text, items=tuple(items.children)), []
+
+
+def parse_program(root: Root, main_file: str = MAIN_RULES_FILE) -> Tuple[model.Program, List[Diagnostic]]:
+    """The main rule file and, depth first in order, every file it includes (globs sorted).
+
+    A file included twice is read once; a missing main file is a diagnostic.
+    """
+    files: List[model.SourceFile] = []
+    diagnostics: List[Diagnostic] = []
+    seen = set()
+
+    def read(host_path: str, included_from: Optional[model.FileInclude]) -> None:
+        if host_path in seen:
+            return
+        seen.add(host_path)
+        try:
+            text = root.path(host_path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            span = included_from.span if included_from else Span(host_path)
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            diagnostics.append(Diagnostic(span, f"cannot read rule file {host_path}: {reason}"))
+            return
+        source, problems = parse_text(text, host_path)
+        diagnostics.extend(problems)
+        if source is None:
+            return
+        files.append(source)
+        for item in source.items:
+            if isinstance(item, model.FileInclude):
+                for included in _expand_include(root, host_path, item):
+                    read(included, item)
+
+    read(main_file, None)
+    return model.Program(files=tuple(files)), diagnostics
+
+
+def _expand_include(root: Root, including_file: str, include: model.FileInclude) -> List[str]:
+    """Host paths named by an ``include "PATTERN"``; relative patterns start at the including file."""
+    pattern = PurePosixPath(include.pattern)
+    if not pattern.is_absolute():
+        pattern = PurePosixPath(including_file).parent / pattern
+    if ".." in pattern.parts:
+        return []  # reported by validation; never read outside the rule folders
+    real_pattern = str(root.path(str(pattern)))
+    if not glob.has_magic(str(pattern)):
+        return [str(pattern)]
+    return sorted(root.host_path(match) for match in glob.glob(real_pattern))
+
+
+def _syntax_diagnostic(error: UnexpectedInput, text: str, file: str) -> Diagnostic:
+    line, column = error.line, error.column
+    source_line = text.splitlines()[line - 1] if 0 < line <= len(text.splitlines()) else ""
+    word = _word_at(source_line, column)
+    expected = _expected_terminals(error)
+    keywords = sorted(name.lower() for name in expected if name.isalpha() and name.isupper() and name not in TERMINAL_NAMES)
+    if isinstance(error, UnexpectedToken) and error.token.type == "$END":
+        found = "end of file"
+    elif word:
+        found = f"'{word}'"
+    else:
+        found = f"'{source_line[column - 1:column]}'" if source_line[column - 1:column] else "end of line"
+    message = f"unexpected {found}"
+    suggestion = difflib.get_close_matches(word, keywords, n=1, cutoff=0.6) if word else []
+    if word and word not in keywords and keywords and word.isidentifier() and (suggestion or len(keywords) > 1):
+        message = f"unknown keyword '{word}'"
+    if suggestion:
+        message += f" (did you mean '{suggestion[0]}'?)"
+    else:
+        message += f"; expected {_describe(expected)}"
+    return Diagnostic(Span(file, line, column), message, source_line)
+
+
+def _expected_terminals(error: UnexpectedInput) -> List[str]:
+    if isinstance(error, UnexpectedToken):
+        return sorted(error.expected)
+    if isinstance(error, UnexpectedCharacters):
+        return sorted(error.allowed or ())
+    return []
+
+
+def _describe(expected: List[str]) -> str:
+    names = []
+    for terminal in expected:
+        if terminal in ("COMMENT", "__ANON_0"):
+            continue
+        name = TERMINAL_NAMES.get(terminal)
+        if name is None:
+            name = f"'{terminal.lower()}'" if terminal.isalpha() else terminal
+        if name not in names:
+            names.append(name)
+    if not names:
+        return "something else"
+    if len(names) == 1:
+        return names[0]
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _word_at(line: str, column: int) -> str:
+    match = re.match(r"[A-Za-z_][A-Za-z0-9_.:-]*", line[column - 1:]) if column > 0 else None
+    return match.group(0) if match else ""
+
+
+def _unquote(token: str) -> str:
+    """The text of a quoted string: \\" and \\\\ are the only escapes."""
+    return re.sub(r'\\(["\\])', r"\1", token[1:-1])
+
+
+def _path_text(token: Token) -> str:
+    return _unquote(token) if token.type == "STRING" else str(token)
+
+
+@v_args(meta=True)
+class _ToModel(Transformer):
+    """Lark tree of one file to model nodes; every node gets its span."""
+
+    def __init__(self, file: str):
+        super().__init__()
+        self.file = file
+
+    def _span(self, meta_or_token) -> Span:
+        return Span(self.file, getattr(meta_or_token, "line", 0) or 0, getattr(meta_or_token, "column", 0) or 0)
+
+    def _path(self, token: Token) -> model.PathRef:
+        return model.PathRef(_path_text(token), self._span(token))
+
+    def file_include(self, meta, children):
+        return model.FileInclude(_unquote(children[0]), self._span(meta))
+
+    def global_block(self, meta, children):
+        return model.GlobalBlock(tuple(child for child in children if child is not None), self._span(meta))
+
+    def role_block(self, meta, children):
+        _keyword, name, *items = children
+        items = [item for item in items if item is not None]
+        assignments = tuple(item for item in items if isinstance(item, model.Assignment))
+        schedules = tuple(item for item in items if isinstance(item, model.Schedule))
+        return model.RoleBlock(str(name), assignments, schedules, self._span(meta))
+
+    def schedule(self, meta, children):
+        job, cron = children
+        return model.Schedule(str(job), _unquote(cron), self._span(meta))
+
+    def assignment(self, meta, children):
+        name, value = children
+        return model.Assignment(str(name), value, self._span(name))
+
+    def setting(self, meta, children):
+        reference, default = children
+        key, prop = str(reference).split(".", 1)
+        return model.SettingRef(key, prop, default, self._span(reference))
+
+    def string(self, meta, children):
+        return model.Literal("string", _unquote(children[0]), self._span(children[0]))
+
+    def number(self, meta, children):
+        return model.Literal("number", str(children[0]), self._span(children[0]))
+
+    def percent(self, meta, children):
+        return model.Literal("percent", str(children[0])[:-1], self._span(children[0]))
+
+    def word(self, meta, children):
+        return model.Literal("word", str(children[0]), self._span(children[0]))
+
+    def path_literal(self, meta, children):
+        return model.Literal("path", str(children[0]), self._span(children[0]))
+
+    def version_constraint(self, meta, children):
+        operator, version = children
+        return model.VersionConstraint(str(operator), str(version), self._span(operator))
+
+    def package_block(self, meta, children):
+        name, version, body = children
+        return model.RuleBlock("package", str(name), version, body, self._span(name))
+
+    def rule_block(self, meta, children):
+        name, body = children
+        return model.RuleBlock("rule", str(name), None, body, self._span(name))
+
+    def body(self, meta, children):
+        return tuple(child for child in children if child is not None)
+
+    def _paths(self, action, meta, children):
+        return model.PathStatement(action, tuple(self._path(token) for token in children), self._span(meta))
+
+    def include_paths(self, meta, children):
+        return self._paths("include", meta, children)
+
+    def exclude_paths(self, meta, children):
+        return self._paths("exclude", meta, children)
+
+    def unexclude_paths(self, meta, children):
+        return self._paths("unexclude", meta, children)
+
+    def include_list(self, meta, children):
+        return model.ListFileStatement("include", self._path(children[0]), self._span(meta))
+
+    def exclude_list(self, meta, children):
+        return model.ListFileStatement("exclude", self._path(children[0]), self._span(meta))
+
+    def owner_flag(self, meta, children):
+        return str(children[0])
+
+    def owner_pattern(self, meta, children):
+        return ("pattern", _unquote(children[0]))
+
+    def owner(self, meta, children):
+        owner, group = str(children[0]).split(":", 1)
+        flags = [child for child in children[1:] if isinstance(child, str) and not isinstance(child, Token)]
+        pattern = next((child[1] for child in children if isinstance(child, tuple)), "")
+        paths = tuple(self._path(child) for child in children[1:] if isinstance(child, Token))
+        return model.OwnerStatement(owner, group, "recursive" in flags, "optional" in flags, paths, pattern, self._span(meta))
+
+    def dump(self, meta, children):
+        engine, *rest = children
+        options = tuple(child for child in rest if isinstance(child, model.DumpOption))
+        tokens = [child for child in rest if isinstance(child, Token)]
+        *names, target = tokens
+        databases = () if [n.type for n in names] == ["ALL"] else tuple(str(n) for n in names)
+        return model.DumpStatement(str(engine), databases, self._path(target), options, self._span(meta))
+
+    def dump_option(self, meta, children):
+        name, value = children
+        return model.DumpOption(str(name), value, self._span(name))
+
+    def promote_restore(self, meta, children):
+        engine, *names = children
+        return model.PromoteStatement("restore", str(engine), tuple(str(n) for n in names), self._span(meta))
+
+    def promote_restart(self, meta, children):
+        return model.PromoteStatement("restart", "", tuple(str(n) for n in children), self._span(meta))
+
+    def promote_run(self, meta, children):
+        program, *arguments = children
+        return model.PromoteStatement(
+            "run", "", (_path_text(program),) + tuple(_unquote(a) for a in arguments), self._span(meta)
+        )
+
+    def warn(self, meta, children):
+        return model.WarnStatement(_unquote(children[0]), self._span(meta))
+
+    def when(self, meta, children):
+        condition, then, *rest = [child for child in children if not isinstance(child, Token)]
+        otherwise = rest[0] if rest else None
+        return model.WhenStatement(condition, _as_statements(then), _as_statements(otherwise), self._span(meta))
+
+    def condition(self, meta, children):
+        negation, (kind, argument, version) = children
+        return model.Condition(kind, argument, negation is not None, version, self._span(meta))
+
+    def databases_condition(self, meta, children):
+        return ("databases", "", None)
+
+    def installed_condition(self, meta, children):
+        name, version = children
+        return ("installed", str(name), version)
+
+    def exists_condition(self, meta, children):
+        return ("exists", _path_text(children[0]), None)
+
+
+def _as_statements(branch) -> tuple:
+    if branch is None:
+        return ()
+    return branch if isinstance(branch, tuple) else (branch,)

@@ -1,0 +1,110 @@
+"""Plan -> file contents, rendered with jinja2 from ``templates/``; one table says each file's mode.
+
+Rendering never touches the disk: it returns ``Output`` values that ``apply.py`` writes.
+Templates hold layout only; every decision is in the plan or in the context built here.
+"""
+
+import functools
+import hashlib
+import hmac
+import os
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Tuple
+
+import jinja2
+
+from .plan import Plan
+from .resources import shipped_folder
+from .root import Root
+
+PSK_IDENTITY = "hotsync"
+
+
+@dataclass(frozen=True)
+class Output:
+    """One generated file: host path, content, mode and owner."""
+
+    path: str
+    content: str
+    mode: int
+    owner: str = "root"
+    group: str = "root"
+
+
+# host path, template, mode — the one table of every file the compiler writes
+OUTPUT_FILES: Tuple[Tuple[str, str, int], ...] = (
+    ("/etc/hotsync.conf", "hotsync.conf.j2", 0o644),
+    ("/etc/rsyncd.conf", "rsyncd.conf.j2", 0o644),
+    ("/etc/rsyncd.secrets", "rsyncd.secrets.j2", 0o600),
+    ("/etc/hotsync/rsync.password", "rsync.password.j2", 0o600),
+    ("/etc/stunnel/stunnel.conf", "stunnel.conf.j2", 0o644),
+    ("/etc/stunnel/hotsync.psk", "hotsync.psk.j2", 0o600),
+    ("/etc/cron.d/hotsync", "cron.j2", 0o644),
+)
+
+
+@functools.lru_cache(maxsize=None)
+def template_environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(shipped_folder("templates"))),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+
+
+def derive_psk(password: str) -> str:
+    """The tunnel's pre-shared key, derived from the rsync password both hosts already share.
+
+    Deriving (instead of reusing the password) keeps the password itself out of stunnel's
+    files and always gives stunnel a 64-character key.
+    """
+    return hmac.new(password.encode("utf-8"), b"hotsync stunnel psk v1", hashlib.sha256).hexdigest()
+
+
+def hotsync_command(root: Root) -> str:
+    """How cron starts hotsync on this host: the installed script, with the root when sandboxed."""
+    if not root.is_sandbox:
+        return "/usr/sbin/hotsync"
+    scripts = sysconfig.get_path("scripts")
+    return f"HOTSYNC_ROOT={root.base} {scripts}/hotsync"
+
+
+def render_context(root: Root, plan: Plan, resolved) -> dict:
+    password = resolved.values.get("password") or ""
+    return {
+        "plan": plan,
+        "transport": plan.transport,
+        "password": password,
+        "psk_identity": PSK_IDENTITY,
+        "psk": derive_psk(password) if password else "",
+        "paths": {
+            "base": str(root.path("/")).rstrip("/") + "/",
+            "rsyncd_secrets": str(root.path("/etc/rsyncd.secrets")),
+            "rsyncd_pid": str(root.path("/var/run/rsyncd.pid")),
+            "rsyncd_lock": str(root.path("/var/run/rsyncd.lock")),
+            "rsyncd_log": str(root.path("/var/log/rsyncd.log")),
+            "stunnel_pid": str(root.path("/var/run/stunnel.pid")),
+            "stunnel_log": str(root.path("/var/log/stunnel.log")),
+            "psk": str(root.path(plan.transport.psk_file)),
+            "fence": str(root.path("/var/lib/nethserver/hotsync/fence.json")),
+        },
+        # A sandbox daemon run by a normal user cannot switch to root.
+        "switch_to_root": not root.is_sandbox or os.geteuid() == 0,
+        "hotsync": hotsync_command(root),
+        "connect_host": f"[{plan.slave_host}]" if ":" in plan.slave_host else plan.slave_host,
+    }
+
+
+def render_outputs(root: Root, plan: Plan, resolved) -> List[Output]:
+    """Every generated file's content, in memory."""
+    environment = template_environment()
+    context = render_context(root, plan, resolved)
+    return [
+        Output(path=path, content=environment.get_template(template).render(context), mode=mode)
+        for path, template, mode in OUTPUT_FILES
+    ]
