@@ -1,1 +1,1 @@
-# Shipped data folder; mapped into the package as hotsync.events (see setup.cfg).
+# Shipped data folder; mapped into the package as hotsync.shipped.events (see setup.cfg).

@@ -1,1 +1,1 @@
-# Shipped data folder; mapped into the package as hotsync.grammar (see setup.cfg).
+# Shipped data folder; mapped into the package as hotsync.shipped.grammar (see setup.cfg).

@@ -1,1 +1,1 @@
-# Shipped data folder; mapped into the package as hotsync.templates (see setup.cfg).
+# Shipped data folder; mapped into the package as hotsync.shipped.templates (see setup.cfg).

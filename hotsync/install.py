@@ -1,0 +1,141 @@
+"""Lay HotSync's integration into a root: events, database defaults, rule files, plugin folder.
+
+Idempotent. A setting the admin changed is never overwritten (defaults only fill what
+is missing), and a rule file the admin edited is kept: the new shipped version is put
+beside it as ``FILE.hsnew``, the way rpm leaves ``.rpmnew`` files.
+"""
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, List, Tuple
+
+from .esmith import apply_database_defaults, database_path, edit_database
+from .files import write_file_atomic
+from .resources import shipped_folder
+from .root import Root
+
+EVENTS_FOLDER = "/etc/e-smith/events"
+DEFAULTS_FOLDER = "/etc/e-smith/db/configuration/defaults"
+RULES_FOLDER = "/etc/hotsync"
+PLUGIN_FOLDER = "/etc/hotsync.d"
+MANIFEST = "/var/lib/nethserver/hotsync/installed-rules.json"
+
+# key -> (type, {prop: default}), as the original package ships them (reference §1)
+DATABASE_DEFAULTS: Dict[str, Tuple[str, Dict[str, str]]] = {
+    "hotsync": ("configuration", {
+        "role": "", "status": "enabled", "MasterHost": "", "SlaveHost": "", "SlavePort": "273",
+        "databases": "enabled",
+    }),
+    "rsyncd": ("service", {"password": "", "status": "disabled", "TCPPort": "873"}),
+    "stunnel": ("service", {"TCPPort": "273", "access": "", "status": "disabled"}),
+}
+
+
+@dataclass(frozen=True)
+class InstallReport:
+    written: Tuple[str, ...]
+    kept: Tuple[str, ...]  # admin-edited rule files left alone (new version beside them)
+    defaults: Tuple[str, ...]
+    generated_password: bool = False
+
+
+def install(root: Root, defaults_only: bool = False) -> InstallReport:
+    """Install into ``root``; returns what changed."""
+    written: List[str] = []
+    kept: List[str] = []
+    written += _write_default_files(root)
+    if not defaults_only:
+        written += _install_events(root)
+        rules_written, kept = _install_rules(root)
+        written += rules_written
+        root.path(PLUGIN_FOLDER).mkdir(parents=True, exist_ok=True)
+    applied = apply_database_defaults(root)
+    defaults = tuple(f"{item.key}.{item.prop}={item.value}" for item in applied if item.prop != "password")
+    return InstallReport(tuple(written), tuple(kept), defaults, _generate_password_when_empty(root))
+
+
+def _generate_password_when_empty(root: Root) -> bool:
+    """Give a new host a strong shared secret, so it never runs with an empty one.
+
+    The admin copies it to the other host (``config getprop rsyncd password`` there,
+    ``config setprop rsyncd password …`` here); it is never printed by HotSync.
+    """
+    with edit_database(database_path(root)) as session:
+        if session.get("rsyncd") is None or session.get_prop("rsyncd", "password"):
+            return False
+        session.set_prop("rsyncd", "password", secrets.token_urlsafe(24))
+        return True
+
+
+def _write_if_different(root: Root, host_path: str, content: bytes, mode: int) -> bool:
+    target = root.path(host_path)
+    try:
+        if target.read_bytes() == content and target.stat().st_mode & 0o7777 == mode:
+            return False
+    except FileNotFoundError:
+        pass
+    write_file_atomic(target, content, mode=mode)
+    return True
+
+
+def _write_default_files(root: Root) -> List[str]:
+    written = []
+    for key, (record_type, props) in DATABASE_DEFAULTS.items():
+        files = {"type": record_type, **props}
+        for prop, value in files.items():
+            host_path = f"{DEFAULTS_FOLDER}/{key}/{prop}"
+            if _write_if_different(root, host_path, f"{value}\n".encode() if value else b"", 0o644):
+                written.append(host_path)
+    return written
+
+
+def _shipped_files(folder: Path) -> Iterator[Path]:
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.name != "__init__.py" and "__pycache__" not in path.parts:
+            yield path
+
+
+def _install_events(root: Root) -> List[str]:
+    source = shipped_folder("events")
+    written = []
+    for path in _shipped_files(source):
+        relative = path.relative_to(source)
+        # Handlers sit right in the event folder; the rest (templates2expand/, services2adjust/) is data.
+        mode = 0o755 if len(relative.parts) == 2 else 0o644
+        host_path = f"{EVENTS_FOLDER}/{relative.as_posix()}"
+        if _write_if_different(root, host_path, path.read_bytes(), mode):
+            written.append(host_path)
+    return written
+
+
+def _install_rules(root: Root) -> Tuple[List[str], List[str]]:
+    source = shipped_folder("grammar") / "rules"
+    manifest = _read_manifest(root)
+    written, kept = [], []
+    for path in _shipped_files(source):
+        host_path = f"{RULES_FOLDER}/{path.relative_to(source).as_posix()}"
+        content = path.read_bytes()
+        target = root.path(host_path)
+        if target.exists() and _digest(target.read_bytes()) not in (manifest.get(host_path), _digest(content)):
+            if _write_if_different(root, host_path + ".hsnew", content, 0o644):
+                kept.append(host_path)
+            continue
+        if _write_if_different(root, host_path, content, 0o644):
+            written.append(host_path)
+        manifest[host_path] = _digest(content)
+    write_file_atomic(root.path(MANIFEST), json.dumps(manifest, indent=2, sort_keys=True) + "\n", mode=0o644)
+    return written, kept
+
+
+def _read_manifest(root: Root) -> Dict[str, str]:
+    try:
+        return json.loads(root.path(MANIFEST).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def _digest(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
