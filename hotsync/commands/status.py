@@ -1,0 +1,112 @@
+"""``hotsync status [--json]``: role, peer, age of the slave's copy, last result, next runs.
+
+Works on either role: the master reads its last run's record, the slave the marker the
+master pushed last. It never reads the password files, so it cannot show a secret.
+"""
+
+import json
+import time
+from datetime import datetime
+from typing import Any, Dict, List
+
+from ..errors import EXIT_OK, HotsyncError
+from ..plan import load_plan
+from ..root import Root
+from ..runtime.schedule import next_run
+from ..runtime.status import read_marker, read_status
+from .parsing import CommandParser
+
+
+def build_parser() -> CommandParser:
+    parser = CommandParser("status", description="Show this host's HotSync role, peer, data age and last result.")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    return parser
+
+
+def main(root: Root, argv: List[str]) -> int:
+    options = build_parser().parse_args(argv)
+    report = collect_status(root, time.time())
+    print(json.dumps(report, indent=2, sort_keys=True) if options.json else format_status(report))
+    return EXIT_OK
+
+
+def collect_status(root: Root, now: float) -> Dict[str, Any]:
+    """Everything ``status`` shows, as plain data."""
+    try:
+        plan = load_plan(root)
+    except HotsyncError as error:
+        return {"role": "", "configured": False, "problem": str(error)}
+    if plan.role == "master":
+        record, peer = read_status(root), {"slave": plan.slave_host}
+        last_run = record.get("finished")
+        last_result, last_errors = record.get("result"), record.get("errors", [])
+    elif plan.role == "slave":
+        record, peer = read_marker(root), {"master": plan.master_host}
+        last_run = record.get("finished")
+        last_result = record.get("result")
+        last_errors = [f"{record['errors']} error(s) on the master"] if record.get("errors") else []
+    else:
+        record, peer, last_run, last_result, last_errors = {}, {}, None, None, []
+    last_success_epoch = record.get("last_success_epoch")
+    return {
+        "configured": True,
+        "role": plan.role,
+        "enabled": plan.enabled,
+        "peer": peer,
+        "databases": plan.databases_enabled,
+        "last_run": last_run,
+        "last_result": last_result,
+        "last_errors": list(last_errors),
+        "last_success": record.get("last_success"),
+        "last_success_epoch": last_success_epoch,
+        "age_seconds": int(now - last_success_epoch) if last_success_epoch else None,
+        "next_runs": next_runs(plan.schedules, now) if plan.enabled else {},
+    }
+
+
+def next_runs(schedules: Dict[str, str], now: float) -> Dict[str, Any]:
+    """Each scheduled job's next start (None when its expression cannot be read)."""
+    moment = datetime.fromtimestamp(now)
+    runs = {}
+    for job, expression in sorted(schedules.items()):
+        upcoming = next_run(expression, moment)
+        runs[job] = upcoming.isoformat(timespec="minutes") if upcoming else None
+    return runs
+
+
+def format_status(report: Dict[str, Any]) -> str:
+    """The report as the admin reads it."""
+    if not report.get("configured"):
+        return f"role: none\n{report.get('problem', '')}"
+    peer = ", ".join(f"{kind} {host or '(not set)'}" for kind, host in report["peer"].items()) or "(none)"
+    lines = [
+        f"role: {report['role'] or 'none'}" + ("" if report["enabled"] else " (disabled)"),
+        f"peer: {peer}",
+        f"databases synchronized: {'yes' if report['databases'] else 'no'}",
+        f"last success: {_with_age(report['last_success'], report['age_seconds'])}",
+        f"last run: {report['last_run'] or 'never'}" + (f" ({report['last_result']})" if report["last_result"] else ""),
+    ]
+    lines += [f"  error: {error}" for error in report["last_errors"]]
+    for job, moment in report["next_runs"].items():
+        lines.append(f"next {job}: {moment or 'unreadable schedule'}")
+    return "\n".join(lines)
+
+
+def _with_age(moment: Any, age_seconds: Any) -> str:
+    if not moment:
+        return "never"
+    return f"{moment} ({describe_age(age_seconds)} ago)"
+
+
+def describe_age(seconds: int) -> str:
+    """An age in the largest sensible unit: 45 s, 12 min, 3 h 5 min, 2 d 4 h."""
+    seconds = max(int(seconds), 0)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} h {minutes % 60} min"
+    return f"{hours // 24} d {hours % 24} h"

@@ -1,0 +1,250 @@
+"""The include and exclude lists of one push.
+
+In order: the active rules' own paths and their list files (``/etc/backup-data.d/*.include``
+and friends), minus the excludes an active rule withdraws (``unexclude``); then the plugins
+in the plan's plugin folder, run as ``script INCLUDE_FILE EXCLUDE_FILE``, which may append to
+or edit both files; then the fixed entries no plugin may remove. Once the dumps and the
+configuration backup are made, ``split_existing`` keeps only include entries that exist.
+The cost follows the number of rules and list lines, never the number of files on disk:
+nothing here walks a tree.
+"""
+
+import fnmatch
+import glob
+import os
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, List, Sequence, Tuple
+
+from ..errors import last_lines
+from ..files import write_file_atomic
+from ..plan import Dump, Plan
+from ..root import Root
+from .backup import CONFIG_BACKUP_FILES
+from .conditions import InstalledPackages, RuleState, evaluate_rules
+from .dumps import PARTIAL_SUFFIX
+
+# Excluded after the plugins ran, as the original did: the backup folder (only the
+# configuration backup inside it is pushed), the e-smith databases (each host keeps its
+# own role and settings) and the logs.
+FIXED_EXCLUDES = ("/var/lib/nethserver/backup/", "/var/lib/nethserver/db/", "/var/log/")
+
+# HotSync's own state and the files that make a host a master or a slave: pushing the
+# master's copy would overwrite the slave's plan, status, tunnel and daemon settings.
+# Excluded files are also protected from deletion on the slave.
+RUNTIME_EXCLUDES = (
+    "/var/lib/nethserver/hotsync/",
+    "/var/run/nethserver-hotsync/",
+    "/var/lib/hotsync/",
+    "/var/lock/hotsync.lock",
+    "/etc/rsyncd.conf",
+    "/etc/rsyncd.secrets",
+    "/etc/stunnel/",
+    "/etc/hotsync/",
+    f"*{PARTIAL_SUFFIX}",  # a dump left half-written by a crash
+)
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """A plugin that failed or ran out of time; the sync goes on without its changes' guarantee."""
+
+    name: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"plugin {self.name} {self.message}"
+
+
+@dataclass(frozen=True)
+class SyncLists:
+    """What one push transfers, and what the rules decided on the way."""
+
+    includes: Tuple[str, ...]  # host paths, in order, no duplicates (not yet checked for existence)
+    excludes: Tuple[str, ...]  # rsync exclude patterns
+    rules: Tuple[RuleState, ...]
+    dumps: Tuple[Dump, ...]  # of the active rules
+    warnings: Tuple[str, ...]
+    plugin_failures: Tuple[PluginFailure, ...]
+
+
+@dataclass(frozen=True)
+class RuleLists:
+    includes: Tuple[str, ...]
+    excludes: Tuple[str, ...]
+    warnings: Tuple[str, ...]
+
+
+def build_lists(
+    root: Root, plan: Plan, workdir: Path, packages: InstalledPackages, dry_run: bool = False
+) -> SyncLists:
+    """Evaluate the rules now, run the plugins and return the push's lists.
+
+    ``workdir`` is a private folder for the plugins' list files. Plugin failures are
+    collected, never raised.
+    """
+    states = evaluate_rules(root, plan, packages)
+    active = [state.rule for state in states if state.active]
+    from_rules = collect_rule_lists(root, states)
+    include_file, exclude_file = workdir / "include", workdir / "exclude"
+    write_file_atomic(include_file, _as_lines(from_rules.includes), mode=0o600)
+    write_file_atomic(exclude_file, _as_lines(from_rules.excludes), mode=0o600)
+    failures = run_plugins(root, plan, include_file, exclude_file, dry_run)
+    includes = _unique(read_list_file(include_file) + list(CONFIG_BACKUP_FILES))
+    excludes = _unique(read_list_file(exclude_file) + list(FIXED_EXCLUDES) + list(RUNTIME_EXCLUDES))
+    warnings = list(from_rules.warnings)
+    for rule in active:
+        warnings.extend(f"{rule.name}: {text}" for text in rule.warnings)
+    return SyncLists(
+        includes=tuple(includes),
+        excludes=tuple(excludes),
+        rules=states,
+        dumps=tuple(dump for rule in active for dump in rule.dumps),
+        warnings=tuple(warnings),
+        plugin_failures=failures,
+    )
+
+
+def collect_rule_lists(root: Root, states: Sequence[RuleState]) -> RuleLists:
+    """The active rules' includes and excludes (with their list files), unexcludes applied."""
+    includes: List[str] = []
+    excludes: List[str] = []
+    withdrawn: List[str] = []
+    warnings: List[str] = []
+    for state in states:
+        if not state.active:
+            continue
+        rule = state.rule
+        includes.extend(entry.path for entry in rule.include)
+        excludes.extend(entry.path for entry in rule.exclude)
+        withdrawn.extend(entry.path for entry in rule.unexclude)
+        for pattern in rule.include_lists:
+            includes.extend(read_list_files(root, pattern.path, warnings))
+        for pattern in rule.exclude_lists:
+            excludes.extend(read_list_files(root, pattern.path, warnings))
+    kept = [entry for entry in excludes if not is_withdrawn(entry, withdrawn)]
+    return RuleLists(tuple(_unique(includes)), tuple(_unique(kept)), tuple(warnings))
+
+
+def is_withdrawn(exclude: str, unexcludes: Iterable[str]) -> bool:
+    """An exclude is withdrawn by an unexclude naming the same path (trailing ``/`` ignored) or a glob matching it."""
+    bare = exclude.rstrip("/")
+    return any(bare == pattern.rstrip("/") or fnmatch.fnmatchcase(bare, pattern.rstrip("/")) for pattern in unexcludes)
+
+
+def read_list_files(root: Root, pattern: str, warnings: List[str]) -> List[str]:
+    """The entries of every list file matching the host glob ``pattern``, files in name order."""
+    try:
+        real_pattern = str(root.path(pattern))
+    except ValueError as error:
+        warnings.append(f"ignored list files {pattern!r}: {error}")
+        return []
+    entries: List[str] = []
+    for name in sorted(glob.glob(real_pattern)):
+        try:
+            entries.extend(read_list_file(Path(name)))
+        except OSError as error:
+            warnings.append(f"cannot read list file {root.host_path(Path(name))}: {error.strerror}")
+    return entries
+
+
+def read_list_file(path: Path) -> List[str]:
+    """Non-blank, non-comment lines of a list file, stripped of surrounding blanks."""
+    lines = path.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def split_existing(root: Root, includes: Iterable[str]) -> Tuple[Tuple[str, ...], Tuple[str, ...], Tuple[str, ...]]:
+    """Include entries split into existing, missing and invalid (one ``lstat`` each).
+
+    Invalid entries are those that are not absolute host paths (or climb with ``..``).
+    """
+    existing, missing, invalid = [], [], []
+    for entry in includes:
+        try:
+            real = root.path(entry)
+        except ValueError:
+            invalid.append(entry)
+            continue
+        (existing if os.path.lexists(real) else missing).append(entry)
+    return tuple(existing), tuple(missing), tuple(invalid)
+
+
+def find_plugins(root: Root, plan: Plan) -> List[Path]:
+    """Executable regular files of the plugin folder, in name order (hidden files skipped)."""
+    folder = root.path(plan.plugin_dir)
+    if not folder.is_dir():
+        return []
+    return [
+        path
+        for path in sorted(folder.iterdir())
+        if not path.name.startswith(".") and path.is_file() and os.access(path, os.X_OK)
+    ]
+
+
+def run_plugins(
+    root: Root, plan: Plan, include_file: Path, exclude_file: Path, dry_run: bool
+) -> Tuple[PluginFailure, ...]:
+    """Run every plugin on the two list files; a failing or hung plugin is reported by name."""
+    failures = []
+    for plugin in find_plugins(root, plan):
+        message = run_plugin(plugin, include_file, exclude_file, root, plan.limits.plugin_timeout, dry_run)
+        if message:
+            failures.append(PluginFailure(plugin.name, message))
+    return tuple(failures)
+
+
+def run_plugin(
+    plugin: Path, include_file: Path, exclude_file: Path, root: Root, timeout: float, dry_run: bool
+) -> str:
+    """Run one plugin; "" when it succeeded, else what went wrong.
+
+    Not ``run_command``: a plugin is usually a shell script whose own children (a hung
+    ``sleep``, a stuck client) keep running after the script is killed and would keep a
+    captured pipe open forever. So the plugin gets its own process group, killed as a
+    whole at the deadline, and writes its output to a file instead of a pipe.
+    """
+    environment = dict(os.environ, HOTSYNC_ROOT=str(root.base), HOTSYNC_DRY_RUN="1" if dry_run else "0")
+    with tempfile.TemporaryFile() as output:
+        try:
+            process = subprocess.Popen(
+                [str(plugin), str(include_file), str(exclude_file)],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=environment,
+                cwd=str(root.base),
+                start_new_session=True,
+            )
+        except OSError as error:
+            return f"could not start: {error.strerror}"
+        try:
+            code = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(process)
+            return f"did not finish within {timeout:g} s and was stopped"
+        _kill_group(process)  # leftovers of a finished plugin must not outlive the run
+        if code != 0:
+            output.seek(0)
+            detail = last_lines(output.read().decode("utf-8", "replace")) or "no output"
+            return f"failed (exit {code}): {detail}"
+    return ""
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait()
+
+
+def _unique(entries: Iterable[str]) -> List[str]:
+    return list(dict.fromkeys(entries))
+
+
+def _as_lines(entries: Iterable[str]) -> str:
+    return "".join(f"{entry}\n" for entry in entries)

@@ -1,0 +1,38 @@
+"""One sync at a time: a kernel lock (``flock``) on ``/var/lock/hotsync.lock``.
+
+The kernel drops the lock when the holding process ends, however it ends, so a
+crashed run can never leave a stale lock behind (the original's lock directory could).
+"""
+
+import fcntl
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+from ..root import Root
+
+LOCK_PATH = "/var/lock/hotsync.lock"
+
+
+@contextmanager
+def hold_sync_lock(root: Root) -> Iterator[bool]:
+    """Try to take the root's sync lock without waiting.
+
+    Yields True while this process holds the lock, False when another run holds it
+    (the caller should then end quietly). The lock file is never written: it only
+    names the lock, so it is opened directly rather than through ``write_file_atomic``.
+    Its descriptor is not inherited by child processes (Python's default), so a
+    leftover rsync cannot keep the lock after its parent died.
+    """
+    path = root.path(LOCK_PATH)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(descriptor)  # closing releases the lock

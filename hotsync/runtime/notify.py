@@ -1,0 +1,51 @@
+"""Failure mail through the local SMTP server, when the plan names a recipient.
+
+stderr already reaches root through cron; the mail is for an admin who reads another
+mailbox. A mail that cannot be sent is reported, never fatal. The server is the local one
+(``localhost:25``); ``HOTSYNC_SMTP_SERVER=host:port`` points elsewhere (tests, relays).
+"""
+
+import os
+import smtplib
+import socket
+from email.message import EmailMessage
+from typing import Sequence, Tuple
+
+SMTP_SERVER_VARIABLE = "HOTSYNC_SMTP_SERVER"
+DEFAULT_SMTP_SERVER = ("localhost", 25)
+SMTP_TIMEOUT_SECONDS = 30
+
+
+def smtp_server() -> Tuple[str, int]:
+    """The SMTP server to use: ``$HOTSYNC_SMTP_SERVER`` (``host:port``) or localhost:25."""
+    setting = os.environ.get(SMTP_SERVER_VARIABLE, "")
+    if not setting:
+        return DEFAULT_SMTP_SERVER
+    host, _, port = setting.rpartition(":")
+    return (host or "localhost", int(port)) if port.isdigit() else (setting, 25)
+
+
+def build_failure_mail(recipient: str, slave_host: str, errors: Sequence[str], started: str) -> EmailMessage:
+    """The failure mail: subject names the host pair, body lists every error."""
+    hostname = socket.gethostname()
+    message = EmailMessage()
+    message["From"] = f"root@{hostname}"
+    message["To"] = recipient
+    message["Subject"] = f"HotSync failed on {hostname} (slave {slave_host})"
+    lines = [f"The HotSync run started at {started} on {hostname} failed:", ""]
+    lines += [f"  - {error}" for error in errors]
+    lines += ["", "Run 'hotsync status' on this host for details."]
+    message.set_content("\n".join(lines) + "\n")
+    return message
+
+
+def send_failure_mail(recipient: str, slave_host: str, errors: Sequence[str], started: str) -> str:
+    """Send the failure mail; "" when sent, else why it was not."""
+    host, port = smtp_server()
+    message = build_failure_mail(recipient, slave_host, errors, started)
+    try:
+        with smtplib.SMTP(host, port, timeout=SMTP_TIMEOUT_SECONDS) as client:
+            client.send_message(message)
+    except (OSError, smtplib.SMTPException) as error:
+        return f"could not mail {recipient} through {host}:{port}: {error}"
+    return ""

@@ -1,0 +1,227 @@
+"""One master push, start to end: ``run_sync`` is the runtime's entry point.
+
+lock → lists (rules, list files, plugins) → dumps → configuration backup → existing
+includes → delete guard → push → marker on the slave → status, ``LastSyncTS``, log → mail.
+Each step's failure is collected and the following steps still run where that is safe
+(a failed dump still lets files sync); the result says everything that went wrong.
+A dry run makes no dump and no backup, writes nothing on either host and takes no lock.
+"""
+
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any, Dict, List, Optional, Tuple
+
+from ..errors import HotsyncError
+from ..files import write_file_atomic
+from ..plan import Plan
+from ..root import Root
+from .backup import make_config_backup
+from .conditions import InstalledPackages
+from .dumps import DumpResult, make_dumps
+from .guard import Baseline, GuardDecision, baseline_after, decide_guard
+from .lists import SyncLists, build_lists, split_existing
+from .lock import hold_sync_lock
+from .notify import send_failure_mail
+from .push import PushResult, build_push_command, push_marker, push_tree
+from .status import MARKER_PATH, append_log, read_status, render_json, write_last_sync, write_status
+
+STATUS_RECORD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """How a run ended. ``outcome``: ``ok``, ``failed``, ``overlapping`` (another run held the lock)."""
+
+    outcome: str
+    errors: Tuple[str, ...] = ()
+    warnings: Tuple[str, ...] = ()
+    changes: Tuple[str, ...] = ()  # dry run: what would change on the slave
+    record: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome != "failed"
+
+
+def check_plan_can_sync(plan: Plan) -> None:
+    """Refuse, with what to do, a plan this host cannot push with."""
+    if plan.role != "master":
+        role = plan.role or "no role"
+        raise HotsyncError(f"this host is not the master (role: {role}); sync runs on the master only")
+    if not plan.enabled:
+        raise HotsyncError("HotSync is disabled on this host ('config setprop hotsync status enabled' to enable it)")
+    if not plan.slave_host:
+        raise HotsyncError("remote host is not configured ('config setprop hotsync SlaveHost ADDRESS')")
+
+
+def run_sync(
+    root: Root,
+    plan: Plan,
+    dry_run: bool = False,
+    force_delete: bool = False,
+    progress_stream: Optional[IO[str]] = None,
+) -> SyncResult:
+    """Run one push of ``root`` to the plan's slave; raises ``HotsyncError`` only for an unusable plan."""
+    check_plan_can_sync(plan)
+    if dry_run:
+        return _run_steps(root, plan, True, force_delete, None)
+    with hold_sync_lock(root) as held:
+        if not held:
+            return SyncResult("overlapping")
+        return _run_steps(root, plan, False, force_delete, progress_stream)
+
+
+def _run_steps(root: Root, plan: Plan, dry_run: bool, force_delete: bool, progress_stream) -> SyncResult:
+    started = time.time()
+    previous = read_status(root)
+    packages = InstalledPackages(root)
+    errors: List[str] = []
+    warnings: List[str] = []
+    with tempfile.TemporaryDirectory(prefix="hotsync-") as temporary:
+        workdir = Path(temporary)
+        lists = build_lists(root, plan, workdir, packages, dry_run)
+        errors += [str(failure) for failure in lists.plugin_failures]
+        warnings += lists.warnings
+        dumps: Tuple[DumpResult, ...] = ()
+        backup_message = ""
+        if not dry_run:
+            dumps = make_dumps(root, lists.dumps) if plan.databases_enabled else ()
+            errors += [result.describe() for result in dumps if not result.ok]
+            backup_message = _make_backup(root, packages, errors)
+        existing, _missing, invalid = split_existing(root, lists.includes)
+        warnings += [f"ignored include entry {entry!r}: not an absolute host path" for entry in invalid]
+        decision = decide_guard(root, lists.includes, Baseline.from_status(previous),
+                                plan.limits.max_delete_percent, force_delete)
+        errors += decision.reasons
+        includes = _without_protected(existing, decision)
+        push = _push(root, plan, workdir, lists, includes, decision, dry_run, progress_stream)
+        errors += push.errors
+        warnings += push.warnings
+        record = _record(plan, previous, started, time.time(), errors, warnings, push, dumps, backup_message, dry_run)
+        record["guard"] = _guard_record(root, previous, includes, decision, push)
+        if dry_run:
+            return SyncResult(record["result"], tuple(errors), tuple(warnings), push.changes, record)
+        if push.completed:
+            _leave_marker(root, plan, workdir, record, errors)
+    return _finish(root, plan, record, errors, warnings)
+
+
+def _make_backup(root: Root, packages: InstalledPackages, errors: List[str]) -> str:
+    try:
+        return make_config_backup(root, packages)
+    except (HotsyncError, OSError) as error:
+        errors.append(f"configuration backup failed: {error}")
+        return ""
+
+
+def _without_protected(includes: Tuple[str, ...], decision: GuardDecision) -> List[str]:
+    protected = set(decision.protected_roots)
+    return [entry for entry in includes if (entry.rstrip("/") or "/") not in protected]
+
+
+def _push(root, plan, workdir, lists: SyncLists, includes, decision: GuardDecision, dry_run, progress_stream) -> PushResult:
+    include_file, exclude_file = workdir / "push.include", workdir / "push.exclude"
+    write_file_atomic(include_file, "".join(f"{entry}\n" for entry in includes), mode=0o600)
+    write_file_atomic(exclude_file, "".join(f"{entry}\n" for entry in lists.excludes), mode=0o600)
+    guard_file = None
+    if decision.protected_roots:
+        guard_file = workdir / "push.guard"
+        write_file_atomic(guard_file, decision.filter_rules(), mode=0o600)
+    argv = build_push_command(
+        root, plan, include_file, exclude_file, guard_file=guard_file, max_delete=decision.max_delete,
+        dry_run=dry_run, progress=progress_stream is not None,
+    )
+    return push_tree(root, plan, argv, decision.max_delete, progress_stream)
+
+
+def _record(plan, previous, started, finished, errors, warnings, push: PushResult, dumps, backup_message, dry_run):
+    """The status record of a run (plain JSON data, no secret)."""
+    result = "failed" if errors else "ok"
+    last_success = finished if result == "ok" else previous.get("last_success_epoch")
+    return {
+        "version": STATUS_RECORD_VERSION,
+        "role": plan.role,
+        "slave_host": plan.slave_host,
+        "dry_run": dry_run,
+        "started": _iso(started),
+        "started_epoch": int(started),
+        "finished": _iso(finished),
+        "finished_epoch": int(finished),
+        "duration_seconds": round(finished - started, 3),
+        "result": result,
+        "errors": list(errors),
+        "warnings": list(warnings),
+        "rsync_exit": push.exit_code,
+        "files_total": push.stats.files_total,
+        "files_transferred": push.stats.files_transferred,
+        "bytes_transferred": push.stats.bytes_transferred,
+        "bytes_sent": push.stats.bytes_sent,
+        "files_deleted": push.stats.files_deleted,
+        "dumps": [asdict(result) for result in dumps],
+        "config_backup": backup_message,
+        "last_success_epoch": int(last_success) if last_success else None,
+        "last_success": _iso(last_success) if last_success else None,
+    }
+
+
+def _guard_record(root, previous, includes, decision: GuardDecision, push: PushResult) -> Dict[str, Any]:
+    """The guard's baseline for the next run: renewed only by a completed push."""
+    if push.completed:
+        baseline = baseline_after(root, includes, decision, push.stats.files_total)
+    else:
+        baseline = Baseline.from_status(previous)
+    return {
+        "files_total": baseline.files_total,
+        "nonempty_roots": list(baseline.nonempty_roots),
+        "max_delete": decision.max_delete,
+        "protected_roots": list(decision.protected_roots),
+    }
+
+
+def _leave_marker(root: Root, plan: Plan, workdir: Path, record: Dict[str, Any], errors: List[str]) -> None:
+    marker = {
+        "master_host": plan.master_host,
+        "finished": record["finished"],
+        "finished_epoch": record["finished_epoch"],
+        "result": record["result"],
+        "errors": len(record["errors"]),
+        "last_success_epoch": record["last_success_epoch"],
+        "last_success": record["last_success"],
+    }
+    problem = push_marker(root, plan, workdir, MARKER_PATH, render_json(marker))
+    if problem:
+        errors.append(problem)
+        record["errors"] = list(errors)
+        record["result"] = "failed"
+
+
+def _finish(root: Root, plan: Plan, record: Dict[str, Any], errors: List[str], warnings: List[str]) -> SyncResult:
+    """Mail on failure, then record the run: status, ``LastSyncTS`` on success, one log line."""
+    if errors and plan.notify:
+        problem = send_failure_mail(plan.notify, plan.slave_host, errors, record["started"])
+        if problem:
+            warnings.append(problem)
+            record["warnings"] = list(warnings)
+    write_status(root, record)
+    if record["result"] == "ok":
+        write_last_sync(root, record["finished_epoch"])
+    append_log(root, summarize(record))
+    return SyncResult(record["result"], tuple(errors), tuple(warnings), (), record)
+
+
+def summarize(record: Dict[str, Any]) -> str:
+    """One line about a run, for the log and the terminal."""
+    text = (
+        f"sync {record['result']} in {record['duration_seconds']:.1f} s: "
+        f"{record['files_transferred']} file(s) sent ({record['bytes_sent']} bytes over the tunnel), "
+        f"{record['files_deleted']} deleted on the slave"
+    )
+    if record["errors"]:
+        text += f"; {len(record['errors'])} error(s): " + " | ".join(record["errors"])
+    return text
+
+
+def _iso(epoch: Optional[float]) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(epoch))
