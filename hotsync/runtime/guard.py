@@ -8,9 +8,11 @@ Two protections, both refused only for the run that triggers them and lifted by
   protected from deletion on the slave (an rsync ``P`` filter rule);
 * the number of deletions is capped with ``--max-delete`` at the plan's percentage of the
   files the last completed push saw (which is what the slave holds). rsync performs at most
-  that many deletions and refuses the rest (exit 25). Counting exactly before deleting would
-  need a second pass over both trees, doubling the cost of every sync; the cap bounds the
-  damage instead.
+  that many deletions and refuses the rest. Counting exactly before deleting would need a
+  second pass over both trees, doubling the cost of every sync; the cap bounds the damage
+  instead. Once the cap was hit the guard stays armed: the following runs delete nothing
+  (``--max-delete=0``) until a run needs no deletion any more or the admin forces one, so
+  repeated runs cannot creep through the cap.
 
 Both checks cost one folder look-up per include root, never a tree walk.
 """
@@ -28,11 +30,14 @@ class Baseline:
 
     files_total: int = 0
     nonempty_roots: Tuple[str, ...] = ()
+    armed: bool = False  # the cap was hit and no run has been forced since
 
     @classmethod
     def from_status(cls, status: Dict) -> "Baseline":
         guard = status.get("guard") or {}
-        return cls(int(guard.get("files_total") or 0), tuple(guard.get("nonempty_roots") or ()))
+        return cls(
+            int(guard.get("files_total") or 0), tuple(guard.get("nonempty_roots") or ()), bool(guard.get("armed"))
+        )
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,8 @@ def decide_guard(
                 f"{previous} is {state} on the master but held files at the last sync (an unmounted disk?): "
                 "its copy on the slave is kept; run 'hotsync sync --force-delete' if this is intended"
             )
-    return GuardDecision(deletion_cap(baseline.files_total, max_delete_percent), tuple(protected), tuple(reasons))
+    cap = 0 if baseline.armed else deletion_cap(baseline.files_total, max_delete_percent)
+    return GuardDecision(cap, tuple(protected), tuple(reasons))
 
 
 def deletion_cap(files_total: int, max_delete_percent: int) -> Optional[int]:
@@ -100,7 +106,15 @@ def nonempty_roots(root: Root, includes: Iterable[str]) -> Tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def baseline_after(root: Root, includes: Iterable[str], decision: GuardDecision, files_total: int) -> Baseline:
-    """The baseline to record after a completed push; protected roots stay armed until forced."""
-    roots = nonempty_roots(root, includes) + decision.protected_roots
-    return Baseline(files_total, tuple(dict.fromkeys(roots)))
+def baseline_after(
+    root: Root, includes: Iterable[str], decision: GuardDecision, files_total: int, previous: Baseline, cap_hit: bool
+) -> Baseline:
+    """The baseline to record after a completed push.
+
+    Protected roots stay protected until forced. When the cap was hit the previous file
+    count is kept (the slave still holds about that many) and the guard is armed.
+    """
+    roots = tuple(dict.fromkeys(nonempty_roots(root, includes) + decision.protected_roots))
+    if cap_hit:
+        return Baseline(previous.files_total or files_total, roots, True)
+    return Baseline(files_total, roots, False)

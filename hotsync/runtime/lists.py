@@ -32,18 +32,20 @@ from .dumps import PARTIAL_SUFFIX
 # own role and settings) and the logs.
 FIXED_EXCLUDES = ("/var/lib/nethserver/backup/", "/var/lib/nethserver/db/", "/var/log/")
 
-# HotSync's own state and the files that make a host a master or a slave: pushing the
-# master's copy would overwrite the slave's plan, status, tunnel and daemon settings.
-# Excluded files are also protected from deletion on the slave.
+# HotSync's own state and the files compiled for one role: pushing the master's copy would
+# overwrite the slave's plan, status, schedule, tunnel and daemon settings. Excluded files
+# are also protected from deletion on the slave. The rules under /etc/hotsync/ do travel,
+# so a promoted slave has the admin's own rules.
 RUNTIME_EXCLUDES = (
     "/var/lib/nethserver/hotsync/",
     "/var/run/nethserver-hotsync/",
     "/var/lib/hotsync/",
     "/var/lock/hotsync.lock",
+    "/etc/hotsync.conf",
+    "/etc/cron.d/hotsync",
     "/etc/rsyncd.conf",
     "/etc/rsyncd.secrets",
     "/etc/stunnel/",
-    "/etc/hotsync/",
     f"*{PARTIAL_SUFFIX}",  # a dump left half-written by a crash
 )
 
@@ -94,7 +96,7 @@ def build_lists(
     write_file_atomic(exclude_file, _as_lines(from_rules.excludes), mode=0o600)
     failures = run_plugins(root, plan, include_file, exclude_file, dry_run)
     includes = _unique(read_list_file(include_file) + list(CONFIG_BACKUP_FILES))
-    excludes = _unique(read_list_file(exclude_file) + list(FIXED_EXCLUDES) + list(RUNTIME_EXCLUDES))
+    excludes = _unique(read_list_file(exclude_file) + list(FIXED_EXCLUDES) + list(runtime_excludes(plan)))
     warnings = list(from_rules.warnings)
     for rule in active:
         warnings.extend(f"{rule.name}: {text}" for text in rule.warnings)
@@ -106,6 +108,11 @@ def build_lists(
         warnings=tuple(warnings),
         plugin_failures=failures,
     )
+
+
+def runtime_excludes(plan: Plan) -> Tuple[str, ...]:
+    """The fixed runtime excludes plus the secret files the plan names."""
+    return RUNTIME_EXCLUDES + (plan.transport.password_file, plan.transport.psk_file)
 
 
 def collect_rule_lists(root: Root, states: Sequence[RuleState]) -> RuleLists:

@@ -56,6 +56,7 @@ class PushResult:
     warnings: Tuple[str, ...] = ()
     stats: TransferStats = field(default_factory=TransferStats)
     changes: Tuple[str, ...] = ()  # itemized changes (dry run)
+    delete_cap_hit: bool = False  # --max-delete refused deletions
 
 
 def rsync_destination(transport: Transport) -> str:
@@ -114,6 +115,7 @@ def push_tree(root: Root, plan: Plan, argv: Sequence[str], max_delete: Optional[
         warnings=warnings,
         stats=parse_stats(output),
         changes=parse_changes(output) if "--dry-run" in argv else (),
+        delete_cap_hit=bool(deletions_skipped(error_output)) or code == EXIT_MAX_DELETE,
     )
 
 
@@ -177,29 +179,44 @@ def show_progress(text: str, stream: IO[str]) -> None:
 
 
 def judge_exit(root: Root, plan: Plan, code: int, error_output: str, max_delete: Optional[int]) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
-    """(errors, warnings) for rsync's exit code, with rsync's own words."""
-    if code == 0:
-        return (), ()
+    """(errors, warnings) for rsync's exit code, with rsync's own words.
+
+    The delete cap is recognised by rsync's message, not only by exit 25: pushing to a
+    daemon, rsync 3.5 reports the skipped deletions but exits 0.
+    """
+    errors = []
+    skipped = deletions_skipped(error_output)
+    if skipped or code == EXIT_MAX_DELETE:
+        errors.append(
+            f"delete guard: this push would delete more than {plan.limits.max_delete_percent} % of the "
+            f"slave's files; {max_delete} deletion(s) were made and {skipped or 'the other'} refused. "
+            "Check the master's data, then run 'hotsync sync --force-delete' if the deletions are intended"
+        )
+    if code in (0, EXIT_MAX_DELETE):
+        return tuple(errors), ()
     if code == EXIT_VANISHED:
         names = named_files(root, error_output, "vanished")
-        return (), (f"{len(names) or 'some'} file(s) vanished during the transfer (normal on a live server)"
-                    + _listing(names),)
+        return tuple(errors), (f"{len(names) or 'some'} file(s) vanished during the transfer (normal on a live server)"
+                               + _listing(names),)
     if code == EXIT_PARTIAL:
         names = named_files(root, error_output)
-        return (f"some files could not be transferred (rsync exit 23){_listing(names)}",), ()
-    if code == EXIT_MAX_DELETE:
-        return (
-            f"delete guard: this push would delete more than {plan.limits.max_delete_percent} % of the "
-            f"slave's files; only {max_delete} deletion(s) were made and the rest refused. "
-            "Check the master's data, then run 'hotsync sync --force-delete' if the deletions are intended",
-        ), ()
+        return tuple(errors) + (f"some files could not be transferred (rsync exit 23){_listing(names)}",), ()
     if code == EXIT_TIMEOUT:
-        return (f"the transfer stalled for more than {plan.limits.io_timeout} s and was stopped: "
+        return tuple(errors) + (f"the transfer stalled for more than {plan.limits.io_timeout} s and was stopped: "
                 f"{last_lines(error_output) or 'no output'}",), ()
     message = f"rsync failed (exit {code}): {last_lines(error_output) or 'no output'}"
     if "auth failed" in error_output:
         message += " (the slave refused the password: set the same rsyncd password on both hosts and recompile)"
-    return (message,), ()
+    return tuple(errors) + (message,), ()
+
+
+_SKIPPED_DELETIONS = re.compile(r"Deletions stopped due to --max-delete limit \((\d+) skipped\)")
+
+
+def deletions_skipped(error_output: str) -> int:
+    """How many deletions rsync's ``--max-delete`` refused (0 when it did not stop any)."""
+    found = _SKIPPED_DELETIONS.search(error_output)
+    return int(found.group(1)) if found else 0
 
 
 _QUOTED = re.compile(r'"([^"]+)"')

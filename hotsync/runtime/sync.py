@@ -168,13 +168,16 @@ def _record(plan, previous, started, finished, errors, warnings, push: PushResul
 
 def _guard_record(root, previous, includes, decision: GuardDecision, push: PushResult) -> Dict[str, Any]:
     """The guard's baseline for the next run: renewed only by a completed push."""
+    previous_baseline = Baseline.from_status(previous)
     if push.completed:
-        baseline = baseline_after(root, includes, decision, push.stats.files_total)
+        baseline = baseline_after(root, includes, decision, push.stats.files_total, previous_baseline,
+                                  push.delete_cap_hit)
     else:
-        baseline = Baseline.from_status(previous)
+        baseline = previous_baseline
     return {
         "files_total": baseline.files_total,
         "nonempty_roots": list(baseline.nonempty_roots),
+        "armed": baseline.armed,
         "max_delete": decision.max_delete,
         "protected_roots": list(decision.protected_roots),
     }

@@ -1,0 +1,217 @@
+"""The admin's story of a master push: real stunnel (PSK), real rsync daemon, two sandbox roots."""
+
+import json
+import os
+import pwd
+import grp
+import subprocess
+
+import pytest
+
+from helpers import run_hotsync_process
+from hotsync.root import Root
+from hotsync.runtime.lock import hold_sync_lock
+from sync_hosts import PASSWORD, host_pair, tree_digest  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.e2e
+
+NOBODY = pwd.getpwnam("nobody").pw_uid
+NOGROUP = grp.getgrgid(pwd.getpwnam("nobody").pw_gid).gr_gid
+
+
+def make_office_tree(pair):
+    data = pair.on_master("/srv/office")
+    (data / "reports").mkdir(parents=True)
+    (data / "reports" / "q1.txt").write_text("first quarter\n")
+    (data / "reports" / "q2.txt").write_text("second quarter\n")
+    (data / "private.txt").write_text("only the owner\n")
+    os.chmod(data / "private.txt", 0o600)
+    os.chown(data / "private.txt", NOBODY, NOGROUP)
+    os.link(data / "reports" / "q1.txt", data / "q1-link.txt")
+    os.symlink("reports/q2.txt", data / "latest.txt")
+    subprocess.run(["setfacl", "-m", "u:nobody:rw", str(data / "reports" / "q2.txt")], check=True)
+    pair.include_on_master("/srv/office")
+    return data
+
+
+def acl_of(path) -> str:
+    return subprocess.run(["getfacl", "-cp", str(path)], capture_output=True, text=True, check=True).stdout
+
+
+def test_first_and_incremental_sync_mirror_content_modes_owners_links_acls_and_deletions(host_pair, hotsync):
+    pair = host_pair
+    make_office_tree(pair)
+
+    first = hotsync("--root", pair.master)
+    assert first.code == 0, first.err
+    assert first.err == ""
+    copy = pair.on_slave("/srv/office")
+    assert (copy / "reports" / "q1.txt").read_text() == "first quarter\n"
+    private = os.stat(copy / "private.txt")
+    assert (private.st_mode & 0o777, private.st_uid, private.st_gid) == (0o600, NOBODY, NOGROUP)
+    assert os.stat(copy / "q1-link.txt").st_ino == os.stat(copy / "reports" / "q1.txt").st_ino
+    assert os.readlink(copy / "latest.txt") == "reports/q2.txt"
+    assert "user:nobody:rw-" in acl_of(copy / "reports" / "q2.txt")
+    # the configuration backup travelled with the data
+    assert pair.on_slave("/var/lib/nethserver/backup/backup-config.tar.xz").is_file()
+
+    data = pair.on_master("/srv/office")
+    (data / "reports" / "q2.txt").write_text("second quarter, revised\n")
+    os.chmod(data / "reports" / "q1.txt", 0o640)
+    (data / "private.txt").unlink()
+    (data / "new.txt").write_text("new\n")
+
+    second = hotsync("--root", pair.master, "sync")
+    assert second.code == 0, second.err
+    assert (copy / "reports" / "q2.txt").read_text() == "second quarter, revised\n"
+    assert os.stat(copy / "reports" / "q1.txt").st_mode & 0o777 == 0o640
+    assert not (copy / "private.txt").exists()
+    assert (copy / "new.txt").read_text() == "new\n"
+
+    status = json.loads(pair.on_master("/var/lib/nethserver/hotsync/status.json").read_text())
+    assert status["result"] == "ok"
+    assert status["files_deleted"] == 1
+    assert status["files_transferred"] >= 2
+    assert int(pair.on_master("/var/run/nethserver-hotsync/LastSyncTS").read_text()) == status["finished_epoch"]
+    marker = json.loads(pair.on_slave("/var/lib/nethserver/hotsync/slave-marker.json").read_text())
+    assert marker["result"] == "ok" and marker["last_success_epoch"] == status["finished_epoch"]
+    assert len(pair.on_master("/var/log/hotsync.log").read_text().splitlines()) == 2
+    # the slave keeps its own role: its plan and compiled files were not overwritten
+    assert json.loads(pair.on_slave("/var/lib/nethserver/hotsync/plan.json").read_text())["role"] == "slave"
+    assert "client = no" in pair.on_slave("/etc/stunnel/stunnel.conf").read_text()
+
+
+def test_dry_run_lists_the_changes_and_changes_nothing_on_either_host(host_pair, hotsync):
+    pair = host_pair
+    data = make_office_tree(pair)
+    assert hotsync("--root", pair.master).code == 0
+    (data / "reports" / "q1.txt").write_text("changed\n")
+    (data / "private.txt").unlink()
+    (data / "added.txt").write_text("added\n")
+    before = (tree_digest(pair.master), tree_digest(pair.slave))
+
+    preview = hotsync("--root", pair.master, "--dry-run")
+
+    assert preview.code == 0, preview.err
+    assert (tree_digest(pair.master), tree_digest(pair.slave)) == before
+    assert "/srv/office/added.txt" in preview.out
+    assert "/srv/office/reports/q1.txt" in preview.out
+    assert "*deleting   /srv/office/private.txt" in preview.out
+    assert "nothing was changed" in preview.out
+
+
+def test_sync_as_a_real_process_reports_on_stdout_and_stays_quiet_on_stderr(host_pair):
+    make_office_tree(host_pair)
+    outcome = run_hotsync_process("--root", host_pair.master)
+    assert outcome.code == 0, outcome.err
+    assert outcome.err == ""
+    assert "sync ok" in outcome.out
+
+
+def test_an_overlapping_run_exits_0_quietly_and_records_nothing(host_pair):
+    make_office_tree(host_pair)
+    with hold_sync_lock(Root(host_pair.master)) as held:
+        assert held
+        outcome = run_hotsync_process("--root", host_pair.master)
+    assert (outcome.code, outcome.out, outcome.err) == (0, "", "")
+    assert not host_pair.on_master("/var/lib/nethserver/hotsync/status.json").exists()
+    assert not host_pair.on_slave("/srv/office").exists()
+
+
+def test_a_wrong_password_fails_with_rsyncs_reason_and_never_shows_the_password(host_pair, hotsync):
+    pair = host_pair
+    make_office_tree(pair)
+    password_file = pair.on_master("/etc/hotsync/rsync.password")
+    password_file.write_text("not-the-right-one\n")
+
+    outcome = hotsync("--root", pair.master)
+
+    assert outcome.code == 1
+    assert "auth failed" in outcome.err
+    assert not pair.on_slave("/srv/office").exists()
+    status_text = pair.on_master("/var/lib/nethserver/hotsync/status.json").read_text()
+    assert json.loads(status_text)["result"] == "failed"
+    assert not pair.on_master("/var/run/nethserver-hotsync/LastSyncTS").exists()
+    for text in (outcome.out, outcome.err, status_text, pair.on_master("/var/log/hotsync.log").read_text()):
+        assert PASSWORD not in text and "not-the-right-one" not in text
+
+
+def test_a_slave_that_cannot_be_reached_fails_within_the_run(host_pair, hotsync):
+    pair = host_pair
+    make_office_tree(pair)
+    assert hotsync("--root", pair.slave, "services", "stop").code == 0
+    outcome = hotsync("--root", pair.master)
+    assert outcome.code == 1
+    assert "rsync failed" in outcome.err
+
+
+def test_the_delete_guard_keeps_an_emptied_include_root_until_forced(host_pair, hotsync):
+    pair = host_pair
+    data = make_office_tree(pair)
+    assert hotsync("--root", pair.master).code == 0
+    for name in ("private.txt", "q1-link.txt", "latest.txt", "reports/q1.txt", "reports/q2.txt"):
+        (data / name).unlink()
+    (data / "reports").rmdir()  # the folder is now empty: an unmounted disk looks like this
+
+    guarded = hotsync("--root", pair.master)
+
+    assert guarded.code == 1
+    assert "/srv/office is empty on the master" in guarded.err
+    assert "--force-delete" in guarded.err
+    assert (pair.on_slave("/srv/office/reports/q1.txt")).read_text() == "first quarter\n"
+    # the rest still synced: the configuration backup is on the slave
+    assert pair.on_slave("/var/lib/nethserver/backup/backup-config.tar.xz").is_file()
+
+    again = hotsync("--root", pair.master)
+    assert again.code == 1, "the guard stays armed until the admin forces it"
+
+    forced = hotsync("--root", pair.master, "sync", "--force-delete")
+    assert forced.code == 0, forced.err
+    assert list(pair.on_slave("/srv/office").iterdir()) == []
+    assert hotsync("--root", pair.master).code == 0
+
+
+def test_the_delete_guard_caps_mass_deletions(host_pair, hotsync):
+    pair = host_pair
+    data = pair.on_master("/srv/archive")
+    data.mkdir(parents=True)
+    for number in range(40):
+        (data / f"letter-{number:02}.txt").write_text(f"letter {number}\n")
+    pair.include_on_master("/srv/archive")
+    assert hotsync("--root", pair.master).code == 0
+    for number in range(30):
+        (data / f"letter-{number:02}.txt").unlink()
+
+    capped = hotsync("--root", pair.master)
+
+    assert capped.code == 1
+    assert "delete guard" in capped.err
+    remaining = len(list(pair.on_slave("/srv/archive").iterdir()))
+    assert remaining > 25, "most deletions were refused"
+    again = hotsync("--root", pair.master)
+    assert again.code == 1, "the guard stays armed"
+    assert len(list(pair.on_slave("/srv/archive").iterdir())) == remaining, "no creeping through the cap"
+    assert hotsync("--root", pair.master, "sync", "--force-delete").code == 0
+    assert len(list(pair.on_slave("/srv/archive").iterdir())) == 10
+
+
+def test_status_on_both_roles_after_a_sync(host_pair, hotsync):
+    pair = host_pair
+    make_office_tree(pair)
+    assert hotsync("--root", pair.master).code == 0
+
+    master = hotsync("--root", pair.master, "status")
+    assert master.code == 0
+    assert "role: master" in master.out
+    assert "peer: slave 127.0.0.1" in master.out
+    assert "last run:" in master.out and "(ok)" in master.out
+    assert "next sync: " in master.out
+
+    slave = json.loads(hotsync("--root", pair.slave, "status", "--json").out)
+    assert slave["role"] == "slave"
+    assert slave["peer"] == {"master": "127.0.0.1"}
+    assert slave["last_result"] == "ok"
+    assert 0 <= slave["age_seconds"] < 120
+    assert set(slave["next_runs"]) == {"upkeep", "fixperm"}
+    for outcome in (master, hotsync("--root", pair.master, "status", "--json")):
+        assert PASSWORD not in outcome.out
