@@ -1,0 +1,6 @@
+# The IPS engine (the suricata package): its configuration and rules come through the
+# list files and nethserver-pulledpork's rule; suricata must own them to reload them.
+
+package suricata {
+    owner suricata:suricata recursive /etc/suricata/
+}
