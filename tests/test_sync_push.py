@@ -1,0 +1,157 @@
+"""The push's command line and how each rsync outcome is judged (pytest-subprocess fakes rsync)."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from hotsync.plan import Limits, PathEntry, Plan, Rule, Transport, save_plan
+from hotsync.root import Root
+from hotsync.runtime.push import build_push_command, parse_changes, parse_stats, push_tree
+
+STATS = """
+Number of files: 1,234 (reg: 1,000, dir: 234)
+Number of created files: 3
+Number of deleted files: 2 (reg: 2)
+Number of regular files transferred: 17
+Total file size: 9,999,999 bytes
+Total transferred file size: 123,456 bytes
+Total bytes sent: 7,890
+Total bytes received: 12
+"""
+
+
+def master_plan(**changes) -> Plan:
+    plan = Plan(version=1, source_hash="", role="master", enabled=True, databases_enabled=True,
+                slave_host="10.0.0.2", transport=Transport(rsync_port=1873),
+                rules=(Rule("base", "b:1:1", include=(PathEntry("/srv"),)),))
+    return replace(plan, **changes)
+
+
+@pytest.fixture
+def master(sandbox) -> Root:
+    root = Root(sandbox)
+    password = root.path("/etc/hotsync/rsync.password")
+    password.parent.mkdir(parents=True)
+    password.write_text("secret-password-1\n")
+    password.chmod(0o600)
+    (sandbox / "srv").mkdir()
+    (sandbox / "srv/file").write_text("x")
+    return root
+
+
+def test_the_default_command_line(master):
+    argv = build_push_command(master, master_plan(), Path("/w/inc"), Path("/w/exc"))
+    assert argv == [
+        "rsync", "-r", "-a", "-H", "-A", "--delete-delay", "--files-from=/w/inc", "--exclude-from=/w/exc",
+        "--timeout=600", f"--password-file={master.base}/etc/hotsync/rsync.password", "--stats",
+        f"{master.base}/", "rsync://hotsyncuser@127.0.0.1:1873/hotsync/",
+    ]
+    assert not any("secret" in argument for argument in argv)
+
+
+def test_options_for_compression_guard_dry_run_and_progress(master):
+    plan = master_plan(compress=True, limits=Limits(io_timeout=30))
+    argv = build_push_command(master, plan, Path("/w/inc"), Path("/w/exc"), guard_file=Path("/w/guard"),
+                              max_delete=7, dry_run=True)
+    assert argv[6:10] == ["--files-from=/w/inc", "--filter=merge /w/guard", "--exclude-from=/w/exc", "--max-delete=7"]
+    assert "-z" in argv and "--timeout=30" in argv
+    assert argv[-4:-2] == ["--dry-run", "--itemize-changes"]
+    progress = build_push_command(master, plan, Path("/w/inc"), Path("/w/exc"), progress=True)
+    assert "--info=progress2" in progress and "--dry-run" not in progress
+
+
+def test_root_slash_is_the_source_for_a_real_host():
+    argv = build_push_command(Root(Path("/")), master_plan(), Path("/w/inc"), Path("/w/exc"))
+    assert argv[-2] == "/"
+
+
+def test_stats_and_itemized_changes_are_read():
+    stats = parse_stats(STATS)
+    assert (stats.files_total, stats.files_transferred, stats.files_deleted) == (1234, 17, 2)
+    assert (stats.bytes_transferred, stats.bytes_sent) == (123456, 7890)
+    changes = parse_changes(">f+++++++++ srv/new.txt\n*deleting   srv/old.txt\ncd+++++++++ srv/dir/\n" + STATS)
+    assert changes == (">f+++++++++ /srv/new.txt", "*deleting   /srv/old.txt", "cd+++++++++ /srv/dir/")
+
+
+def run_push(fp, master, returncode, stderr="", stdout=STATS, plan=None):
+    plan = plan or master_plan()
+    argv = build_push_command(master, plan, Path("/w/inc"), Path("/w/exc"), max_delete=5)
+    fp.register(argv, stdout=stdout, stderr=stderr, returncode=returncode)
+    return push_tree(master, plan, argv, max_delete=5)
+
+
+def test_vanished_files_are_a_success_with_a_warning(fp, master):
+    stderr = f'file has vanished: "{master.base}/srv/tmp/sess_1"\nrsync warning: some files vanished (code 24)\n'
+    result = run_push(fp, master, 24, stderr)
+    assert result.completed and result.errors == ()
+    assert result.warnings == ("1 file(s) vanished during the transfer (normal on a live server): /srv/tmp/sess_1",)
+
+
+def test_a_partial_transfer_is_a_failure_naming_the_files(fp, master):
+    stderr = (f'rsync: [sender] send_files failed to open "{master.base}/srv/locked.db": Permission denied (13)\n'
+              f'rsync: [sender] read errors mapping "{master.base}/srv/bad.img": Input/output error (5)\n'
+              "rsync error: some files/attrs were not transferred (code 23)\n")
+    result = run_push(fp, master, 23, stderr)
+    assert result.errors == ("some files could not be transferred (rsync exit 23): /srv/locked.db, /srv/bad.img",)
+
+
+def test_a_stalled_transfer_is_reported_with_the_timeout(fp, master):
+    result = run_push(fp, master, 30, "[sender] io timeout after 600 seconds -- exiting\n")
+    assert not result.completed
+    assert result.errors[0].startswith("the transfer stalled for more than 600 s and was stopped: ")
+
+
+def test_any_other_failure_carries_rsyncs_own_message(fp, master):
+    result = run_push(fp, master, 12, "rsync: connection unexpectedly closed (0 bytes received so far) [sender]\n"
+                                      "rsync error: error in rsync protocol data stream (code 12)\n", stdout="")
+    assert result.errors == ("rsync failed (exit 12): rsync: connection unexpectedly closed (0 bytes received so "
+                             "far) [sender] / rsync error: error in rsync protocol data stream (code 12)",)
+
+
+def test_the_delete_cap_is_recognised_by_its_message_even_with_exit_0(fp, master):
+    result = run_push(fp, master, 0, "Deletions stopped due to --max-delete limit (42 skipped)\n")
+    assert result.delete_cap_hit
+    assert "5 deletion(s) were made and 42 refused" in result.errors[0]
+    assert "--force-delete" in result.errors[0]
+
+
+def test_a_missing_password_file_stops_before_rsync(fp, master):
+    master.path("/etc/hotsync/rsync.password").unlink()
+    result = push_tree(master, master_plan(), ["rsync"], None)
+    assert "no rsync password file at /etc/hotsync/rsync.password" in result.errors[0]
+    assert len(fp.calls) == 0
+
+
+def test_a_sync_with_vanished_files_exits_0_and_records_the_warning(fp, master, hotsync):
+    save_plan(master, master_plan())
+    fp.register(["rsync", "-r", fp.any()], stdout=STATS,
+                stderr=f'file has vanished: "{master.base}/srv/x"\n', returncode=24)
+    fp.register(["rsync", "-t", fp.any()])  # the marker
+    outcome = hotsync("--root", master.base)
+    assert outcome.code == 0, outcome.err
+    assert "warning: 1 file(s) vanished during the transfer" in outcome.out
+    assert outcome.err == ""
+    assert master.path("/var/run/nethserver-hotsync/LastSyncTS").exists()
+
+
+def test_sync_refuses_a_host_that_is_not_a_master(master, hotsync):
+    save_plan(master, master_plan(role="slave"))
+    outcome = hotsync("--root", master.base)
+    assert outcome.code == 1
+    assert "this host is not the master (role: slave)" in outcome.err
+
+
+def test_sync_needs_the_slave_address(master, hotsync):
+    save_plan(master, master_plan(slave_host=""))
+    assert "remote host is not configured" in hotsync("--root", master.base).err
+
+
+def test_sync_without_a_plan_says_what_to_do(sandbox, hotsync):
+    outcome = hotsync("--root", sandbox, "sync")
+    assert outcome.code == 1
+    assert "no compiled plan" in outcome.err
+
+
+def test_unknown_sync_option_is_a_usage_error(sandbox, hotsync):
+    assert hotsync("--root", sandbox, "sync", "--fast").code == 2
