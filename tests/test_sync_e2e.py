@@ -1,10 +1,12 @@
 """The admin's story of a master push: real stunnel (PSK), real rsync daemon, two sandbox roots."""
 
+import grp
 import json
 import os
 import pwd
-import grp
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -215,3 +217,46 @@ def test_status_on_both_roles_after_a_sync(host_pair, hotsync):
     assert set(slave["next_runs"]) == {"upkeep", "fixperm"}
     for outcome in (master, hotsync("--root", pair.master, "status", "--json")):
         assert PASSWORD not in outcome.out
+
+
+def write_plugin(pair, name, body):
+    plugin = pair.on_master(f"/etc/hotsync.d/{name}")
+    plugin.parent.mkdir(parents=True, exist_ok=True)
+    plugin.write_text("#!/bin/sh\n" + body)
+    plugin.chmod(0o755)
+
+
+def test_plugins_add_paths_and_a_failing_one_fails_the_run_without_stopping_it(host_pair, hotsync):
+    pair = host_pair
+    make_office_tree(pair)
+    pair.on_master("/opt/custom").mkdir(parents=True)
+    pair.on_master("/opt/custom/app.conf").write_text("setting=1\n")
+    write_plugin(pair, "10-custom", 'echo /opt/custom >> "$1"\n')
+    write_plugin(pair, "20-broken", 'echo "license server unreachable" >&2\nexit 2\n')
+
+    outcome = hotsync("--root", pair.master)
+
+    assert outcome.code == 1
+    assert "plugin 20-broken failed (exit 2): license server unreachable" in outcome.err
+    assert pair.on_slave("/opt/custom/app.conf").read_text() == "setting=1\n"
+    assert pair.on_slave("/srv/office/reports/q1.txt").exists()
+
+
+def test_progress_is_shown_on_a_terminal_only(host_pair):
+    pexpect = pytest.importorskip("pexpect")
+    pair = host_pair
+    data = pair.on_master("/srv/big")
+    data.mkdir(parents=True)
+    for number in range(20):
+        (data / f"blob-{number}").write_bytes(os.urandom(256 * 1024))
+    pair.include_on_master("/srv/big")
+    hotsync_script = str(Path(sys.executable).parent / "hotsync")
+    session = pexpect.spawn(hotsync_script, ["--root", str(pair.master)], encoding="utf-8", timeout=60)
+    session.expect("100%")
+    session.expect("sync ok")
+    session.expect(pexpect.EOF)
+    session.close()
+    assert session.exitstatus == 0
+    (data / "blob-0").write_bytes(os.urandom(1024))
+    piped = run_hotsync_process("--root", pair.master)
+    assert "%" not in piped.out + piped.err
