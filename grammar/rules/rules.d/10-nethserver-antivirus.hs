@@ -4,7 +4,7 @@
 # /etc/backup-data.d/, so nothing is added to the push here. The virus signatures are not
 # synchronised: they are large, change hourly and are downloaded again instead.
 #
-# The number in this file's name orders the promotion steps of all rule files:
+# The number in each rule file's name orders the promotion steps of all of them:
 # antivirus, then MySQL, then the dumps loaded into it, then the services using them.
 
 package nethserver-antivirus {
