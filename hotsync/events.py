@@ -149,10 +149,19 @@ def run_event(
     steps = plan_event(root, event, arguments, expansion_command=expansion_command)
     results = []
     for step in steps:
-        result = _run_step(root, step, timeout)
+        if isinstance(step, ServiceAdjustStep) and _expansion_failed(results):
+            # The files on disk are the old, working ones: restarting would only interrupt
+            # the running tunnel for nothing. The event still fails because S05 failed.
+            result = StepResult(step.name, 1, "skipped: the configuration did not compile; services left running as they are", 0.0, datetime.now())
+        else:
+            result = _run_step(root, step, timeout)
         append_to_log(root, event, result)
         results.append(result)
     return EventResult(event, tuple(results))
+
+
+def _expansion_failed(results: Sequence[StepResult]) -> bool:
+    return any(result.name == TEMPLATE_STEP_NAME and not result.ok for result in results)
 
 
 def plan_event(

@@ -15,6 +15,7 @@ from typing import List, Tuple
 
 import jinja2
 
+from .errors import HotsyncError
 from .plan import Plan
 from .resources import shipped_folder
 from .root import Root
@@ -66,12 +67,13 @@ def derive_psk(password: str) -> str:
     return hmac.new(password.encode("utf-8"), b"hotsync stunnel psk v1", hashlib.sha256).hexdigest()
 
 
-def hotsync_command(root: Root) -> str:
-    """How cron starts hotsync on this host: the installed script, with the root when sandboxed."""
+def scheduled_command(root: Root, program: str) -> str:
+    """How cron starts ``program`` (hotsync, hotsync-slave) on this host: the installed
+    script, told its root when the host is a sandbox."""
     if not root.is_sandbox:
-        return "/usr/sbin/hotsync"
+        return f"/usr/sbin/{program}"
     scripts = sysconfig.get_path("scripts")
-    return f"HOTSYNC_ROOT={root.base} {scripts}/hotsync"
+    return f"HOTSYNC_ROOT={root.base} {scripts}/{program}"
 
 
 def render_context(root: Root, plan: Plan, resolved) -> dict:
@@ -95,7 +97,8 @@ def render_context(root: Root, plan: Plan, resolved) -> dict:
         },
         # A sandbox daemon run by a normal user cannot switch to root.
         "switch_to_root": not root.is_sandbox or os.geteuid() == 0,
-        "hotsync": hotsync_command(root),
+        "hotsync": scheduled_command(root, "hotsync"),
+        "hotsync_slave": scheduled_command(root, "hotsync-slave"),
         "connect_host": f"[{plan.slave_host}]" if ":" in plan.slave_host else plan.slave_host,
     }
 
@@ -105,6 +108,20 @@ def render_outputs(root: Root, plan: Plan, resolved) -> List[Output]:
     environment = template_environment()
     context = render_context(root, plan, resolved)
     return [
-        Output(path=path, content=environment.get_template(template).render(context), mode=mode)
+        Output(path=path, content=_render(environment, template, context), mode=mode)
         for path, template, mode in OUTPUT_FILES
     ]
+
+
+class TemplateFailure(HotsyncError):
+    """A shipped template could not be rendered: a bug or a damaged installation, not a user error."""
+
+
+def _render(environment: jinja2.Environment, template: str, context: dict) -> str:
+    try:
+        return environment.get_template(template).render(context)
+    except jinja2.TemplateError as error:
+        raise TemplateFailure(
+            f"cannot render template {template}: {error}; nothing was written. "
+            "Reinstall HotSync; if this persists, report it as a bug"
+        ) from None

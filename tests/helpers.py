@@ -27,3 +27,60 @@ def run_hotsync_process(*arguments, environment=None, timeout=120, program="hots
         timeout=timeout,
     )
     return Outcome(finished.returncode, finished.stdout, finished.stderr)
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def tree_hash(top: Path) -> dict:
+    """Every file, link and folder under ``top`` with its content digest and mode (what an admin would diff)."""
+    import hashlib
+
+    entries = {}
+    top = Path(top)
+    for path in sorted(top.rglob("*")):
+        relative = str(path.relative_to(top))
+        status = path.lstat()
+        if path.is_symlink():
+            entries[relative] = ("link", os.readlink(path))
+        elif path.is_file():
+            entries[relative] = ("file", oct(status.st_mode & 0o7777), hashlib.sha256(path.read_bytes()).hexdigest())
+        else:
+            entries[relative] = ("dir", oct(status.st_mode & 0o7777))
+    return entries
+
+
+def admin(root: Path, *arguments) -> Outcome:
+    """What an admin types on host ``root``: ``hotsync --root ROOT ARGS`` as a real process; must succeed."""
+    outcome = run_hotsync_process("--root", root, *arguments)
+    assert outcome.code == 0, f"hotsync {' '.join(map(str, arguments))} failed: {outcome.err}{outcome.out}"
+    return outcome
+
+
+def admin_in_process(root: Path, *arguments) -> None:
+    """Like ``admin`` but in this process (fast set-up steps whose output the test ignores)."""
+    from hotsync.cli import main
+
+    code = main(["--root", str(root), *[str(argument) for argument in arguments]])
+    assert code == 0, f"hotsync {' '.join(map(str, arguments))} failed"
+
+
+def set_up_host(root: Path, role: str, peer: str = "127.0.0.1", password: str = "correct-horse-battery",
+                tunnel_port: int = 0, rsync_port: int = 0) -> None:
+    """Install HotSync into ``root`` and configure it the way an admin does, without starting anything."""
+    admin(root, "install", "--quiet")
+    peer_prop = "SlaveHost" if role == "master" else "MasterHost"
+    settings = ["hotsync", "role", role, peer_prop, peer]
+    if tunnel_port:
+        settings += ["SlavePort", str(tunnel_port)]
+    admin(root, "config", "setprop", *settings)
+    rsyncd = ["rsyncd", "password", password]
+    if rsync_port:
+        rsyncd += ["TCPPort", str(rsync_port)]
+    admin(root, "config", "setprop", *rsyncd)

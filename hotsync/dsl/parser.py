@@ -22,7 +22,7 @@ MAIN_RULES_FILE = "/etc/hotsync/hotsync.hs"
 
 # What a terminal is called in an error message.
 TERMINAL_NAMES = {
-    "PATH": "an absolute path", "STRING": "a quoted string", "NAME": "a name", "NUMBER": "a number",
+    "PATH": "an absolute path", "ADDRESS": "an IPv4 address", "STRING": "a quoted string", "NAME": "a name", "NUMBER": "a number",
     "PERCENT": "a percentage", "SETTING_REF": "a setting KEY.PROP", "OWNER_GROUP": "OWNER:GROUP",
     "VERSION": "a version", "VERSION_OP": "a comparison (> >= < <= ==)", "ENGINE": "mysql or postgresql",
     "LBRACE": "'{'", "RBRACE": "'}'", "EQUAL": "'='", "SEMICOLON": "';'", "_SEP": "end of line",
@@ -144,7 +144,7 @@ def _describe(expected: List[str]) -> str:
 
 
 def _word_at(line: str, column: int) -> str:
-    match = re.match(r"[A-Za-z_][A-Za-z0-9_.:-]*", line[column - 1:]) if column > 0 else None
+    match = re.match(r'[^\s;{}"#=]+', line[column - 1:]) if column > 0 else None
     return match.group(0) if match else ""
 
 
@@ -208,6 +208,9 @@ class _ToModel(Transformer):
 
     def word(self, meta, children):
         return model.Literal("word", str(children[0]), self._span(children[0]))
+
+    def address(self, meta, children):
+        return model.Literal("address", str(children[0]), self._span(children[0]))
 
     def path_literal(self, meta, children):
         return model.Literal("path", str(children[0]), self._span(children[0]))

@@ -1,0 +1,303 @@
+"""The compiler as an admin meets it: golden files per role, every validation error with its
+position, injection through the database, atomicity, --check/--diff/--json, and the tunnel's
+peer authentication with real stunnel."""
+
+import json
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from helpers import admin, admin_in_process, free_port, run_hotsync_process, set_up_host, tree_hash
+
+from hotsync import render
+from hotsync.dsl.parser import build_parser
+
+DATA = Path(__file__).parent / "data"
+GOLDEN = DATA / "golden"
+PASSWORD = "s3cret-shared-passw0rd"
+GOLDEN_FILES = ("etc/hotsync.conf", "etc/rsyncd.conf", "etc/rsyncd.secrets", "etc/stunnel/stunnel.conf", "etc/cron.d/hotsync")
+
+
+def compiled_host(root: Path, **settings) -> Path:
+    """An installed host with ``settings`` ({"hotsync": [prop, value, …], …}), compiled."""
+    admin_in_process(root, "install", "--quiet")
+    for key, props in settings.items():
+        admin_in_process(root, "config", "setprop", key, *props)
+    admin_in_process(root, "compile", "--quiet")
+    return root
+
+
+SCENARIOS = {
+    "master": {"hotsync": ["role", "master", "SlaveHost", "192.168.1.2"], "rsyncd": ["password", PASSWORD]},
+    "slave": {"hotsync": ["role", "slave", "MasterHost", "192.168.1.1"], "rsyncd": ["password", PASSWORD]},
+    "none": {"rsyncd": ["password", PASSWORD]},
+    "disabled": {"hotsync": ["role", "master", "SlaveHost", "192.168.1.2", "status", "disabled"], "rsyncd": ["password", PASSWORD]},
+}
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_generated_files_match_the_golden_files(sandbox, scenario):
+    compiled_host(sandbox, **SCENARIOS[scenario])
+    scripts = sysconfig.get_path("scripts")
+    for name in GOLDEN_FILES:
+        expected = (GOLDEN / scenario / name).read_text().replace("{ROOT}", str(sandbox)).replace("{SCRIPTS}", scripts)
+        assert (sandbox / name).read_text() == expected, name
+
+
+def test_secret_files_are_readable_by_root_only_and_hold_the_secret(sandbox):
+    compiled_host(sandbox, **SCENARIOS["slave"])
+    secrets = sandbox / "etc/rsyncd.secrets"
+    assert secrets.stat().st_mode & 0o777 == 0o600
+    assert secrets.read_text() == f"hotsyncuser:{PASSWORD}\n"
+    psk = sandbox / "etc/stunnel/hotsync.psk"
+    assert psk.stat().st_mode & 0o777 == 0o600
+    assert psk.read_text() == f"hotsync:{render.derive_psk(PASSWORD)}\n"
+    assert PASSWORD not in psk.read_text()
+    plan = (sandbox / "var/lib/nethserver/hotsync/plan.json").read_text()
+    assert PASSWORD not in plan
+    assert json.loads(plan)["role"] == "slave"
+
+
+def test_master_password_file_is_private(sandbox):
+    compiled_host(sandbox, **SCENARIOS["master"])
+    password_file = sandbox / "etc/hotsync/rsync.password"
+    assert password_file.read_text() == f"{PASSWORD}\n"
+    assert password_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_grammar_has_no_conflicts_in_strict_mode():
+    build_parser.cache_clear()
+    try:
+        build_parser(strict=True)
+    finally:
+        build_parser.cache_clear()
+
+
+def failing_cases():
+    return sorted((DATA / "failing").glob("*.hs"))
+
+
+@pytest.mark.parametrize("case", failing_cases(), ids=lambda path: path.stem)
+def test_each_invalid_rule_file_is_reported_at_its_position(sandbox, hotsync, case):
+    compiled_host(sandbox, **SCENARIOS["master"])
+    main_file = "/etc/hotsync/hotsync.hs"
+    text = case.read_text()
+    (sandbox / main_file[1:]).write_text(text)
+    before = tree_hash(sandbox)
+    expected = [
+        line[len("# expect: "):].replace("{FILE}", main_file)
+        for line in text.splitlines() if line.startswith("# expect: ")
+    ]
+    outcome = hotsync("--root", sandbox, "compile")
+    assert outcome.code == 1
+    reported = [line for line in outcome.err.splitlines() if ": error: " in line]
+    assert reported == [f"{main_file}:{message}" for message in expected]
+    assert f"{len(expected)} error" in outcome.err.splitlines()[-1]
+    assert "Traceback" not in outcome.err
+    assert tree_hash(sandbox) == before
+
+
+def test_an_error_shows_the_source_line_and_a_caret(sandbox):
+    compiled_host(sandbox, **SCENARIOS["master"])
+    (sandbox / "etc/hotsync/rules.d/typo.hs").write_text("rule web {\n    inclde /var/www/\n}\n")
+    outcome = run_hotsync_process("--root", sandbox, "compile")
+    assert outcome.code == 1
+    assert outcome.err.splitlines()[:3] == [
+        "/etc/hotsync/rules.d/typo.hs:2:5: error: unknown keyword 'inclde' (did you mean 'include'?)",
+        "        inclde /var/www/",
+        "        ^",
+    ]
+
+
+DATABASE_ERRORS = [
+    (["hotsync", "role", "master", "SlaveHost", ""],
+     "configuration:hotsync.SlaveHost: error: this host is a master but has no slave host: run 'config setprop hotsync SlaveHost ADDRESS'"),
+    (["hotsync", "role", "slave", "MasterHost", ""],
+     "configuration:hotsync.MasterHost: error: this host is a slave but has no master host: run 'config setprop hotsync MasterHost ADDRESS'"),
+    (["rsyncd", "password", ""],
+     "configuration:rsyncd.password: error: the password is empty: set one with 'config setprop rsyncd password SECRET' on both hosts"),
+    (["rsyncd", "password", "short"],
+     "configuration:rsyncd.password: error: the password is too short: use at least 12 characters"),
+    (["hotsync", "SlaveHost", "not_a host"],
+     "configuration:hotsync.SlaveHost: error: 'not_a host' is not an IPv4/IPv6 address or a host name"),
+    (["hotsync", "SlavePort", "0"],
+     "configuration:hotsync.SlavePort: error: '0' is not a TCP port (expected a number from 1 to 65535)"),
+    (["hotsync", "role", "primary"],
+     "configuration:hotsync.role: error: 'primary' is not a role (expected master, slave or empty)"),
+]
+
+
+@pytest.mark.parametrize("props, message", DATABASE_ERRORS, ids=lambda value: str(value)[:40])
+def test_each_bad_setting_is_reported_with_its_database_key(sandbox, hotsync, props, message):
+    compiled_host(sandbox, **SCENARIOS["master"])
+    admin_in_process(sandbox, "config", "setprop", *props)
+    before = tree_hash(sandbox)
+    outcome = hotsync("--root", sandbox, "compile")
+    assert outcome.code == 1
+    assert outcome.err.splitlines()[0] == message
+    assert tree_hash(sandbox) == before
+
+
+# Every database value that reaches a generated file, each with a value that would add a
+# line or an option there if it were not checked.
+INJECTIONS = [
+    ("hotsync", "SlaveHost", "10.0.0.2\nexec = /bin/sh"),
+    ("hotsync", "SlaveHost", "10.0.0.2 # comment"),
+    ("hotsync", "MasterHost", "10.0.0.1\n[evil]"),
+    ("hotsync", "SlavePort", "273\n[evil]\naccept = 1"),
+    ("rsyncd", "TCPPort", "873 ; x"),
+    ("rsyncd", "password", "long-enough-secret\nroot:owned"),
+    ("rsyncd", "password", " long-enough-secret"),
+    ("hotsync", "role", "master\nslave"),
+    ("hotsync", "status", "enabled; rm -rf /"),
+    ("hotsync", "databases", "enabled`id`"),
+    ("hotsync", "Compress", "on$(id)"),
+    ("hotsync", "MaxDeletePercent", "20\n"),
+    ("hotsync", "IoTimeout", "600 --rsh=sh"),
+    ("hotsync", "NotifyTo", "root@example.com\nBcc: spy@example.com"),
+]
+
+
+@pytest.mark.parametrize("key, prop, value", INJECTIONS, ids=lambda value: value if isinstance(value, str) else "")
+@pytest.mark.parametrize("role", ["master", "slave"])
+def test_injection_through_the_database_is_rejected_and_nothing_changes(sandbox, hotsync, key, prop, value, role):
+    compiled_host(sandbox, **SCENARIOS[role])
+    # The database stores newlines escaped; write the hostile value as the Perl tools would.
+    from hotsync.esmith import database_path, edit_database
+    from hotsync.root import Root
+
+    with edit_database(database_path(Root(sandbox))) as session:
+        session.set_prop(key, prop, value)
+    before = tree_hash(sandbox)
+    outcome = hotsync("--root", sandbox, "compile")
+    assert outcome.code == 1, outcome.out
+    assert outcome.err.startswith(f"configuration:{key}.{prop}: error: ") or (
+        role == "master" and prop == "MasterHost") or (role == "slave" and prop == "SlaveHost")
+    assert "Traceback" not in outcome.err
+    assert tree_hash(sandbox) == before
+
+
+def test_check_writes_nothing_and_lists_what_would_change(sandbox):
+    compiled_host(sandbox, **SCENARIOS["master"])
+    admin(sandbox, "config", "setprop", "hotsync", "SlaveHost", "192.168.1.9")
+    before = tree_hash(sandbox)
+    outcome = run_hotsync_process("--root", sandbox, "compile", "--check")
+    assert outcome.code == 0
+    assert outcome.out.splitlines() == [
+        "would update: /var/lib/nethserver/hotsync/plan.json",
+        "would update: /etc/hotsync.conf",
+        "would update: /etc/stunnel/stunnel.conf",
+    ]
+    assert tree_hash(sandbox) == before
+
+
+def test_check_exit_codes(sandbox):
+    compiled_host(sandbox, **SCENARIOS["master"])
+    assert run_hotsync_process("--root", sandbox, "compile", "--check").code == 0
+    assert run_hotsync_process("--root", sandbox, "compile", "--check", "--bogus").code == 2
+    admin(sandbox, "config", "setprop", "hotsync", "SlavePort", "99999")
+    assert run_hotsync_process("--root", sandbox, "compile", "--check").code == 1
+
+
+def test_diff_shows_the_change_against_the_disk_and_hides_secrets(sandbox):
+    compiled_host(sandbox, **SCENARIOS["slave"])
+    admin(sandbox, "config", "setprop", "hotsync", "MasterHost", "192.168.1.7")
+    admin(sandbox, "config", "setprop", "rsyncd", "password", "another-long-secret")
+    before = tree_hash(sandbox)
+    outcome = run_hotsync_process("--root", sandbox, "compile", "--check", "--diff")
+    assert outcome.code == 0
+    assert "-MASTER_HOST='192.168.1.1'\n+MASTER_HOST='192.168.1.7'" in outcome.out
+    assert "(secret file updated; content not shown)" in outcome.out
+    assert "another-long-secret" not in outcome.out and PASSWORD not in outcome.out
+    assert tree_hash(sandbox) == before
+
+
+def test_json_diagnostics_for_a_web_ui(sandbox):
+    compiled_host(sandbox, **SCENARIOS["master"])
+    admin(sandbox, "config", "setprop", "hotsync", "SlaveHost", "")
+    outcome = run_hotsync_process("--root", sandbox, "compile", "--check", "--json")
+    assert outcome.code == 1
+    report = json.loads(outcome.out)
+    assert report["valid"] is False
+    assert report["diagnostics"] == [{
+        "file": "configuration:hotsync.SlaveHost", "line": 0, "column": 0, "severity": "error",
+        "message": "this host is a master but has no slave host: run 'config setprop hotsync SlaveHost ADDRESS'",
+    }]
+
+
+def test_unchanged_files_are_not_rewritten(sandbox):
+    compiled_host(sandbox, **SCENARIOS["master"])
+    stunnel = sandbox / "etc/stunnel/stunnel.conf"
+    inode = stunnel.stat().st_ino
+    outcome = admin(sandbox, "compile")
+    assert outcome.out.strip() == "configuration is valid; all files are up to date"
+    assert stunnel.stat().st_ino == inode
+
+
+def test_a_failing_render_writes_nothing(sandbox, hotsync, monkeypatch):
+    compiled_host(sandbox, **SCENARIOS["master"])
+    admin(sandbox, "config", "setprop", "hotsync", "SlaveHost", "192.168.1.9")
+    before = tree_hash(sandbox)
+    broken = sandbox.parent / "broken-templates"
+    broken.mkdir()
+    for template in (render.shipped_folder("templates")).glob("*.j2"):
+        (broken / template.name).write_text(template.read_text())
+    (broken / "cron.j2").write_text("{{ plan.no_such_field }}\n")  # the last file rendered
+    monkeypatch.setattr(render, "shipped_folder", lambda name: broken)
+    render.template_environment.cache_clear()
+    try:
+        outcome = hotsync("--root", sandbox, "compile")
+    finally:
+        render.template_environment.cache_clear()
+    assert outcome.code == 1
+    assert "cron.j2" in outcome.err and "no_such_field" in outcome.err
+    assert tree_hash(sandbox) == before
+
+
+@pytest.fixture
+def tunnel_pair(tmp_path):
+    """A master and a slave on loopback with real stunnel; stops every daemon afterwards."""
+    hosts = []
+
+    def make(master_password, slave_password):
+        tunnel_port, rsync_port, client_port = free_port(), free_port(), free_port()
+        master, slave = tmp_path / "master", tmp_path / "slave"
+        set_up_host(slave, "slave", password=slave_password, tunnel_port=tunnel_port, rsync_port=rsync_port)
+        set_up_host(master, "master", password=master_password, tunnel_port=tunnel_port, rsync_port=client_port)
+        for host in (slave, master):
+            hosts.append(host)
+            admin(host, "signal-event", "nethserver-hotsync-save")
+        (slave / "srv").mkdir()
+        (slave / "srv/marker").write_text("slave data\n")
+        return master, slave, client_port
+
+    yield make
+    for host in hosts:
+        run_hotsync_process("--root", host, "services", "stop")
+
+
+def list_slave_through_tunnel(master: Path, client_port: int):
+    import subprocess
+
+    return subprocess.run(
+        ["rsync", "--list-only", "--timeout=10", f"--password-file={master}/etc/hotsync/rsync.password",
+         f"rsync://hotsyncuser@127.0.0.1:{client_port}/hotsync/srv/"],
+        capture_output=True, text=True, timeout=30,
+    )
+
+
+def test_the_tunnel_carries_rsync_when_both_hosts_share_the_secret(tunnel_pair):
+    master, slave, client_port = tunnel_pair("correct-horse-battery", "correct-horse-battery")
+    listing = list_slave_through_tunnel(master, client_port)
+    assert listing.returncode == 0, listing.stderr
+    assert "marker" in listing.stdout
+
+
+def test_real_stunnel_refuses_a_peer_with_the_wrong_key(tunnel_pair):
+    master, slave, client_port = tunnel_pair("an-intruders-guess", "correct-horse-battery")
+    listing = list_slave_through_tunnel(master, client_port)
+    assert listing.returncode != 0
+    assert "marker" not in listing.stdout
+    slave_log = (slave / "var/log/stunnel.log").read_text()
+    assert "binder does not verify" in slave_log or "SSL_accept" in slave_log
