@@ -1,0 +1,109 @@
+"""``hotsync install`` and the admin's first steps on a fresh host (the README's quick start)."""
+
+import os
+import stat
+
+from helpers import admin, run_hotsync_process
+
+
+def test_install_lays_events_defaults_rules_and_plugin_folder(sandbox):
+    outcome = admin(sandbox, "install")
+    events = sandbox / "etc/e-smith/events"
+    role_action = events / "nethserver-hotsync-save/S70nethserver-hotsync-role"
+    assert role_action.stat().st_mode & stat.S_IXUSR
+    assert (events / "nethserver-hotsync-save/services2adjust/stunnel").read_text() == "restart\n"
+    assert (events / "nethserver-hotsync-update/templates2expand").is_dir()
+    assert (sandbox / "etc/e-smith/db/configuration/defaults/hotsync/SlavePort").read_text() == "273\n"
+    assert (sandbox / "etc/hotsync/hotsync.hs").is_file()
+    assert (sandbox / "etc/hotsync.d").is_dir()
+    assert "default: hotsync.SlavePort=273" in outcome.out
+    shown = admin(sandbox, "config", "show", "hotsync").out
+    assert shown == (
+        "hotsync=configuration\n    MasterHost=\n    SlaveHost=\n    SlavePort=273\n"
+        "    databases=enabled\n    role=\n    status=enabled\n"
+    )
+    assert admin(sandbox, "config", "get", "stunnel").out == "service\n"
+    assert admin(sandbox, "config", "getprop", "rsyncd", "TCPPort").out == "873\n"
+
+
+def test_install_generates_a_strong_secret_but_never_prints_it(sandbox):
+    outcome = admin(sandbox, "install")
+    password = admin(sandbox, "config", "getprop", "rsyncd", "password").out.strip()
+    assert len(password) >= 24
+    assert password not in outcome.out
+    database = sandbox / "var/lib/nethserver/db/configuration"
+    assert database.stat().st_mode & 0o777 == 0o644  # as on NethServer; the secret files are 0600
+
+
+def test_install_twice_keeps_the_admins_settings_and_edits(sandbox):
+    admin(sandbox, "install", "--quiet")
+    admin(sandbox, "config", "setprop", "hotsync", "SlavePort", "2730", "role", "master")
+    admin(sandbox, "config", "setprop", "rsyncd", "password", "my-own-shared-secret")
+    rules = sandbox / "etc/hotsync/hotsync.hs"
+    edited = rules.read_text() + "\nrule local {\n    include /srv/local/\n}\n"
+    rules.write_text(edited)
+
+    outcome = admin(sandbox, "install")
+
+    assert admin(sandbox, "config", "getprop", "hotsync", "SlavePort").out == "2730\n"
+    assert admin(sandbox, "config", "getprop", "hotsync", "role").out == "master\n"
+    assert admin(sandbox, "config", "getprop", "rsyncd", "password").out == "my-own-shared-secret\n"
+    assert rules.read_text() == edited
+    assert (sandbox / "etc/hotsync/hotsync.hs.hsnew").is_file()
+    assert "kept your edited /etc/hotsync/hotsync.hs" in outcome.out
+
+
+def test_install_again_with_nothing_to_do_says_so(sandbox):
+    admin(sandbox, "install", "--quiet")
+    outcome = admin(sandbox, "install")
+    assert outcome.out == f"HotSync is installed and up to date in {sandbox}\n"
+
+
+def test_install_restores_a_deleted_event_handler(sandbox):
+    admin(sandbox, "install", "--quiet")
+    handler = sandbox / "etc/e-smith/events/nethserver-hotsync-save/S70nethserver-hotsync-role"
+    handler.unlink()
+    admin(sandbox, "install", "--quiet")
+    assert os.access(handler, os.X_OK)
+
+
+def test_readme_quick_start_configures_a_master(sandbox):
+    """The README's commands, as typed by a new admin: install, setprop, show, signal-event."""
+    try:
+        admin(sandbox, "install")
+        admin(sandbox, "config", "setprop", "hotsync", "role", "master", "SlaveHost", "127.0.0.1")
+        assert "    role=master\n" in admin(sandbox, "config", "show", "hotsync").out
+        admin(sandbox, "signal-event", "nethserver-hotsync-update")
+
+        stunnel = (sandbox / "etc/stunnel/stunnel.conf").read_text()
+        assert "client = yes" in stunnel and "connect = 127.0.0.1:273" in stunnel
+        assert (sandbox / "etc/cron.d/hotsync").read_text().splitlines()[1].startswith("5,20,35,50 * * * * root ")
+        assert admin(sandbox, "config", "getprop", "stunnel", "status").out == "enabled\n"
+        assert admin(sandbox, "config", "getprop", "rsyncd", "status").out == "disabled\n"
+        status = admin(sandbox, "services", "status").out
+        assert "stunnel: running" in status and "rsyncd: stopped" in status
+        log = (sandbox / "var/log/hotsync-events.log").read_text()
+        assert "S05expand-templates: ok" in log and "S70nethserver-hotsync-role: ok" in log
+    finally:
+        run_hotsync_process("--root", sandbox, "services", "stop")
+
+
+def test_an_invalid_setting_fails_the_event_and_leaves_the_running_configuration(sandbox):
+    try:
+        admin(sandbox, "install", "--quiet")
+        admin(sandbox, "config", "setprop", "hotsync", "role", "master", "SlaveHost", "127.0.0.1")
+        admin(sandbox, "signal-event", "nethserver-hotsync-save")
+        before = (sandbox / "etc/stunnel/stunnel.conf").read_bytes()
+        pid = (sandbox / "var/run/stunnel.pid").read_text()
+
+        admin(sandbox, "config", "setprop", "hotsync", "SlaveHost", "bad host!")
+        outcome = run_hotsync_process("--root", sandbox, "signal-event", "nethserver-hotsync-save")
+
+        assert outcome.code == 1
+        assert "S05expand-templates" in outcome.err
+        log = (sandbox / "var/log/hotsync-events.log").read_text()
+        assert "configuration:hotsync.SlaveHost: error: 'bad host!' is not an IPv4/IPv6 address or a host name" in log
+        assert (sandbox / "etc/stunnel/stunnel.conf").read_bytes() == before
+        assert (sandbox / "var/run/stunnel.pid").read_text() == pid  # not restarted
+    finally:
+        run_hotsync_process("--root", sandbox, "services", "stop")
