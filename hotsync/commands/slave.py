@@ -1,0 +1,58 @@
+"""``hotsync-slave`` / ``hotsync slave [fixperm]``: the slave's upkeep.
+
+Without an action (cron, daily): reinstall the master's packages, keep the synced cron
+jobs from running, fix the owners of synced paths. ``fixperm`` (cron, every 15 minutes):
+the last two only. The exit status is the number of failed steps; each is named on stderr.
+
+``check-push`` and ``record-push-generation`` are run by the rsync daemon itself before a
+push is accepted (see ``hotsync.runtime.fence``); an admin never needs them.
+"""
+
+import sys
+from typing import List
+
+from ..plan import load_plan
+from ..root import Root
+from ..runtime import fence
+from ..runtime.slave import UpkeepResult, check_plan_is_slave, run_upkeep
+from .parsing import CommandParser
+
+DESCRIPTION = """Slave upkeep. Without ACTION: reinstall the master's packages from the synced
+package list (a warning when the repositories are unreachable), disable the synced cron jobs,
+fix the owners of synced paths. 'fixperm': only the last two (run every 15 minutes).
+Exit status: the number of failed steps."""
+
+ACTIONS = ("fixperm", "check-push", "record-push-generation")
+
+
+def build_parser() -> CommandParser:
+    parser = CommandParser("slave", description=DESCRIPTION)
+    parser.add_argument("action", nargs="?", choices=ACTIONS, metavar="ACTION",
+                        help="fixperm (check-push and record-push-generation are run by rsyncd)")
+    return parser
+
+
+def main(root: Root, argv: List[str]) -> int:
+    options = build_parser().parse_args(argv)
+    if options.action == "check-push":
+        return fence.check_push_command(root)
+    if options.action == "record-push-generation":
+        return fence.record_push_generation_command(root)
+    plan = load_plan(root)
+    check_plan_is_slave(plan)
+    result = run_upkeep(root, plan, reinstall=options.action is None)
+    report(result)
+    return min(result.failed, 125)
+
+
+def report(result: UpkeepResult) -> None:
+    """What each step did on stdout; warnings and failures on stderr, so cron mails them to root."""
+    for step in result.steps:
+        for line in step.done:
+            print(f"{step.name}: {line}")
+        for warning in step.warnings:
+            print(f"hotsync-slave: warning: {step.name}: {warning}", file=sys.stderr)
+        if step.error:
+            print(f"hotsync-slave: FAILED {step.name}: {step.error}", file=sys.stderr)
+    if result.failed:
+        print(f"hotsync-slave: {result.failed} step(s) failed", file=sys.stderr)

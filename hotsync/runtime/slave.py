@@ -1,0 +1,360 @@
+"""Slave upkeep, driven by the plan: ``hotsync-slave`` (daily) and ``hotsync-slave fixperm``.
+
+* ``reinstall_packages``: install the master's packages the slave lacks, from the package
+  list inside the synced configuration backup. Unreachable repositories are a warning
+  (the slave keeps working; the packages come later), never a failure.
+* ``disable_synced_cron_jobs``: the master's cron jobs arrive with every sync, executable;
+  they must not run on the slave (they would mail, back up or rotate a copy).
+* ``apply_owner_fixes``: user ids differ between hosts, so the active rules' ``owner``
+  statements give synced paths their owners back, by name, resolved through the root's own
+  account files.
+
+Each step reports what it did; ``UpkeepResult.failed`` counts the failed steps, which is
+the command's exit status.
+"""
+
+import fnmatch
+import hashlib
+import os
+import shutil
+import socket
+import stat
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, List, Optional, Sequence, Tuple
+from urllib.parse import urlparse
+
+from ..command import run_command
+from ..errors import CommandError, HotsyncError
+from ..files import write_file_atomic
+from ..plan import OwnerFix, Plan
+from ..root import Root
+from .accounts import Accounts, UnknownAccount, read_accounts
+from .backup import ARCHIVE_MD5_PATH, ARCHIVE_PATH, PACKAGE_LIST_PATH
+from .conditions import SANDBOX_PACKAGES_PATH, InstalledPackages, evaluate_rules, read_sandbox_packages
+
+# Synced cron files the slave must not run (they belong to the master's own duties).
+CRON_FILES_REMOVED_ON_SLAVE = ("/etc/cron.d/backup-data", "/etc/cron.d/dante", "/etc/cron.d/queuereport")
+CRON_FOLDERS = ("/etc/cron.hourly", "/etc/cron.daily", "/etc/cron.weekly", "/etc/cron.monthly")
+CRON_NEVER_EXECUTABLE = ("jobs.deny",)  # anacron's list of disabled jobs: data, not a job
+REPOSITORY_FOLDER = "/etc/yum.repos.d"
+REPOSITORY_URL_KEYS = ("baseurl", "mirrorlist", "metalink")
+REPOSITORY_PROBE_SECONDS = 5.0
+PACKAGE_TIMEOUT_SECONDS = 3600
+CACHE_TIMEOUT_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class StepReport:
+    """One upkeep step: what it did (``done``), what the admin should know, what failed."""
+
+    name: str
+    done: Tuple[str, ...] = ()
+    warnings: Tuple[str, ...] = ()
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+@dataclass(frozen=True)
+class UpkeepResult:
+    steps: Tuple[StepReport, ...] = field(default_factory=tuple)
+
+    @property
+    def failed(self) -> int:
+        """How many steps failed: the exit status of ``hotsync-slave``."""
+        return sum(1 for step in self.steps if not step.ok)
+
+
+def check_plan_is_slave(plan: Plan, command: str = "hotsync-slave") -> None:
+    """Refuse to run slave upkeep on a host that is not a slave (it would disable its cron jobs)."""
+    if plan.role != "slave":
+        role = plan.role or "no role"
+        raise HotsyncError(f"this host is not a slave (role: {role}); {command} runs on the slave only")
+
+
+def run_upkeep(root: Root, plan: Plan, reinstall: bool) -> UpkeepResult:
+    """The daily upkeep (``reinstall``: packages first) or the fixperm run; every step runs."""
+    packages = InstalledPackages(root)
+    steps: List[StepReport] = []
+    if reinstall:
+        steps.append(reinstall_packages(root, packages))
+        packages = InstalledPackages(root)  # the reinstall may have activated more rules
+    steps.append(disable_synced_cron_jobs(root))
+    steps.extend(apply_owner_fixes(root, plan, packages))
+    return UpkeepResult(tuple(steps))
+
+
+# ----------------------------------------------------------------------------- cron jobs
+
+
+def disable_synced_cron_jobs(root: Root) -> StepReport:
+    """Remove the master-only cron files and take the execute bits off the periodic jobs."""
+    done = []
+    for host_path in CRON_FILES_REMOVED_ON_SLAVE:
+        path = root.path(host_path)
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+            done.append(f"removed {host_path}")
+    changed = [name for name in _periodic_jobs(root) if _set_executable(root.path(name), False)]
+    if changed:
+        done.append(f"made {len(changed)} job(s) non-executable: {', '.join(changed)}")
+    return StepReport("cron jobs", tuple(done) or ("synced cron jobs already disabled",))
+
+
+def enable_synced_cron_jobs(root: Root) -> StepReport:
+    """Make the periodic jobs executable again (a promoted slave runs the master's duties)."""
+    changed = [
+        name for name in _periodic_jobs(root)
+        if Path(name).name not in CRON_NEVER_EXECUTABLE and _set_executable(root.path(name), True)
+    ]
+    if changed:
+        return StepReport("cron jobs", (f"made {len(changed)} job(s) executable: {', '.join(changed)}",))
+    return StepReport("cron jobs", ("cron jobs already executable",))
+
+
+def _periodic_jobs(root: Root) -> List[str]:
+    """Host paths of the regular files in the cron.{hourly,daily,weekly,monthly} folders."""
+    jobs = []
+    for folder in CRON_FOLDERS:
+        real = root.path(folder)
+        if real.is_dir() and not real.is_symlink():
+            jobs += [f"{folder}/{entry.name}" for entry in sorted(real.iterdir())
+                     if entry.is_file() and not entry.is_symlink()]
+    return jobs
+
+
+def _set_executable(path: Path, executable: bool) -> bool:
+    """Add or remove the execute bits; True when the mode changed.
+
+    Adding gives execute permission to whoever may read the file, which is what the
+    master had before the slave took it away.
+    """
+    mode = stat.S_IMODE(path.lstat().st_mode)
+    wanted = mode | ((mode & 0o444) >> 2) if executable else mode & ~0o111
+    if wanted == mode:
+        return False
+    os.chmod(path, wanted)
+    return True
+
+
+# ----------------------------------------------------------------------------- ownership
+
+
+def apply_owner_fixes(root: Root, plan: Plan, packages: InstalledPackages) -> List[StepReport]:
+    """One step per ``owner`` statement of the active rules, in plan order."""
+    accounts = read_accounts(root)
+    reports = []
+    for state in evaluate_rules(root, plan, packages):
+        if state.active:
+            reports += [apply_owner_fix(root, fix, accounts) for fix in state.rule.owners]
+    return reports
+
+
+def apply_owner_fix(root: Root, fix: OwnerFix, accounts: Accounts) -> StepReport:
+    """Give ``fix.paths`` (and their content when recursive, or the names matching the
+    pattern) the owner and group by name. Symbolic links are changed themselves, never
+    followed: a synced link must not hand a file outside the synced tree to a service user."""
+    name = describe_owner_fix(fix)
+    try:
+        user_id, group_id = accounts.user_id(fix.owner), accounts.group_id(fix.group)
+    except UnknownAccount as error:
+        return StepReport(name, error=f"{error}: install the package that creates it "
+                                      f"(run 'hotsync-slave' to reinstall the master's packages)")
+    changed, absent, missing = 0, [], []
+    for host_path in fix.paths:
+        real = root.path(host_path)
+        if not os.path.lexists(real):
+            (absent if fix.optional else missing).append(host_path)
+            continue
+        for target in owner_targets(real, fix.recursive, fix.pattern):
+            changed += _change_owner(target, user_id, group_id)
+    done = (f"{changed} path(s) given to {fix.owner}:{fix.group}",)
+    if absent:
+        done += (f"absent, optional: {', '.join(absent)}",)
+    if missing:
+        return StepReport(name, done, error=f"missing: {', '.join(missing)} (has the master synced them?)")
+    return StepReport(name, done)
+
+
+def describe_owner_fix(fix: OwnerFix) -> str:
+    words = [f"owner {fix.owner}:{fix.group}"]
+    words += [word for word, wanted in (("recursive", fix.recursive), ("optional", fix.optional)) if wanted]
+    if fix.pattern:
+        words.append(f"pattern {fix.pattern}")
+    text = " ".join(words + list(fix.paths))
+    return f"{text} ({fix.origin})" if fix.origin else text
+
+
+def owner_targets(real: Path, recursive: bool, pattern: str) -> Iterator[Path]:
+    """The paths one owner fix changes: the path, its tree when recursive, or the names
+    matching ``pattern`` (its direct entries, or its whole tree when recursive)."""
+    if not pattern:
+        yield real
+        if not recursive:
+            return
+    if real.is_symlink() or not real.is_dir():
+        return
+    if not recursive:
+        yield from (entry for entry in sorted(real.iterdir()) if fnmatch.fnmatch(entry.name, pattern))
+        return
+    for folder, folders, files in os.walk(real, followlinks=False):
+        for entry in folders + files:
+            if not pattern or fnmatch.fnmatch(entry, pattern):
+                yield Path(folder) / entry
+
+
+def _change_owner(path: Path, user_id: int, group_id: int) -> int:
+    """``lchown`` when the owner differs (an untouched file keeps its ctime); 1 when changed."""
+    status = path.lstat()
+    if (status.st_uid, status.st_gid) == (user_id, group_id):
+        return 0
+    os.lchown(path, user_id, group_id)
+    return 1
+
+
+# ----------------------------------------------------------------------------- packages
+
+
+def reinstall_packages(root: Root, packages: InstalledPackages) -> StepReport:
+    """Install the master's packages this host lacks; unreachable repositories only warn."""
+    name = "packages"
+    try:
+        wanted = read_master_package_list(root)
+    except HotsyncError as error:
+        return StepReport(name, error=str(error))
+    if wanted is None:
+        return StepReport(name, warnings=(f"no configuration backup from the master yet ({ARCHIVE_PATH}): "
+                                          "nothing to reinstall until the first sync",))
+    installed = set(packages.all_names())
+    missing = [package for package in wanted if package not in installed]
+    if not missing:
+        return StepReport(name, (f"all {len(wanted)} package(s) of the master are installed",))
+    unreachable = unreachable_repositories(root)
+    if unreachable:
+        return StepReport(name, warnings=(
+            f"Cannot download packages: the repositories are unreachable ({unreachable}); "
+            f"{len(missing)} package(s) of the master are not installed: {', '.join(missing)}. "
+            "They will be installed by the next 'hotsync-slave' run once the network is back",))
+    try:
+        return StepReport(name, (install_packages(root, missing),))
+    except HotsyncError as error:
+        return StepReport(name, error=f"installing {len(missing)} package(s) failed: {error}")
+
+
+def read_master_package_list(root: Root) -> Optional[Tuple[str, ...]]:
+    """Package names from the synced configuration backup (None when no backup arrived yet).
+
+    The archive is checked against its ``.md5`` first: a damaged backup must not drive a
+    reinstall (nor, later, a restore).
+    """
+    archive = root.path(ARCHIVE_PATH)
+    if not archive.is_file():
+        return None
+    verify_backup_checksum(root)
+    member = PACKAGE_LIST_PATH.lstrip("/")
+    try:
+        with tarfile.open(archive, mode="r:*") as bundle:
+            stream = bundle.extractfile(member)
+            if stream is None:
+                raise KeyError(member)
+            text = stream.read().decode("utf-8", "replace")
+    except KeyError:
+        raise HotsyncError(f"{ARCHIVE_PATH} holds no {member}: the master made an incomplete backup") from None
+    except (tarfile.TarError, OSError, EOFError) as error:
+        raise HotsyncError(f"{ARCHIVE_PATH} cannot be read ({error}): wait for the next sync") from None
+    return tuple(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+
+
+def verify_backup_checksum(root: Root) -> None:
+    """Raise when ``backup-config.tar.xz.md5`` exists and disagrees with the archive."""
+    try:
+        expected = root.path(ARCHIVE_MD5_PATH).read_text(encoding="utf-8").split()[0]
+    except (FileNotFoundError, IndexError):
+        return
+    digest = hashlib.md5()
+    with open(root.path(ARCHIVE_PATH), "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != expected:
+        raise HotsyncError(f"{ARCHIVE_PATH} does not match its checksum in {ARCHIVE_MD5_PATH} "
+                           "(a sync was interrupted?): wait for the next sync, or run 'hotsync' on the master")
+
+
+def install_packages(root: Root, names: Sequence[str]) -> str:
+    """Install ``names``; in a sandbox, add them to its package file instead. Returns what was done."""
+    if root.is_sandbox:
+        present = read_sandbox_packages(root)
+        lines = [f"{package} {version}".rstrip() for package, version in present.items()]
+        lines += [package for package in names if package not in present]
+        write_file_atomic(root.path(SANDBOX_PACKAGES_PATH), "".join(f"{line}\n" for line in lines), mode=0o644)
+        return f"installed (sandbox: recorded in {SANDBOX_PACKAGES_PATH}): {', '.join(names)}"
+    run_command([package_manager(), "-y", "install", *names], timeout=PACKAGE_TIMEOUT_SECONDS)
+    return f"installed {len(names)} package(s): {', '.join(names)}"
+
+
+def package_manager() -> str:
+    """``dnf`` where it exists (newer hosts), else ``yum`` (NethServer 7)."""
+    return "dnf" if shutil.which("dnf") else "yum"
+
+
+def unreachable_repositories(root: Root) -> str:
+    """Why packages cannot be downloaded now, or "" when they can.
+
+    A real host asks its package manager to refresh the metadata, the same test the
+    install would fail on. A sandbox has no package manager of its own: it probes the
+    repository addresses written in its own ``/etc/yum.repos.d`` (synced from the master).
+    """
+    if not root.is_sandbox:
+        try:
+            run_command([package_manager(), "-q", "makecache"], timeout=CACHE_TIMEOUT_SECONDS)
+        except CommandError as error:
+            return str(error)
+        return ""
+    urls = repository_urls(root)
+    if urls and not any(url_reachable(root, url) for url in urls):
+        return ", ".join(urls)
+    return ""
+
+
+def repository_urls(root: Root) -> List[str]:
+    """The first address of each enabled repository in the root's ``*.repo`` files."""
+    folder = root.path(REPOSITORY_FOLDER)
+    urls: List[str] = []
+    for repo_file in sorted(folder.glob("*.repo")) if folder.is_dir() else []:
+        for section in _repo_sections(repo_file.read_text(encoding="utf-8", errors="replace")):
+            if section.get("enabled", "1").strip() in ("0", "false", "no"):
+                continue
+            for key in REPOSITORY_URL_KEYS:
+                if section.get(key):
+                    urls.append(section[key].split()[0])
+                    break
+    return urls
+
+
+def _repo_sections(text: str) -> List[dict]:
+    sections: List[dict] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("[") and line.endswith("]"):
+            sections.append({})
+        elif "=" in line and sections and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            sections[-1][key.strip().lower()] = value.strip()
+    return sections
+
+
+def url_reachable(root: Root, url: str) -> bool:
+    """Whether a repository address answers: a TCP connection for http(s)/ftp, a folder for file://."""
+    parts = urlparse(url)
+    if parts.scheme == "file":
+        return root.path(parts.path or "/").exists()
+    port = parts.port or {"https": 443, "ftp": 21}.get(parts.scheme, 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=REPOSITORY_PROBE_SECONDS):
+            return True
+    except (OSError, ValueError):
+        return False
