@@ -299,5 +299,16 @@ def test_real_stunnel_refuses_a_peer_with_the_wrong_key(tunnel_pair):
     listing = list_slave_through_tunnel(master, client_port)
     assert listing.returncode != 0
     assert "marker" not in listing.stdout
-    slave_log = (slave / "var/log/stunnel.log").read_text()
-    assert "binder does not verify" in slave_log or "SSL_accept" in slave_log
+    assert wait_for_log_line(slave / "var/log/stunnel.log", "SSL_accept"), "the slave's stunnel logged no refusal"
+
+
+def wait_for_log_line(log: Path, text: str, seconds: float = 10) -> bool:
+    """True once ``text`` appears in ``log`` (stunnel writes its log lines a moment after the event)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if log.exists() and text in log.read_text():
+            return True
+        time.sleep(0.1)
+    return False
