@@ -140,18 +140,27 @@ class _RuleParts:
 
 
 def _flatten_rule(block: model.RuleBlock, context: _Context) -> List[planned.Rule]:
-    """One plan rule per distinct set of conditions, in the order they first appear."""
-    parts: Dict[Tuple[planned.Condition, ...], _RuleParts] = {}
+    """The rule's statements as plan rules, one per run of statements under the same conditions.
+
+    Consecutive statements with the same conditions share a plan rule; a change of
+    conditions starts a new one, so the plan keeps the order the rule file gives (promotion
+    steps run in that order).
+    """
+    groups: List[Tuple[Tuple[planned.Condition, ...], _RuleParts]] = []
 
     def walk(statements, conditions):
         for statement in statements:
             if isinstance(statement, model.WhenStatement):
                 walk(statement.then, conditions + (_plan_condition(statement.condition, False),))
                 walk(statement.otherwise, conditions + (_plan_condition(statement.condition, True),))
-            else:
-                _add_statement(parts.setdefault(conditions, _RuleParts()), statement, context)
+                continue
+            if not groups or groups[-1][0] != conditions:
+                groups.append((conditions, _RuleParts()))
+            _add_statement(groups[-1][1], statement, context)
 
     walk(block.body, _block_conditions(block))
+    if not groups:
+        groups.append((_block_conditions(block), _RuleParts()))  # an empty rule still shows in explain
     return [
         planned.Rule(
             name=block.name, origin=_origin(block.span), conditions=conditions,
@@ -160,7 +169,7 @@ def _flatten_rule(block: model.RuleBlock, context: _Context) -> List[planned.Rul
             dumps=tuple(part.dumps), owners=tuple(part.owners), promote=tuple(part.promote),
             warnings=tuple(part.warnings),
         )
-        for conditions, part in parts.items()
+        for conditions, part in groups
     ]
 
 

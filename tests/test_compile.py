@@ -312,3 +312,27 @@ def wait_for_log_line(log: Path, text: str, seconds: float = 10) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def test_the_plan_keeps_the_order_of_statements_across_conditions(sandbox):
+    compiled_host(sandbox, **SCENARIOS["slave"])
+    (sandbox / "etc/hotsync/rules.d/order.hs").write_text(
+        "package pbx {\n"
+        "    promote restart first\n"
+        "    when databases { dump mysql calls into /var/backup/; promote restore mysql calls }\n"
+        "    promote restart last\n"
+        "}\n"
+    )
+    admin_in_process(sandbox, "compile", "--quiet")
+    plan = json.loads((sandbox / "var/lib/nethserver/hotsync/plan.json").read_text())
+    steps = [
+        (step["kind"], step["arguments"] or step["databases"], [c["kind"] for c in rule["conditions"]])
+        for rule in plan["rules"] if rule["name"] == "pbx" for step in rule["promote"]
+    ]
+    assert steps == [
+        ("restart", ["first"], ["installed"]),
+        ("restore", ["calls"], ["installed", "databases"]),
+        ("restart", ["last"], ["installed"]),
+    ]
+    restore = next(step for rule in plan["rules"] for step in rule["promote"] if step["kind"] == "restore")
+    assert restore["dump_targets"] == ["/var/backup/calls.dump"]
