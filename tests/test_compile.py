@@ -334,5 +334,5 @@ def test_the_plan_keeps_the_order_of_statements_across_conditions(sandbox):
         ("restore", ["calls"], ["installed", "databases"]),
         ("restart", ["last"], ["installed"]),
     ]
-    restore = next(step for rule in plan["rules"] for step in rule["promote"] if step["kind"] == "restore")
+    restore = next(step for rule in plan["rules"] if rule["name"] == "pbx" for step in rule["promote"] if step["kind"] == "restore")
     assert restore["dump_targets"] == ["/var/backup/calls.dump"]
