@@ -44,7 +44,8 @@ def test_the_default_command_line(master):
     argv = build_push_command(master, master_plan(), Path("/w/inc"), Path("/w/exc"))
     assert argv == [
         "rsync", "-r", "-a", "-H", "-A", "--delete-delay", "--files-from=/w/inc", "--exclude-from=/w/exc",
-        "--timeout=600", f"--password-file={master.base}/etc/hotsync/rsync.password", "--stats",
+        "--timeout=600", f"--password-file={master.base}/etc/hotsync/rsync.password", "--sockopts=TCP_NODELAY",
+        "--stats",
         f"{master.base}/", "rsync://hotsyncuser@127.0.0.1:1873/hotsync/",
     ]
     assert not any("secret" in argument for argument in argv)

@@ -6,7 +6,6 @@ mailbox. A mail that cannot be sent is reported, never fatal. The server is the 
 """
 
 import os
-import smtplib
 import socket
 from email.message import EmailMessage
 from typing import Sequence, Tuple
@@ -41,6 +40,8 @@ def build_failure_mail(recipient: str, slave_host: str, errors: Sequence[str], s
 
 def send_failure_mail(recipient: str, slave_host: str, errors: Sequence[str], started: str) -> str:
     """Send the failure mail; "" when sent, else why it was not."""
+    import smtplib  # only a failing run needs it; importing costs every run about 20 ms
+
     host, port = smtp_server()
     message = build_failure_mail(recipient, slave_host, errors, started)
     try:

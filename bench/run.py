@@ -1,0 +1,135 @@
+"""Benchmark: ``hotsync sync`` against raw rsync over the same tunnel, on a deterministic tree.
+
+Usage (as root, from the source tree, with hotsync installed in the active environment)::
+
+    python -m bench.run                      # 50,000 files, 1 GiB (the README figures)
+    python -m bench.run --files 5000 --mib 100 --keep /tmp/bench
+
+Three columns, each measured in the same run on the same data:
+  hotsync   ``hotsync --root MASTER sync`` (the whole run: lists, configuration backup, push, marker, status)
+  rsync     the fastest equivalent raw command: ``rsync -r -a -H -A --delete-delay --files-from ...``
+  original  the original's flags: ``rsync -z -r -a -H -A --delete --files-from ... --exclude-from ...``
+and three cases: a first sync into an empty slave, a 1 % change, a no-change cycle.
+Database dumps are off (no dump rule is active); the configuration backup is counted.
+"""
+
+import argparse
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Dict, List
+
+from bench.tree import TreeShape, apply_change, generate_tree, undo_change
+
+PASSWORD = "benchmark-password-1"
+DATA = "/srv/bench"
+NO_CHANGE_REPEATS = 5
+
+
+def hotsync(*arguments) -> None:
+    script = Path(sys.executable).parent / "hotsync"
+    subprocess.run([str(script), *map(str, arguments)], check=True, stdout=subprocess.DEVNULL)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def configure(root: Path, role: str, tunnel_port: int, rsync_port: int) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    hotsync("--root", root, "install")
+    peer = "MasterHost" if role == "slave" else "SlaveHost"
+    hotsync("--root", root, "config", "setprop", "hotsync", "role", role, peer, "127.0.0.1", "SlavePort", tunnel_port)
+    hotsync("--root", root, "config", "setprop", "rsyncd", "password", PASSWORD, "TCPPort", rsync_port)
+    hotsync("--root", root, "compile")
+
+
+def raw_command(master: Path, work: Path, rsync_port: int, original: bool) -> List[str]:
+    files_from, exclude_from = work / "raw.include", work / "raw.exclude"
+    files_from.write_text(f"{DATA}\n")
+    exclude_from.write_text("")
+    flags = ["-z", "-r", "-a", "-H", "-A", "--delete"] if original else ["-r", "-a", "-H", "-A", "--delete-delay"]
+    return ["rsync", *flags, f"--files-from={files_from}", f"--exclude-from={exclude_from}",
+            f"--password-file={master}/etc/hotsync/rsync.password", *([] if original else ["--sockopts=TCP_NODELAY"]),
+            f"{master}/", f"rsync://hotsyncuser@127.0.0.1:{rsync_port}/hotsync/"]
+
+
+def timed(action: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def measure(name: str, push: Callable[[], None], master: Path, slave: Path, stash: Path, shape: TreeShape) -> Dict[str, float]:
+    shutil.rmtree(slave / DATA.lstrip("/"), ignore_errors=True)
+    results = {"first sync": timed(push)}
+    apply_change(master / DATA.lstrip("/"), stash, shape)
+    results["1 % change"] = timed(push)
+    results["no change"] = statistics.median(timed(push) for _ in range(NO_CHANGE_REPEATS))
+    undo_change(master / DATA.lstrip("/"), stash, shape)
+    push()  # leave the slave equal to the master for the next column
+    print(f"  {name}: " + ", ".join(f"{case} {seconds:.2f} s" for case, seconds in results.items()), flush=True)
+    return results
+
+
+def format_table(columns: Dict[str, Dict[str, float]], shape: TreeShape, size: int) -> str:
+    lines = [
+        f"{shape.files:,} files, {size / 2**20:,.0f} MiB, loopback through stunnel (PSK)",
+        "",
+        "| case | hotsync | raw rsync (same flags) | hotsync / rsync | original flags (-z, --delete) |",
+        "|---|---|---|---|---|",
+    ]
+    for case in ("first sync", "1 % change", "no change"):
+        ours, raw, original = (columns[name][case] for name in ("hotsync", "rsync", "original"))
+        lines.append(f"| {case} | {ours:.2f} s | {raw:.2f} s | {ours / raw:.2f}x | {original:.2f} s |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", type=int, default=50_000)
+    parser.add_argument("--mib", type=int, default=1024)
+    parser.add_argument("--keep", help="work in this folder and keep it (default: a temp folder, removed)")
+    options = parser.parse_args(argv)
+    shape = TreeShape(files=options.files, total_mib=options.mib)
+    work = Path(options.keep or tempfile.mkdtemp(prefix="hotsync-bench-"))
+    master, slave, stash = work / "master", work / "slave", work / "stash"
+    tunnel_port, master_port = free_port(), free_port()
+    try:
+        configure(slave, "slave", tunnel_port, free_port())
+        configure(master, "master", tunnel_port, master_port)
+        listing = master / "etc/backup-data.d/bench.include"
+        listing.parent.mkdir(parents=True, exist_ok=True)
+        listing.write_text(f"{DATA}\n")
+        print(f"generating {shape.files:,} files, {shape.total_mib} MiB ...", flush=True)
+        size = generate_tree(master / DATA.lstrip("/"), shape)
+        hotsync("--root", slave, "services", "start")
+        hotsync("--root", master, "services", "start", "stunnel")
+        columns = {
+            "hotsync": measure("hotsync", lambda: hotsync("--root", master, "sync"), master, slave, stash, shape),
+            "rsync": measure("rsync", lambda: subprocess.run(raw_command(master, work, master_port, False), check=True),
+                             master, slave, stash, shape),
+            "original": measure("original", lambda: subprocess.run(raw_command(master, work, master_port, True),
+                                                                   check=True), master, slave, stash, shape),
+        }
+        print()
+        print(format_table(columns, shape, size))
+    finally:
+        subprocess.run([str(Path(sys.executable).parent / "hotsync"), "--root", str(master), "services", "stop"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run([str(Path(sys.executable).parent / "hotsync"), "--root", str(slave), "services", "stop"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not options.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
