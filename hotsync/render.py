@@ -8,6 +8,7 @@ import functools
 import hashlib
 import hmac
 import os
+import shutil
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,20 @@ def render_context(root: Root, plan: Plan, resolved) -> dict:
         "hotsync": scheduled_command(root, "hotsync"),
         "hotsync_slave": scheduled_command(root, "hotsync-slave"),
         "connect_host": f"[{plan.slave_host}]" if ":" in plan.slave_host else plan.slave_host,
+        "fence": fence_context(root, resolved),
+    }
+
+
+def fence_context(root: Root, resolved) -> dict:
+    """What the daemons need to refuse pushes on a promoted host (see ``runtime/fence.py``)."""
+    check = scheduled_command(root, "hotsync-slave")
+    return {
+        "generation": resolved.values.get("promotion_generation") or 0,
+        "port": resolved.values.get("fence_port") or 0,
+        "record_command": f"{check} record-push-generation",
+        "check_command": f"{check} check-push",
+        "rsync": shutil.which("rsync") or "/usr/bin/rsync",
+        "rsyncd_conf": str(root.path("/etc/rsyncd.conf")),
     }
 
 

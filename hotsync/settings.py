@@ -33,6 +33,17 @@ def check_port(text: str) -> int:
     return int(text)
 
 
+def check_optional_port(text: str) -> int:
+    """A port, or empty for none (0)."""
+    return check_port(text) if text != "" else 0
+
+
+def check_count(text: str) -> int:
+    if not text.isdigit():
+        raise BadValue(f"'{printable(text)}' is not a whole number (expected 0, 1, 2...)")
+    return int(text)
+
+
 def check_switch(text: str) -> bool:
     lowered = text.lower()
     if lowered in _TRUE:
@@ -134,6 +145,9 @@ GLOBAL_SETTINGS = {
     "password": SettingKind(check_password, "", "the shared secret of both hosts"),
     "notify": SettingKind(check_mail, "", "where failure mails go (empty: stderr only, cron mails root)"),
     "plugin_dir": SettingKind(check_path, "/etc/hotsync.d", "folder of plugin executables"),
+    # Written by hotsync-promote (see hotsync/runtime/fence.py), not by the admin.
+    "promotion_generation": SettingKind(check_count, "0", "how many promotions this host's data has seen"),
+    "fence_port": SettingKind(check_optional_port, "", "the port a promoted master answers its old master on, to refuse its pushes"),
 }
 
 ROLE_SETTINGS = {

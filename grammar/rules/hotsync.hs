@@ -21,6 +21,9 @@ global {
     plugin_timeout = 60
     notify         = setting hotsync.NotifyTo default ""
     plugin_dir     = /etc/hotsync.d
+    # Set by hotsync-promote: a promoted host refuses pushes from the master it replaced.
+    promotion_generation = setting hotsync.PromotionGeneration default 0
+    fence_port     = setting hotsync.FencePort default ""
 }
 
 role master {

@@ -1,9 +1,194 @@
-"""Fencing (placeholder while being written)."""
+"""Fencing: a promoted host never takes data from the master it replaced.
+
+Each promotion raises the host's *promotion generation* (``hotsync PromotionGeneration``
+in the configuration database: one more than the highest of its own and its old
+master's). A host's data is as new as its generation.
+
+* A promoted master keeps answering on the tunnel port its old master pushes to
+  (``hotsync FencePort``): stunnel runs ``rsync --daemon`` for each connection with a
+  module that can neither be read nor written, whose ``pre-xfer exec`` is
+  ``hotsync-slave check-push``. That refuses the push before any file changes and its
+  one-line message (starting with ``REFUSAL_MARK``) reaches the old master's rsync.
+* A slave that was once promoted (generation > 0) checks every push the same way: the
+  master sends its own generation with ``rsync --early-input`` (``early_input_text``);
+  the daemon's ``early exec`` (``hotsync-slave record-push-generation``) keeps it for the
+  ``pre-xfer exec``. A master promoted earlier than this slave (lower generation) has
+  older data and is refused; a master promoted later syncs normally.
+
+Never-promoted slaves (generation 0) run no check at all: their daemon configuration is
+exactly what it was before fencing existed.
+"""
+
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Optional
+
+from ..esmith import Database, database_path, read_database
+from ..files import write_file_atomic
+from ..root import Root
+from .status import append_log
+
+GENERATION_PROPERTY = "PromotionGeneration"
+FENCE_PORT_PROPERTY = "FencePort"
+INCOMING_FOLDER = "/var/lib/nethserver/hotsync/incoming"
+EARLY_INPUT_LIMIT = 5000  # rsync sends at most about 5 KB of early input
+EARLY_INPUT_WORD = "hotsync-generation"
+STALE_INCOMING_SECONDS = 24 * 3600
+REFUSAL_MARK = "HotSync refused this push"
+_EARLY_INPUT = re.compile(rf"^{EARLY_INPUT_WORD}\s+(\d+)\s*$", re.M)
 
 
-def check_push_command(root) -> int:
+@dataclass(frozen=True)
+class FenceSettings:
+    """This host's fencing facts, from its configuration database."""
+
+    role: str
+    generation: int
+    fence_port: int
+
+    @classmethod
+    def from_database(cls, database: Database) -> "FenceSettings":
+        return cls(
+            role=database.get_prop("hotsync", "role", "") or "",
+            generation=read_number(database.get_prop("hotsync", GENERATION_PROPERTY, "")),
+            fence_port=read_number(database.get_prop("hotsync", FENCE_PORT_PROPERTY, "")),
+        )
+
+
+def read_fence_settings(root: Root) -> FenceSettings:
+    return FenceSettings.from_database(read_database(database_path(root)))
+
+
+def read_number(text: Optional[str]) -> int:
+    """A non-negative whole number from the database; anything else counts as 0."""
+    text = (text or "").strip()
+    return int(text) if text.isdigit() else 0
+
+
+def next_generation(own: int, old_master: int) -> int:
+    """The generation a promotion gives: newer than this host's data and its old master's."""
+    return max(own, old_master) + 1
+
+
+# ----------------------------------------------------------------------------- the master's side
+
+
+def early_input_text(root: Root) -> str:
+    """What a master sends with ``--early-input`` on each push: its promotion generation."""
+    return f"{EARLY_INPUT_WORD} {read_fence_settings(root).generation}\n"
+
+
+def write_early_input(root: Root, folder: Path) -> Path:
+    """Write ``early_input_text`` into ``folder`` (the push's temp folder); rsync reads it from there."""
+    path = Path(folder) / "early-input"
+    write_file_atomic(path, early_input_text(root), mode=0o600)
+    return path
+
+
+def parse_early_input(text: str) -> Optional[int]:
+    """The generation a master sent, or None when it sent none (an older HotSync)."""
+    found = _EARLY_INPUT.search(text or "")
+    return int(found.group(1)) if found else None
+
+
+# ----------------------------------------------------------------------------- the receiving side
+
+
+def decide_push(settings: FenceSettings, master_generation: Optional[int]) -> Optional[str]:
+    """None to accept a push, else the one-line refusal the sending admin reads.
+
+    A master that sent no generation is taken as generation 0 (never promoted): refusing
+    it when this host is newer is the safe side.
+    """
+    if settings.role != "slave":
+        return (
+            f"{REFUSAL_MARK}: the receiving host is the master now (role: {settings.role or 'none'}, "
+            f"promotion generation {settings.generation}) and accepts no data. The sending host is no "
+            "longer the master: configure it as a slave of the promoted host ('config setprop hotsync "
+            "role slave MasterHost ADDRESS', then 'signal-event nethserver-hotsync-save')"
+        )
+    sent = master_generation or 0
+    if sent < settings.generation:
+        return (
+            f"{REFUSAL_MARK}: the receiving slave was promoted later than the sending master "
+            f"(promotion generation {settings.generation} against {sent}), so its data is newer. "
+            "Configure the sending host as a slave of the receiving one instead; to overwrite the "
+            f"receiving host anyway, run 'config setprop hotsync {GENERATION_PROPERTY} 0' and "
+            "'signal-event nethserver-hotsync-save' there"
+        )
+    return None
+
+
+def record_push_generation_command(root: Root, environment: Mapping[str, str] = os.environ, stream=None) -> int:
+    """``early exec``: keep the generation the master sent for this connection's ``pre-xfer exec``.
+
+    Always exits 0: a failed early exec would abort the push without a word to the sender;
+    a missing record is judged (and explained) by ``check_push_command`` instead.
+    """
+    stream = stream if stream is not None else sys.stdin
+    try:
+        sent = parse_early_input(stream.read(EARLY_INPUT_LIMIT))
+        connection = _connection_id(environment)
+        if connection:
+            remove_stale_records(root)
+            write_file_atomic(root.path(f"{INCOMING_FOLDER}/{connection}"), f"{'' if sent is None else sent}\n",
+                              mode=0o600)
+    except Exception:  # noqa: BLE001 - must never abort the push silently; the check decides
+        pass
+    return 0
+
+
+def check_push_command(root: Root, environment: Mapping[str, str] = os.environ) -> int:
+    """``pre-xfer exec``: 0 accepts the push; 1 refuses it, the reason on stdout (rsync shows it).
+
+    Fails closed: when anything goes wrong the push is refused, saying why.
+    """
+    try:
+        sent = take_recorded_generation(root, _connection_id(environment))
+        refusal = decide_push(read_fence_settings(root), sent)
+    except Exception as error:  # noqa: BLE001 - a traceback would reach the sending host
+        refusal = f"{REFUSAL_MARK}: the receiving host could not check it ({error}); see its /var/log/hotsync.log"
+    if refusal is None:
+        return 0
+    print(refusal)
+    _log_refusal(root, refusal)
     return 1
 
 
-def record_push_generation_command(root) -> int:
-    return 0
+def take_recorded_generation(root: Root, connection: str) -> Optional[int]:
+    """The generation ``record_push_generation_command`` kept for ``connection`` (then forgotten)."""
+    if not connection:
+        return None
+    path = root.path(f"{INCOMING_FOLDER}/{connection}")
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    path.unlink()
+    return int(text) if text.isdigit() else None
+
+
+def remove_stale_records(root: Root) -> None:
+    """Forget records of connections that never reached their ``pre-xfer exec``."""
+    folder = root.path(INCOMING_FOLDER)
+    limit = time.time() - STALE_INCOMING_SECONDS
+    for entry in folder.iterdir() if folder.is_dir() else ():
+        if entry.is_file() and entry.stat().st_mtime < limit:
+            entry.unlink(missing_ok=True)
+
+
+def _connection_id(environment: Mapping[str, str]) -> str:
+    """rsync's id of this connection (same for the early and the pre-xfer exec), digits only."""
+    value = environment.get("RSYNC_PID", "")
+    return value if value.isdigit() else ""
+
+
+def _log_refusal(root: Root, refusal: str) -> None:
+    try:
+        append_log(root, f"refused a push: {refusal}")
+    except OSError:
+        pass
