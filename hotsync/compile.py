@@ -34,9 +34,12 @@ class Compilation:
         return not self.diagnostics
 
 
-def compile_root(root: Root, main_file: str = MAIN_RULES_FILE) -> Compilation:
-    """Read the root's rule files and configuration database; plan and render in memory."""
-    program, diagnostics = parse_program(root, main_file)
+def compile_root(root: Root, main_file: str = MAIN_RULES_FILE, will_apply: bool = False) -> Compilation:
+    """Read the root's rule files and configuration database; plan and render in memory.
+
+    ``will_apply`` says the caller is going to write, so the parser may refresh its cache too.
+    """
+    program, diagnostics = parse_program(root, main_file, may_write_cache=will_apply)
     database = read_database(database_path(root))
     validation = validate_program(program, database)
     diagnostics = list(diagnostics) + list(validation.diagnostics)

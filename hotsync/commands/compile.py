@@ -25,7 +25,7 @@ def build_parser() -> CommandParser:
 
 def main(root, argv) -> int:
     options = build_parser().parse_args(argv)
-    compilation = compile_root(root)
+    compilation = compile_root(root, will_apply=not options.check)
     if not compilation.ok:
         _report_invalid(compilation.diagnostics, options.json)
         return EXIT_FAILURE

@@ -19,6 +19,10 @@ from ..root import Root
 from . import model
 
 MAIN_RULES_FILE = "/etc/hotsync/hotsync.hs"
+# Building the LALR tables costs far more than parsing the rules; lark keeps them here,
+# keyed by a digest of the grammar and of lark's version, so every event after the first
+# starts fast. Inside the root (root-owned), never in a shared temp folder: it is a pickle.
+GRAMMAR_CACHE = "/var/cache/hotsync/grammar.lark-cache"
 
 # What a terminal is called in an error message.
 TERMINAL_NAMES = {
@@ -31,28 +35,40 @@ TERMINAL_NAMES = {
 
 
 @functools.lru_cache(maxsize=None)
-def build_parser(strict: bool = False) -> Lark:
-    """The rule-language parser, built once. ``strict`` (used by the tests) also fails on
-    terminal collisions, which needs the optional ``interegular`` package."""
+def build_parser(strict: bool = False, cache_file: Optional[str] = None) -> Lark:
+    """The rule-language parser, built once per process. ``strict`` (used by the tests) also
+    fails on terminal collisions, which needs the optional ``interegular`` package;
+    ``cache_file`` keeps the built tables between processes."""
     grammar = (shipped_folder("grammar") / "hotsync.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", propagate_positions=True, strict=strict, maybe_placeholders=True)
+    return Lark(grammar, parser="lalr", propagate_positions=True, strict=strict, maybe_placeholders=True,
+                cache=cache_file or False)
 
 
-def parse_text(text: str, file: str) -> Tuple[Optional[model.SourceFile], List[Diagnostic]]:
+def parser_for(root: Root, may_write: bool) -> Lark:
+    """The parser, using the root's table cache; ``may_write`` False (``--check``) only reads it."""
+    cache = root.path(GRAMMAR_CACHE)
+    if may_write:
+        cache.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return build_parser(cache_file=str(cache))
+    return build_parser(cache_file=str(cache) if cache.is_file() else None)
+
+
+def parse_text(text: str, file: str, parser: Optional[Lark] = None) -> Tuple[Optional[model.SourceFile], List[Diagnostic]]:
     """Parse one rule file's text; on a syntax error, no model and one located diagnostic."""
     try:
-        tree = build_parser().parse(text)
+        tree = (parser or build_parser()).parse(text)
     except UnexpectedInput as error:
         return None, [_syntax_diagnostic(error, text, file)]
     items = _ToModel(file).transform(tree)
     return model.SourceFile(path=file, text=text, items=tuple(items.children)), []
 
 
-def parse_program(root: Root, main_file: str = MAIN_RULES_FILE) -> Tuple[model.Program, List[Diagnostic]]:
+def parse_program(root: Root, main_file: str = MAIN_RULES_FILE, may_write_cache: bool = False) -> Tuple[model.Program, List[Diagnostic]]:
     """The main rule file and, depth first in order, every file it includes (globs sorted).
 
     A file included twice is read once; a missing main file is a diagnostic.
     """
+    parser = parser_for(root, may_write_cache)
     files: List[model.SourceFile] = []
     diagnostics: List[Diagnostic] = []
     seen = set()
@@ -68,7 +84,7 @@ def parse_program(root: Root, main_file: str = MAIN_RULES_FILE) -> Tuple[model.P
             reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
             diagnostics.append(Diagnostic(span, f"cannot read rule file {host_path}: {reason}"))
             return
-        source, problems = parse_text(text, host_path)
+        source, problems = parse_text(text, host_path, parser)
         diagnostics.extend(problems)
         if source is None:
             return
