@@ -1,0 +1,128 @@
+"""``hotsync-promote [--yes] [--network restore|stop|continue]``: make this slave the master.
+
+Asks for confirmation (``--yes`` answers it). When the package repositories cannot be
+reached it asks the original's question, "Please choose an action (1-3)":
+1 restore the master's network configuration, 2 stop so the admin fixes the network,
+3 continue without reinstalling packages (``--network`` answers it; with ``--yes`` alone
+the answer is 3). Then runs the steps of ``hotsync.runtime.promote``, printing each one,
+and ends with the measured recovery time and the age of the restored data.
+"""
+
+import time
+from typing import Callable, List, Optional
+
+from ..errors import EXIT_FAILURE, EXIT_OK
+from ..plan import load_plan
+from ..root import Root
+from ..runtime.promote import (NETWORK_CHOICES, PromotionReport, check_can_promote, data_age, promote,
+                               promotion_in_progress, read_state, repositories_problem)
+from .parsing import CommandParser
+
+NETWORK_MENU = """The package repositories cannot be reached ({problem}).
+  1) restore the master's network configuration (only when both hosts have identical network cards)
+  2) stop here, to fix the network in the Server Manager first; then run hotsync-promote again
+  3) continue without reinstalling the master's packages"""
+NETWORK_PROMPT = "Please choose an action (1-3): "
+ANSWERS = {"1": "restore", "2": "stop", "3": "continue"}
+
+
+def build_parser() -> CommandParser:
+    parser = CommandParser("promote", description="Make this slave the master (restores databases and "
+                           "configuration, refuses the old master's pushes). Resumable: run it again after a failure.")
+    parser.add_argument("--yes", action="store_true",
+                        help="do not ask for confirmation; without --network, continue without reinstalling "
+                             "packages when the repositories cannot be reached")
+    parser.add_argument("--network", choices=NETWORK_CHOICES,
+                        help="the answer to the network question: restore the master's network, stop, or continue")
+    return parser
+
+
+def main(root: Root, argv: List[str], ask: Callable[[str], str] = input) -> int:
+    options = build_parser().parse_args(argv)
+    plan = load_plan(root)
+    check_can_promote(root, plan)
+    resuming = promotion_in_progress(root)
+    if not options.yes and not confirm(root, resuming, ask):
+        print("Promotion cancelled: nothing was changed.")
+        return EXIT_FAILURE
+    network = choose_network(root, options, resuming, ask)
+    if network == "stop":
+        print("Promotion stopped before any change: fix the network in the Server Manager, "
+              "then run hotsync-promote again.")
+        return EXIT_FAILURE
+    report = promote(root, network, announce=print)
+    print_summary(report, root)
+    return EXIT_OK
+
+
+def confirm(root: Root, resuming: bool, ask: Callable[[str], str]) -> bool:
+    """The admin types ``yes``: promotion changes the role and the databases of this host."""
+    if resuming:
+        print(f"Resuming the promotion started {describe_moment(read_state(root).get('started_epoch'))}.")
+    else:
+        print(f"This makes this host the master. Its data is from the last sync received: "
+              f"{describe_moment(data_age(root))}.")
+    answer = _ask(ask, "Type 'yes' to promote this host: ")
+    return answer is not None and answer.strip().lower() == "yes"
+
+
+def choose_network(root: Root, options, resuming: bool, ask: Callable[[str], str]) -> str:
+    """The network choice: ``--network``, else the earlier run's, else no question when the
+    repositories answer, else the question (``--yes`` answers ``continue``)."""
+    if options.network:
+        return options.network
+    if resuming and read_state(root).get("network") in ("restore", "continue"):
+        return read_state(root)["network"]
+    problem = repositories_problem(root)
+    if not problem:
+        return "reinstall"
+    if options.yes:
+        print(f"The package repositories cannot be reached ({problem}): continuing without reinstalling packages.")
+        return "continue"
+    print(NETWORK_MENU.format(problem=problem))
+    while True:
+        answer = _ask(ask, NETWORK_PROMPT)
+        if answer is None:
+            return "stop"
+        if answer.strip() in ANSWERS:
+            return ANSWERS[answer.strip()]
+        print(f"'{answer.strip()}' is not a choice: type 1, 2 or 3.")
+
+
+def _ask(ask: Callable[[str], str], prompt: str) -> Optional[str]:
+    """One answer, or None at end of input (no terminal, or Ctrl-D)."""
+    try:
+        return ask(prompt)
+    except EOFError:
+        print()
+        return None
+
+
+def print_summary(report: PromotionReport, root: Root) -> None:
+    print(f"Promotion complete: this host is the master. It took {describe_seconds(report.seconds)}"
+          + (f" ({describe_seconds(report.total_seconds)} since the first attempt)" if report.skipped else "")
+          + " (RTO).")
+    if report.data_epoch:
+        print(f"The restored data is from the last successful sync, {describe_moment(report.data_epoch)} (RPO): "
+              "changes made on the old master after it are not on this host.")
+    else:
+        print("The age of the restored data is unknown: no sync marker from the old master was found.")
+    print("Next: move the old master's network roles (gateway, public address) to this host if needed; "
+          "on NethServer run 'signal-event post-restore-data'. To protect this master again, make the old "
+          "one (once repaired) its slave and run here: config setprop hotsync SlaveHost ADDRESS status enabled; "
+          "signal-event nethserver-hotsync-save")
+
+
+def describe_moment(epoch) -> str:
+    if not epoch:
+        return "unknown"
+    return f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(epoch))} ({describe_seconds(time.time() - epoch)} ago)"
+
+
+def describe_seconds(seconds: float) -> str:
+    seconds = max(int(round(seconds)), 0)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {(seconds % 3600) // 60} min"

@@ -1,0 +1,421 @@
+"""Promotion: this slave becomes the master, step by step, resumable.
+
+Steps, in this order (reference §7, driven by the plan):
+
+1. ``receiving``: stop the rsync daemon first, so no push can change the data being promoted;
+2. ``packages``: reinstall the master's packages (skipped with network choice ``continue``);
+3. ``fixperm``: the slave's ownership fixes;
+4. one step per ``promote`` statement of the active rules, in plan order: ``restore`` loads
+   dumps into the local MariaDB/MySQL or PostgreSQL, ``restart`` restarts a service, ``run``
+   runs a program;
+5. ``configuration``: the e-smith databases from the synced backup, except HotSync's own
+   records (and the network, unless network choice ``restore``);
+6. ``master``: role master, a new promotion generation, the fence (see ``fence.py``);
+7. ``cron``: the periodic jobs executable again.
+
+Each completed step is recorded in ``STATE_PATH``; running promotion again skips them, so
+after fixing what made a step fail the admin just runs the command again.
+"""
+
+import json
+import re
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple
+
+from ..command import run_command
+from ..errors import CommandError, HotsyncError
+from ..esmith import (Database, apply_database_defaults, database_path, edit_database, parse_database,
+                      read_database)
+from ..events import run_event
+from ..files import write_file_atomic
+from ..plan import Dump, Plan, PromoteStep, load_plan
+from ..root import Root
+from ..services import apply_service_state, stop_service
+from .backup import ARCHIVE_PATH
+from .conditions import InstalledPackages, evaluate_rules
+from .dumps import mysql_connection_options, postgresql_connection_options
+from .fence import FENCE_PORT_PROPERTY, GENERATION_PROPERTY, FenceSettings, next_generation
+from .slave import (UpkeepResult, disable_synced_cron_jobs, enable_synced_cron_jobs, apply_owner_fixes,
+                    reinstall_packages, unreachable_repositories, verify_backup_checksum)
+from .status import read_marker, render_json
+
+STATE_PATH = "/var/lib/nethserver/hotsync/promotion.json"
+NETWORK_CHOICES = ("restore", "stop", "continue")
+# Records that belong to HotSync on this very host: promotion sets them, the master's copy must not.
+HOTSYNC_KEYS = ("hotsync", "rsyncd", "stunnel")
+NETWORK_DATABASE = "networks"
+DATABASE_FOLDER_IN_ARCHIVE = "var/lib/nethserver/db/"
+SAVE_EVENT = "nethserver-hotsync-save"
+RESTORE_TIMEOUT_SECONDS = 4 * 3600
+SERVICE_TIMEOUT_SECONDS = 300
+_DATABASE_NAME = re.compile(r"^[A-Za-z0-9_$-]{1,64}$")
+
+
+class PromotionStopped(HotsyncError):
+    """A step failed: promotion stopped there; the message says what to do next."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One promotion step: a stable ``key`` for the state file, a title, the action, a hint."""
+
+    key: str
+    title: str
+    action: Callable[[], str]  # returns what it did; raises HotsyncError when it fails
+    hint: str
+
+
+@dataclass(frozen=True)
+class PromotionReport:
+    ran: Tuple[Tuple[str, str], ...]  # (title, what it did) of the steps run now
+    skipped: Tuple[str, ...]  # titles of the steps done by an earlier run
+    seconds: float  # this run
+    total_seconds: float  # since the first attempt: the recovery time
+    data_epoch: Optional[int]  # when the restored data was last synced successfully
+
+
+# ----------------------------------------------------------------------------- state
+
+
+def read_state(root: Root) -> Dict:
+    try:
+        data = json.loads(root.path(STATE_PATH).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_state(root: Root, state: Dict) -> None:
+    write_file_atomic(root.path(STATE_PATH), render_json(state), mode=0o600)
+
+
+def promotion_in_progress(root: Root) -> bool:
+    state = read_state(root)
+    return bool(state) and not state.get("finished_epoch")
+
+
+def check_can_promote(root: Root, plan: Plan) -> None:
+    """Only a slave is promoted; a promotion left half-done may always be resumed."""
+    if promotion_in_progress(root):
+        return
+    if plan.role != "slave":
+        role = plan.role or "no role"
+        raise HotsyncError(f"this host is not a slave (role: {role}); only a slave can be promoted")
+
+
+def repositories_problem(root: Root) -> str:
+    """Why packages cannot be downloaded ("" when they can): the original's internet check."""
+    return unreachable_repositories(root)
+
+
+def data_age(root: Root) -> Optional[int]:
+    """Epoch of the last successful sync this slave received (None when unknown)."""
+    marker = read_marker(root)
+    epoch = marker.get("last_success_epoch") or marker.get("finished_epoch")
+    return int(epoch) if isinstance(epoch, (int, float)) else None
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def promote(root: Root, network: str, announce: Callable[[str], None]) -> PromotionReport:
+    """Run (or resume) the promotion with network choice ``network`` (``restore`` or ``continue``).
+
+    ``announce`` receives one line per step as it completes. Raises ``PromotionStopped``
+    at the first failed step, after recording the steps done so far.
+    """
+    plan = load_plan(root)
+    check_can_promote(root, plan)
+    started = time.time()
+    state = _current_state(root, started, network)
+    steps = promotion_steps(root, plan, state["network"])
+    ran: List[Tuple[str, str]] = []
+    skipped: List[str] = []
+    for number, step in enumerate(steps, 1):
+        label = f"[{number}/{len(steps)}] {step.title}"
+        if step.key in state["done"]:
+            skipped.append(step.title)
+            announce(f"{label}: done by an earlier run")
+            continue
+        try:
+            message = step.action()
+        except (HotsyncError, OSError) as error:
+            state["failed"] = {"step": step.title, "error": str(error), "epoch": int(time.time())}
+            write_state(root, state)
+            raise PromotionStopped(
+                f"promotion stopped at step {number}/{len(steps)} '{step.title}': {error}\n"
+                f"What to do: {step.hint}\n"
+                f"Then run 'hotsync-promote' again: the {number - 1} completed step(s) are not repeated."
+            ) from None
+        state["done"][step.key] = {"title": step.title, "message": message, "epoch": int(time.time())}
+        state.pop("failed", None)
+        write_state(root, state)
+        ran.append((step.title, message))
+        announce(f"{label}: {message}")
+    finished = time.time()
+    state["finished_epoch"] = int(finished)
+    write_state(root, state)
+    return PromotionReport(tuple(ran), tuple(skipped), finished - started, finished - state["started_epoch"],
+                           state.get("data_epoch"))
+
+
+def _current_state(root: Root, now: float, network: str) -> Dict:
+    """The unfinished promotion to resume, or a new one."""
+    state = read_state(root)
+    if state and not state.get("finished_epoch"):
+        if network in NETWORK_CHOICES:
+            state["network"] = network
+        return state
+    state = {"started_epoch": int(now), "network": network, "done": {}, "data_epoch": data_age(root)}
+    write_state(root, state)
+    return state
+
+
+def promotion_steps(root: Root, plan: Plan, network: str) -> List[Step]:
+    """Every step of this host's promotion, in order (see the module's docstring)."""
+    steps = [
+        Step("receiving", "stop receiving data", lambda: stop_receiving(root),
+             "stop the rsync daemon by hand ('hotsync services stop rsyncd')"),
+        Step("packages", "reinstall the master's packages", lambda: reinstall_step(root, network),
+             "fix the network or the repositories, or answer 3 (continue without reinstalling packages)"),
+        Step("fixperm", "fix permissions", lambda: fixperm_step(root, plan),
+             "create the missing users or paths (see the error), or reinstall their packages"),
+    ]
+    steps += rule_steps(root, plan)
+    steps += [
+        Step("configuration", "restore the configuration", lambda: restore_configuration(root, network),
+             f"check {ARCHIVE_PATH} on this host (it comes with every sync)"),
+        Step("master", "become the master", lambda: become_master(root, plan),
+             "see the error above; the settings are in 'config show hotsync'"),
+        Step("cron", "re-enable the cron jobs", lambda: _describe(enable_synced_cron_jobs(root)),
+             "make the jobs in /etc/cron.{hourly,daily,weekly,monthly} executable by hand"),
+    ]
+    return steps
+
+
+def rule_steps(root: Root, plan: Plan) -> List[Step]:
+    """The ``promote`` statements of the rules active now, in plan order."""
+    steps = []
+    for state in evaluate_rules(root, plan, InstalledPackages(root)):
+        if not state.active:
+            continue
+        for index, statement in enumerate(state.rule.promote):
+            key = f"rule:{state.rule.name}:{index}:{statement.kind}:{' '.join(statement.databases or statement.arguments)}"
+            steps.append(_rule_step(root, plan, state.rule.name, statement, key))
+    return steps
+
+
+def _rule_step(root: Root, plan: Plan, rule: str, statement: PromoteStep, key: str) -> Step:
+    where = f" ({statement.origin})" if statement.origin else ""
+    if statement.kind == "restore":
+        names = ", ".join(statement.databases)
+        return Step(key, f"{rule}: restore {statement.engine} {names}", lambda: restore_databases(root, plan, statement),
+                    f"check that the {statement.engine} server runs and the dump files exist{where}")
+    if statement.kind == "restart":
+        return Step(key, f"{rule}: restart {' '.join(statement.arguments)}",
+                    lambda: restart_services(root, statement.arguments),
+                    f"see 'systemctl status {statement.arguments[0]}' and its journal{where}")
+    return Step(key, f"{rule}: run {' '.join(statement.arguments)}", lambda: run_program(root, statement.arguments),
+                f"run '{' '.join(statement.arguments)}' by hand and fix what it reports{where}")
+
+
+# ----------------------------------------------------------------------------- the steps
+
+
+def stop_receiving(root: Root) -> str:
+    """Stop the rsync daemon and keep it disabled: from now on this host's data is its own."""
+    with edit_database(database_path(root)) as session:
+        session.set_prop("rsyncd", "status", "disabled")
+    stop_service(root, "rsyncd")
+    return "rsync daemon stopped and disabled; no push can change this host's data now"
+
+
+def reinstall_step(root: Root, network: str) -> str:
+    if network == "continue":
+        return "skipped (network choice: continue without reinstalling packages)"
+    report = reinstall_packages(root, InstalledPackages(root))
+    if report.error:
+        raise HotsyncError(report.error)
+    return "; ".join(report.done + report.warnings)
+
+
+def fixperm_step(root: Root, plan: Plan) -> str:
+    result = UpkeepResult((disable_synced_cron_jobs(root),) + tuple(apply_owner_fixes(root, plan, InstalledPackages(root))))
+    failures = [f"{step.name}: {step.error}" for step in result.steps if step.error]
+    if failures:
+        raise HotsyncError("; ".join(failures))
+    return f"{len(result.steps)} step(s) ok"
+
+
+def restore_databases(root: Root, plan: Plan, statement: PromoteStep) -> str:
+    """Load each database's dump into this host's server; a database is replaced, never merged."""
+    for name in statement.databases:
+        if not _DATABASE_NAME.match(name):
+            raise HotsyncError(f"'{name}' is not a database name HotSync restores")
+    for name, target in zip(statement.databases, statement.dump_targets):
+        if not root.path(target).is_file():
+            raise HotsyncError(f"the dump of {statement.engine} database {name} is missing at {target} "
+                               "(database sync disabled on the master, or its dump failed)")
+    connection = dump_connection(plan, statement.engine, statement.dump_targets)
+    if statement.engine == "mysql":
+        _restore_mysql(root, connection, statement)
+    elif statement.engine == "postgresql":
+        _restore_postgresql(connection, root, statement)
+    else:
+        raise HotsyncError(f"unknown database engine {statement.engine!r}")
+    return f"loaded {', '.join(statement.dump_targets)}"
+
+
+def dump_connection(plan: Plan, engine: str, targets: Tuple[str, ...]) -> Dict[str, str]:
+    """The connection settings of the rule that made these dumps (the master used the same)."""
+    dumps: List[Dump] = [dump for rule in plan.rules for dump in rule.dumps if dump.engine == engine]
+    for dump in dumps:
+        if any(target == dump.target or (dump.target.endswith("/") and target.startswith(dump.target))
+               for target in targets):
+            return dict(dump.connection)
+    return {}
+
+
+def _restore_mysql(root: Root, connection: Dict[str, str], statement: PromoteStep) -> None:
+    client = ["mysql", *mysql_connection_options(root, connection)]
+    for name in statement.databases:
+        _run_client(client + ["--execute", f"DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}`"])
+    for name, target in zip(statement.databases, statement.dump_targets):
+        # 'source' reads the file itself: a dump of any size never passes through Python.
+        _run_client(client + [name, "--execute", f"source {root.path(target)}"])
+
+
+def _restore_postgresql(connection: Dict[str, str], root: Root, statement: PromoteStep) -> None:
+    client = ["psql", "--no-password", "--quiet", *postgresql_connection_options(connection), "--set", "ON_ERROR_STOP=1"]
+    for name, target in zip(statement.databases, statement.dump_targets):
+        _run_client(client + ["--dbname", "postgres", "--command", f'DROP DATABASE IF EXISTS "{name}"'])
+        _run_client(client + ["--dbname", "postgres", "--command", f'CREATE DATABASE "{name}"'])
+        _run_client(client + ["--single-transaction", "--dbname", name, "--file", str(root.path(target))])
+
+
+def _run_client(argv: List[str]) -> None:
+    try:
+        run_command(argv, timeout=RESTORE_TIMEOUT_SECONDS)
+    except CommandError as error:
+        raise HotsyncError(str(error)) from None
+
+
+def restart_services(root: Root, names: Tuple[str, ...]) -> str:
+    """Restart services by name; a sandbox root has no systemd of its own, so it only says so."""
+    if root.is_sandbox:
+        return f"sandbox: not restarting {', '.join(names)} (they belong to the machine, not to this root)"
+    for name in names:
+        try:
+            run_command(["systemctl", "restart", name], timeout=SERVICE_TIMEOUT_SECONDS)
+        except CommandError as error:
+            raise HotsyncError(str(error)) from None
+    return f"restarted {', '.join(names)}"
+
+
+def run_program(root: Root, argv: Tuple[str, ...]) -> str:
+    """Run a rule's program; in a sandbox, the program inside the root, told its root."""
+    program = str(root.path(argv[0])) if root.is_sandbox else argv[0]
+    environment = {"HOTSYNC_ROOT": str(root.base)} if root.is_sandbox else None
+    try:
+        run_command([program, *argv[1:]], environment=environment, timeout=RESTORE_TIMEOUT_SECONDS)
+    except CommandError as error:
+        raise HotsyncError(str(error)) from None
+    return f"ran {' '.join(argv)}"
+
+
+def restore_configuration(root: Root, network: str) -> str:
+    """Replace the e-smith databases with the master's, from the synced backup.
+
+    HotSync's own records stay this host's (promotion sets them next); the network
+    database is restored only with network choice ``restore`` (identical network cards).
+    """
+    verify_backup_checksum(root)
+    databases = read_backup_databases(root)
+    if not databases:
+        raise HotsyncError(f"{ARCHIVE_PATH} is missing or holds no configuration database")
+    restored = []
+    for name, backup in sorted(databases.items()):
+        if name == NETWORK_DATABASE and network != "restore":
+            continue
+        keep = HOTSYNC_KEYS if name == "configuration" else ()
+        replace_database(root, name, backup, keep)
+        restored.append(name)
+    apply_database_defaults(root)
+    kept = "" if network == "restore" else f"; this host's own {NETWORK_DATABASE} kept"
+    return f"restored {', '.join(restored)} from the master's backup{kept}"
+
+
+def read_backup_databases(root: Root) -> Dict[str, Database]:
+    """The e-smith databases inside the synced configuration backup, by name."""
+    archive = root.path(ARCHIVE_PATH)
+    if not archive.is_file():
+        return {}
+    databases = {}
+    try:
+        with tarfile.open(archive, mode="r:*") as bundle:
+            for member in bundle.getmembers():
+                name = member.name[len(DATABASE_FOLDER_IN_ARCHIVE):]
+                if member.isfile() and member.name.startswith(DATABASE_FOLDER_IN_ARCHIVE) and "/" not in name:
+                    text = bundle.extractfile(member).read().decode("utf-8", "surrogateescape")
+                    databases[name] = parse_database(text, Path(f"{ARCHIVE_PATH}:{member.name}"))
+    except (tarfile.TarError, OSError, EOFError) as error:
+        raise HotsyncError(f"{ARCHIVE_PATH} cannot be read ({error})") from None
+    return databases
+
+
+def replace_database(root: Root, name: str, backup: Database, keep: Tuple[str, ...]) -> None:
+    """Make database ``name`` equal to ``backup``, except the records of ``keep`` (left as they are)."""
+    with edit_database(database_path(root, name)) as session:
+        for key in list(session.database):
+            if key not in keep and key not in backup:
+                session.delete(key)
+        for key, record in backup.items():
+            if key not in keep:
+                session.set_record(key, record.type, dict(record.props))
+
+
+def become_master(root: Root, plan: Plan) -> str:
+    """Role master, a new promotion generation, the fence; then apply it like an admin would.
+
+    SlaveHost stays empty and HotSync's status ``disabled`` until the admin names a new
+    slave (a master without a slave has nothing to push; a disabled master needs none).
+    The fence listens on the tunnel port this host had as a slave: that is where the old
+    master pushes.
+    """
+    own = FenceSettings.from_database(read_database(database_path(root)))
+    old_master = master_generation_in_backup(root)
+    generation = next_generation(own.generation, old_master)
+    with edit_database(database_path(root)) as session:
+        session.set_props("hotsync", {
+            "role": "master", "MasterHost": "", "SlaveHost": "", "status": "disabled",
+            GENERATION_PROPERTY: str(generation), FENCE_PORT_PROPERTY: str(plan.transport.tunnel_port),
+        })
+        session.set_prop("rsyncd", "status", "disabled")
+    result = run_event(root, SAVE_EVENT)
+    if not result.ok:
+        raise HotsyncError(f"'signal-event {SAVE_EVENT}' failed at {', '.join(result.failed_steps)} "
+                           "(see /var/log/e-smith events log)")
+    keep_fence_listening(root)
+    return (f"role master, promotion generation {generation} (the old master's was {old_master}); "
+            f"pushes from the old master are refused on port {plan.transport.tunnel_port}")
+
+
+def master_generation_in_backup(root: Root) -> int:
+    """The promotion generation the old master had at its last backup (0 when unknown)."""
+    configuration = read_backup_databases(root).get("configuration")
+    return FenceSettings.from_database(configuration).generation if configuration is not None else 0
+
+
+def keep_fence_listening(root: Root) -> None:
+    """The fence needs stunnel even on a master without a slave: enable and (re)start it."""
+    with edit_database(database_path(root)) as session:
+        changed = session.set_prop("stunnel", "status", "enabled")
+    if changed:
+        apply_service_state(root, "stunnel", True, "restart")
+
+
+def _describe(report) -> str:
+    return "; ".join(report.done)

@@ -1,0 +1,203 @@
+"""``hotsync-promote`` on a sandbox slave whose synced files were arranged by hand
+(the configuration backup is made by the master runtime's own backup code); the real
+two-host story is in test_fencing.py."""
+
+import json
+import os
+import shutil
+import socket
+import stat
+import sys
+import time
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from helpers import run_hotsync_process
+from hotsync.cli import main as hotsync_main
+from hotsync.esmith import database_path, read_database
+from hotsync.root import Root
+from hotsync.runtime.backup import make_config_backup
+from hotsync.runtime.conditions import InstalledPackages
+
+PASSWORD = "correct-horse-battery"
+PROMOTE = str(Path(sys.executable).parent / "hotsync-promote")
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def cli(*arguments):
+    code = hotsync_main([str(argument) for argument in arguments])
+    assert code == 0, f"hotsync {' '.join(map(str, arguments))} exited {code}"
+
+
+def write(path, text, mode=0o644):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    os.chmod(path, mode)
+    return path
+
+
+@pytest.fixture
+def slave(tmp_path, capsys):
+    """A sandbox slave holding a master's synced backup, cron jobs and marker; stunnel stopped afterwards."""
+    master, slave = tmp_path / "master", tmp_path / "slave"
+    tunnel_port = free_port()
+    cli("--root", master, "install", "--quiet")
+    cli("--root", master, "config", "setprop", "hotsync", "role", "master", "SlaveHost", "127.0.0.1")
+    cli("--root", master, "config", "setprop", "rsyncd", "password", PASSWORD)
+    cli("--root", master, "config", "set", "webapp", "service", "status", "enabled", "TCPPort", "8080")
+    write(database_path(Root(master), "networks"), "eth0=ethernet|ipaddr|192.168.1.1|role|green\n")
+    make_config_backup(Root(master), InstalledPackages(Root(master)))
+
+    cli("--root", slave, "install", "--quiet")
+    cli("--root", slave, "config", "setprop", "hotsync", "role", "slave", "MasterHost", "127.0.0.1",
+        "SlavePort", tunnel_port)
+    cli("--root", slave, "config", "setprop", "rsyncd", "password", PASSWORD, "TCPPort", free_port())
+    write(database_path(Root(slave), "networks"), "eth0=ethernet|ipaddr|192.168.1.2|role|green\n")
+    cli("--root", slave, "compile")
+    shutil.copytree(master / "var/lib/nethserver/backup", slave / "var/lib/nethserver/backup")
+    write(slave / "etc/cron.daily/logrotate", "#!/bin/sh\n", 0o644)
+    write(slave / "etc/cron.daily/jobs.deny", "", 0o644)
+    synced = int(time.time()) - 600
+    write(slave / "var/lib/nethserver/hotsync/slave-marker.json",
+          json.dumps({"last_success_epoch": synced, "finished_epoch": synced, "result": "ok"}))
+    capsys.readouterr()
+    try:
+        yield slave
+    finally:
+        hotsync_main(["--root", str(slave), "services", "stop"])
+
+
+def unreachable_repositories(root):
+    write(root / "etc/yum.repos.d/base.repo", f"[base]\nbaseurl=http://127.0.0.1:{free_port()}/base/\n")
+
+
+def configuration(root, name="configuration"):
+    return read_database(database_path(Root(root), name))
+
+
+def test_promote_with_yes_makes_the_slave_the_master(slave):
+    outcome = run_hotsync_process("--root", slave, "--yes", "--network", "continue", program="hotsync-promote")
+
+    assert outcome.code == 0, outcome.err + outcome.out
+    database = configuration(slave)
+    assert database.get_prop("hotsync", "role") == "master"
+    assert database.get_prop("hotsync", "MasterHost") == ""
+    assert database.get_prop("hotsync", "SlaveHost") == ""
+    assert database.get_prop("hotsync", "PromotionGeneration") == "1"
+    assert database.get_prop("webapp", "TCPPort") == "8080"  # the master's configuration
+    assert database.get_prop("rsyncd", "password") == PASSWORD  # this host's own HotSync records
+    assert configuration(slave, "networks").get_prop("eth0", "ipaddr") == "192.168.1.2"
+    assert stat.S_IMODE(os.stat(slave / "etc/cron.daily/logrotate").st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(slave / "etc/cron.daily/jobs.deny").st_mode) == 0o644
+    assert "[1/6] stop receiving data: rsync daemon stopped" in outcome.out
+    assert "reinstall the master's packages: skipped" in outcome.out
+    assert "(RTO)" in outcome.out and "(RPO)" in outcome.out and "10 min" in outcome.out
+    assert "HotSync role is master (disabled): nothing is scheduled." in (slave / "etc/cron.d/hotsync").read_text()
+
+    again = run_hotsync_process("--root", slave, "--yes", program="hotsync-promote")
+    assert again.code == 1
+    assert "this host is not a slave (role: master)" in again.err
+
+
+def test_a_failed_step_stops_with_what_to_do_and_a_rerun_resumes(slave):
+    write(slave / "etc/hotsync/rules.d/90-tests.hs", 'rule tests-promote {\n    promote run /usr/local/bin/prepare "now"\n}\n')
+    cli("--root", slave, "compile")
+
+    failed = run_hotsync_process("--root", slave, "--yes", program="hotsync-promote")
+
+    assert failed.code == 1
+    assert "promotion stopped at step 4/7 'tests-promote: run /usr/local/bin/prepare now'" in failed.err
+    assert "program not found" in failed.err
+    assert "What to do: run '/usr/local/bin/prepare now' by hand" in failed.err
+    assert configuration(slave).get_prop("hotsync", "role") == "slave"  # not half-promoted silently
+    write(slave / "usr/local/bin/prepare", '#!/bin/sh\necho "$1" >> "$HOTSYNC_ROOT/prepared"\n', 0o755)
+
+    resumed = run_hotsync_process("--root", slave, "--yes", program="hotsync-promote")
+
+    assert resumed.code == 0, resumed.err
+    assert "Resuming the promotion" not in resumed.out  # --yes: no confirmation text needed
+    assert resumed.out.count("done by an earlier run") == 3
+    assert (slave / "prepared").read_text() == "now\n"
+    assert configuration(slave).get_prop("hotsync", "role") == "master"
+    assert "since the first attempt" in resumed.out
+
+
+def spawn_promote(root):
+    return pexpect.spawn(PROMOTE, ["--root", str(root)], encoding="utf-8", timeout=60)
+
+
+def answer_confirmation(child):
+    child.expect("Type 'yes' to promote this host: ")
+    child.sendline("yes")
+
+
+def test_interactive_choice_1_restores_the_master_network(slave):
+    unreachable_repositories(slave)
+    child = spawn_promote(slave)
+    answer_confirmation(child)
+    child.expect(r"Please choose an action \(1-3\): ")
+    child.sendline("1")
+    child.expect("Promotion complete")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert configuration(slave, "networks").get_prop("eth0", "ipaddr") == "192.168.1.1"
+
+
+def test_interactive_choice_2_stops_before_any_change(slave):
+    unreachable_repositories(slave)
+    before = (database_path(Root(slave))).read_bytes()
+    child = spawn_promote(slave)
+    answer_confirmation(child)
+    child.expect(r"Please choose an action \(1-3\): ")
+    child.sendline("2")
+    child.expect("fix the network in the Server Manager")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1
+    assert database_path(Root(slave)).read_bytes() == before
+
+
+def test_interactive_invalid_answer_then_choice_3(slave):
+    unreachable_repositories(slave)
+    child = spawn_promote(slave)
+    answer_confirmation(child)
+    child.expect(r"Please choose an action \(1-3\): ")
+    child.sendline("7")
+    child.expect("'7' is not a choice: type 1, 2 or 3.")
+    child.expect(r"Please choose an action \(1-3\): ")
+    child.sendline("3")
+    child.expect("skipped \\(network choice: continue without reinstalling packages\\)")
+    child.expect("Promotion complete")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert configuration(slave, "networks").get_prop("eth0", "ipaddr") == "192.168.1.2"
+
+
+def test_interactive_no_means_nothing_changes(slave):
+    child = spawn_promote(slave)
+    child.expect("Type 'yes' to promote this host: ")
+    child.sendline("no")
+    child.expect("Promotion cancelled: nothing was changed.")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1
+    assert configuration(slave).get_prop("hotsync", "role") == "slave"
+
+
+def test_without_a_terminal_and_without_yes_nothing_changes(slave):
+    outcome = run_hotsync_process("--root", slave, program="hotsync-promote")
+    assert outcome.code == 1
+    assert configuration(slave).get_prop("hotsync", "role") == "slave"
+
+
+def test_bad_network_answer_is_a_usage_error(slave, hotsync):
+    assert hotsync("--root", slave, "promote", "--network", "maybe").code == 2
