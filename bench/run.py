@@ -9,11 +9,13 @@ Three columns, each measured in the same run on the same data:
   hotsync   ``hotsync --root MASTER sync`` (the whole run: lists, configuration backup, push, marker, status)
   rsync     the fastest equivalent raw command: ``rsync -r -a -H -A --delete-delay --files-from ...``
   original  the original's flags: ``rsync -z -r -a -H -A --delete --files-from ... --exclude-from ...``
-and three cases: a first sync into an empty slave, a 1 % change, a no-change cycle.
+and three cases: a first sync into an empty slave, a 1 % change (median of 3), a no-change
+cycle (median of 5).
 Database dumps are off (no dump rule is active); the configuration backup is counted.
 """
 
 import argparse
+import os
 import shutil
 import socket
 import statistics
@@ -29,6 +31,7 @@ from bench.tree import TreeShape, apply_change, generate_tree, undo_change
 PASSWORD = "benchmark-password-1"
 DATA = "/srv/bench"
 NO_CHANGE_REPEATS = 5
+CHANGE_REPEATS = 3
 
 
 def hotsync(*arguments) -> None:
@@ -62,6 +65,7 @@ def raw_command(master: Path, work: Path, rsync_port: int, original: bool) -> Li
 
 
 def timed(action: Callable[[], None]) -> float:
+    os.sync()  # earlier writes must not be flushed on the clock of the next measurement
     started = time.perf_counter()
     action()
     return time.perf_counter() - started
@@ -70,11 +74,14 @@ def timed(action: Callable[[], None]) -> float:
 def measure(name: str, push: Callable[[], None], master: Path, slave: Path, stash: Path, shape: TreeShape) -> Dict[str, float]:
     shutil.rmtree(slave / DATA.lstrip("/"), ignore_errors=True)
     results = {"first sync": timed(push)}
-    apply_change(master / DATA.lstrip("/"), stash, shape)
-    results["1 % change"] = timed(push)
+    changes = []
+    for _ in range(CHANGE_REPEATS):
+        apply_change(master / DATA.lstrip("/"), stash, shape)
+        changes.append(timed(push))
+        undo_change(master / DATA.lstrip("/"), stash, shape)
+        push()  # back to equal trees for the next measurement
+    results["1 % change"] = statistics.median(changes)
     results["no change"] = statistics.median(timed(push) for _ in range(NO_CHANGE_REPEATS))
-    undo_change(master / DATA.lstrip("/"), stash, shape)
-    push()  # leave the slave equal to the master for the next column
     print(f"  {name}: " + ", ".join(f"{case} {seconds:.2f} s" for case, seconds in results.items()), flush=True)
     return results
 

@@ -102,3 +102,34 @@ def test_a_stalled_slave_ends_the_run_within_the_io_timeout(host_pair):
             os.kill(pid, signal.SIGCONT)
     assert run.returncode == 1
     assert "stalled for more than 2 s" in err or "timeout" in err
+
+
+def children_of(pid: int):
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_terminated_run_stops_its_rsync_too(host_pair):
+    pair = host_pair
+    fill_with_blobs(pair, b"data")
+    pair.include_on_master("/srv/media")
+    run = start_sync(pair)
+    wait_for_transfer_to_start(pair)
+    rsync_children = children_of(run.pid)
+    assert rsync_children, "rsync is running"
+
+    run.send_signal(signal.SIGTERM)
+    _out, err = run.communicate(timeout=30)
+
+    assert run.returncode == 1
+    assert "stopped by SIGTERM" in err
+    for pid in rsync_children:
+        assert not Path(f"/proc/{pid}").exists(), "no rsync left pushing after the run ended"

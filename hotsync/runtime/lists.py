@@ -233,6 +233,9 @@ def run_plugin(
         except subprocess.TimeoutExpired:
             _kill_group(process)
             return f"did not finish within {timeout:g} s and was stopped"
+        except BaseException:
+            _kill_group(process)  # the run itself is being stopped: take the plugin along
+            raise
         _kill_group(process)  # leftovers of a finished plugin must not outlive the run
         if code != 0:
             output.seek(0)
