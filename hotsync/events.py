@@ -28,7 +28,7 @@ from .command import run_command
 from .errors import CommandError, HotsyncError
 from .esmith import database_path, read_database
 from .root import ROOT_ENVIRONMENT_VARIABLE, Root
-from .services import apply_service_state
+from .services import apply_service_state, stop_service
 
 EVENTS_FOLDER = "/etc/e-smith/events"
 EVENTS_LOG = "/var/log/hotsync-events.log"
@@ -117,8 +117,17 @@ class ServiceAdjustStep:
         except HotsyncError as error:
             return 1, str(error)
         lines, failed = [], False
-        for service, action in services_to_adjust(self.folder):
-            enabled = database.get_prop(service, "status") == "enabled"
+        wanted = [(service, action, database.get_prop(service, "status") == "enabled")
+                  for service, action in services_to_adjust(self.folder)]
+        # Stop first, start after: when a role changes, the daemon going away may hold the
+        # port the one coming up needs (a master's stunnel client sits on the rsync port).
+        for service, action, enabled in wanted:
+            if action == "restart" or not enabled:
+                try:
+                    stop_service(root, service)
+                except HotsyncError:
+                    pass  # the second pass reports this service's state or error
+        for service, action, enabled in wanted:
             try:
                 lines.append(apply_service_state(root, service, enabled, action).describe())
             except HotsyncError as error:
