@@ -1,17 +1,366 @@
-"""Two real hosts (network namespaces), real ports, real faults: nothing the master had is lost."""
+"""Two real hosts (network namespaces), real default ports, real faults: nothing the master had is lost.
+
+Each test builds a master and its slave with the admin's commands (see ``two_hosts.py``), puts
+office data and two databases on the master, and checks the slave the way an admin would:
+a checksum of every synced file, the rows of every synced database. Faults are real: processes
+killed with SIGKILL, the master's link pulled, the slave's disk full, a wrong shared secret.
+Transfers that a fault must interrupt run over a rate-limited link so the fault lands mid-way.
+"""
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from email import message_from_bytes
+from pathlib import Path
 
 import pytest
 
-from two_hosts import databases, hosts, network  # noqa: F401  (fixtures)
+from hotsync.root import Root
+from hotsync.runtime.lock import hold_sync_lock
+from sync_hosts import tree_digest
+from two_hosts import PASSWORD, databases, hosts, network, run  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.e2e
 
+MIB = 1 << 20
+# Uplink speed of the master while a fault must land mid-transfer: 80 Mbit/s, 10 MB/s.
+SLOW_LINK_MBIT = 80
+IO_TIMEOUT = 10
+WRONG_SECRET = "not-the-shared-secret"
+SEED = int(os.environ.get("HOTSYNC_TWO_HOSTS_SEED", random.randrange(1 << 30)))
 
-def test_smoke(hosts):
+
+# ----------------------------------------------------------------------------- data
+
+
+def blob(name: str, version: int, size: int) -> bytes:
+    """Deterministic content of file ``name`` at ``version``; each version has its own size."""
+    return random.Random(f"{name}:{version}").randbytes(size + version * 4096)
+
+
+def write_blobs(host, folder: str, count: int, version: int, size: int = MIB) -> list:
+    names = [f"{folder}/blob-{number:02}.bin" for number in range(count)]
+    for name in names:
+        host.write(name, blob(name, version, size))
+    return names
+
+
+def make_office_data(host, projects: bool = True) -> None:
+    """Shared folders, a mail store and (unless told not to) a project folder, with their modes."""
+    for number in range(30):
+        host.write(f"/srv/office/reports/2024/report-{number:02}.txt", f"report {number}\n" * (number + 1))
+    host.write("/srv/office/private/salaries.ods", b"\x00salaries\xff" * 500, mode=0o600)
+    host.write("/srv/office/readme.txt", "Office shares\n")
+    os.symlink("reports/2024/report-00.txt", host.path("/srv/office/latest.txt"))
+    for number in range(40):
+        host.write(f"/srv/mail/alice/Maildir/cur/{1700000000 + number}.M{number}P1.mail:2,S",
+                   f"From: bob@example.com\nSubject: message {number}\n\nbody {number}\n")
+    host.write("/srv/mail/alice/sieve/default.sieve", 'require "fileinto";\n')
+    if projects:
+        make_project_data(host)
+
+
+def make_project_data(host) -> None:
+    host.write("/srv/projects/plan.md", "# Plan\n")
+    host.write("/srv/projects/drawings/floor.dxf", os.urandom(64 * 1024))
+
+
+def digests_of(host, names) -> dict:
+    from two_hosts import file_digest
+
+    return {name: file_digest(host.path(name)) if host.path(name).is_file() else None for name in names}
+
+
+def wait_until(predicate, seconds: float, interval: float = 0.02) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def arrived(host, names, size: int) -> int:
+    """How many of ``names`` have their complete new version (``size`` bytes) in place on ``host``."""
+    count = 0
+    for name in names:
+        try:
+            count += host.path(name).stat().st_size == size
+        except FileNotFoundError:
+            pass
+    return count
+
+
+def assert_old_or_new(slave, names, old: dict, new: dict, receiving: bool = False) -> None:
+    """Every file on the slave is its old or its new complete version, and nothing else is there.
+
+    ``receiving``: the slave's daemon may still be receiving (its peer vanished without a word),
+    so its hidden temp file may still be there; it never carries a file's name.
+    """
+    current = digests_of(slave, names)
+    for name in names:
+        assert current[name] in (old[name], new[name]), f"{name} on the slave is neither version (half-written?)"
+    folders = {str(Path(name).parent) for name in names}
+    for folder in folders:
+        left = sorted(path.name for path in slave.path(folder).iterdir()
+                      if not (receiving and path.name.startswith(".")))
+        assert left == sorted(Path(name).name for name in names if Path(name).parent == Path(folder)), \
+            f"stray files on the slave in {folder}: {left}"
+
+
+def assert_slave_mirrors_master(pair) -> None:
+    master, slave = pair.synced_files(pair.master), pair.synced_files(pair.slave)
+    assert set(master) == set(slave), f"missing on the slave: {sorted(set(master) - set(slave))}; " \
+                                      f"extra on the slave: {sorted(set(slave) - set(master))}"
+    different = [name for name in master if master[name] != slave[name]]
+    assert not different, f"different on the slave: {different}"
+
+
+def kill_run(process) -> None:
+    """``kill -9`` of the run and every process it started (hotsync, rsync, a dump)."""
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def wait_for_slave_daemon_to_settle(pair, folder: str) -> None:
+    """The slave's rsync daemon notices the dead connection and removes its temp file."""
+    wait_until(lambda: not any(path.name.startswith(".") for path in pair.slave.path(folder).iterdir()), 10, 0.1)
+
+
+# ----------------------------------------------------------------------------- 2. master killed
+
+
+def test_a_master_killed_mid_transfer_leaves_whole_files_and_the_next_run_completes(hosts):
     pair = hosts
-    pair.master.write("/srv/office/a.txt", "hello\n")
-    outcome = pair.sync()
-    print(outcome)
-    assert outcome.code == 0
-    assert pair.synced_files(pair.master) == pair.synced_files(pair.slave)
-    print(pair.synced_files(pair.slave))
+    rng = random.Random(SEED)
+    make_office_data(pair.master)
+    names = write_blobs(pair.master, "/srv/big", 24, version=0)
+    first = pair.sync()
+    assert first.code == 0, first.err
+    assert_slave_mirrors_master(pair)
+
+    pair.network.limit_rate(SLOW_LINK_MBIT)
+    for version in (1, 2, 3):
+        old = digests_of(pair.slave, names)
+        write_blobs(pair.master, "/srv/big", 24, version=version)
+        new = digests_of(pair.master, names)
+        new_size = MIB + version * 4096
+        wanted = rng.randint(1, len(names) - 2)  # a random moment, surely inside the transfer
+        run_in_flight = pair.master.start()
+        assert wait_until(lambda: arrived(pair.slave, names, new_size) >= wanted, 60), \
+            f"round {version}: the transfer never reached file {wanted} (seed {SEED})"
+        time.sleep(rng.uniform(0, 0.08))
+        kill_run(run_in_flight)
+        wait_for_slave_daemon_to_settle(pair, "/srv/big")
+
+        assert_old_or_new(pair.slave, names, old, new)
+        done = arrived(pair.slave, names, new_size)
+        assert wanted <= done < len(names), f"round {version}: the kill did not land mid-transfer (seed {SEED})"
+
+    pair.network.limit_rate(None)
+    after = pair.sync()
+    assert after.code == 0, after.err
+    assert "sync ok" in after.out
+    assert_slave_mirrors_master(pair)
+
+
+# ----------------------------------------------------------------------------- 3. link cut
+
+
+@pytest.fixture
+def smtp_server(hosts, tmp_path):
+    """A real SMTP server (aiosmtpd) on port 25 of the master's own loopback; its mailbox folder."""
+    mailbox = tmp_path / "mailbox"
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", hosts.master.namespace, sys.executable, "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:25",
+         "-c", "aiosmtpd.handlers.Mailbox", str(mailbox)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        listening = wait_until(lambda: hosts.master.in_namespace(
+            ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/25"], check=False).returncode == 0, 20, 0.2)
+        assert listening, f"aiosmtpd did not start: {server.stderr.read1().decode() if server.poll() is not None else ''}"
+        yield mailbox
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
+def received_mails(mailbox: Path) -> list:
+    folder = mailbox / "new"
+    return [message_from_bytes(path.read_bytes()) for path in sorted(folder.iterdir())] if folder.is_dir() else []
+
+
+def test_a_cut_link_fails_the_run_in_time_mails_the_admin_frees_the_lock_and_the_next_run_completes(hosts, smtp_server):
+    pair = hosts
+    pair.master.admin("config", "setprop", "hotsync", "IoTimeout", IO_TIMEOUT, "NotifyTo", "root@localhost")
+    pair.master.admin("signal-event", "nethserver-hotsync-save")
+    make_office_data(pair.master)
+    names = write_blobs(pair.master, "/srv/big", 30, version=0)
+    assert pair.sync().code == 0
+    old = digests_of(pair.slave, names)
+    write_blobs(pair.master, "/srv/big", 30, version=1)
+    new = digests_of(pair.master, names)
+    pair.master.write("/srv/office/readme.txt", "Office shares, moved to the new NAS\n")
+
+    pair.network.limit_rate(SLOW_LINK_MBIT)
+    run_in_flight = pair.master.start()
+    assert wait_until(lambda: arrived(pair.slave, names, MIB + 4096) >= 3, 60), "the transfer never started"
+    pair.network.set_link(False)
+    cut = time.monotonic()
+    out, err = run_in_flight.communicate(timeout=IO_TIMEOUT + 60)
+    ended = time.monotonic() - cut
+
+    assert run_in_flight.returncode == 1, out + err
+    assert ended < IO_TIMEOUT + 20, f"the run went on {ended:.0f} s after the link was cut"
+    assert f"the transfer stalled for more than {IO_TIMEOUT} s and was stopped" in err
+    assert wait_until(lambda: len(received_mails(smtp_server)) == 1, 10), "no failure mail reached the SMTP server"
+    (mail,) = received_mails(smtp_server)
+    assert mail["To"] == "root@localhost"
+    assert pair.slave.address in mail["Subject"]
+    assert f"stalled for more than {IO_TIMEOUT} s" in mail.get_payload(decode=True).decode()
+    with hold_sync_lock(Root(pair.master.root)) as held:
+        assert held, "the failed run kept the sync lock"
+    assert_old_or_new(pair.slave, names, old, new, receiving=True)
+
+    pair.network.set_link(True)
+    pair.network.limit_rate(None)
+    wait_for_slave_daemon_to_settle(pair, "/srv/big")
+    after = pair.sync()
+    assert after.code == 0, after.err
+    assert_slave_mirrors_master(pair)
+    assert len(received_mails(smtp_server)) == 1, "a successful run mails nobody"
+
+
+# ----------------------------------------------------------------------------- 4. ten at once
+
+
+def test_ten_runs_started_at_once_one_syncs_and_the_others_exit_0_quietly(hosts):
+    pair = hosts
+    make_office_data(pair.master)
+    write_blobs(pair.master, "/srv/big", 30, version=0)
+    pair.network.limit_rate(SLOW_LINK_MBIT)  # the one run lasts about 3 s: all ten overlap it
+
+    runs = [pair.master.start() for _ in range(10)]
+    outcomes = []
+    for process in runs:
+        out, err = process.communicate(timeout=120)
+        outcomes.append((process.returncode, out, err))
+
+    syncing = [outcome for outcome in outcomes if outcome[1] or outcome[2]]
+    assert len(syncing) == 1, f"{len(syncing)} runs did something: {syncing}"
+    assert syncing[0][0] == 0 and "sync ok" in syncing[0][1], syncing[0]
+    assert [outcome for outcome in outcomes if outcome not in syncing] == [(0, "", "")] * 9
+    log = pair.master.path("/var/log/hotsync.log").read_text().splitlines()
+    assert len(log) == 1, log
+    pair.network.limit_rate(None)
+    assert_slave_mirrors_master(pair)
+
+
+# ----------------------------------------------------------------------------- 5. wrong secret
+
+
+def test_a_wrong_shared_secret_on_the_slave_is_refused_and_nothing_is_written_there(hosts):
+    pair = hosts
+    make_office_data(pair.master)
+    assert pair.sync().code == 0
+    pair.slave.admin("config", "setprop", "rsyncd", "password", WRONG_SECRET)
+    pair.slave.admin("signal-event", "nethserver-hotsync-save")
+    pair.master.write("/srv/office/readme.txt", "changed after the secret changed\n")
+    pair.master.write("/srv/office/new-contract.pdf", os.urandom(10000))
+    before = tree_digest(pair.slave.root)
+
+    refused = pair.sync()
+
+    assert refused.code == 1
+    assert "rsync failed" in refused.err, refused.err
+    assert tree_digest(pair.slave.root) == before, "the slave changed although the secrets differ"
+    status = pair.master.run("status", "--json")
+    for text in (refused.out, refused.err, status.out, pair.master.path("/var/log/hotsync.log").read_text()):
+        assert PASSWORD not in text and WRONG_SECRET not in text
+
+    pair.slave.admin("config", "setprop", "rsyncd", "password", PASSWORD)
+    pair.slave.admin("signal-event", "nethserver-hotsync-save")
+    assert pair.sync().code == 0
+    assert_slave_mirrors_master(pair)
+
+
+# ----------------------------------------------------------------------------- 6. delete guard
+
+
+@contextmanager
+def mounted_tmpfs(folder: Path, size: str):
+    folder.mkdir(parents=True, exist_ok=True)
+    run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", folder])
+    try:
+        yield folder
+    finally:
+        run(["umount", "-l", folder], check=False)
+
+
+def test_an_emptied_and_an_unmounted_include_keep_their_copies_on_the_slave(hosts):
+    pair = hosts
+    make_office_data(pair.master, projects=False)
+    with mounted_tmpfs(pair.master.path("/srv/projects"), "16m"):  # the project disk
+        make_project_data(pair.master)
+        first = pair.sync()
+        assert first.code == 0, first.err
+        assert_slave_mirrors_master(pair)
+    # the project disk is unmounted: the mount point is an empty folder now
+    kept = {name: digest for name, digest in pair.synced_files(pair.slave).items()
+            if name.startswith(("/srv/office", "/srv/projects"))}
+    for entry in pair.master.path("/srv/office").iterdir():
+        run(["rm", "-rf", entry])
+    pair.master.write("/srv/mail/alice/Maildir/cur/1800000000.M1P1.mail:2,", "Subject: arrived during the outage\n")
+
+    guarded = pair.sync()
+
+    assert guarded.code == 1
+    assert "/srv/office is empty on the master" in guarded.err
+    assert "/srv/projects is empty on the master" in guarded.err
+    assert "--force-delete" in guarded.err
+    now = {name: digest for name, digest in pair.synced_files(pair.slave).items()
+           if name.startswith(("/srv/office", "/srv/projects"))}
+    assert now == kept, "the slave lost its copy of an emptied or unmounted folder"
+    assert pair.slave.path("/srv/mail/alice/Maildir/cur/1800000000.M1P1.mail:2,").read_text() == \
+        "Subject: arrived during the outage\n", "the rest still syncs"
+    again = pair.sync()
+    assert again.code == 1, "the guard stays armed"
+    assert {name: digest for name, digest in pair.synced_files(pair.slave).items()
+            if name.startswith(("/srv/office", "/srv/projects"))} == kept
+
+
+# ----------------------------------------------------------------------------- 7. slave disk full
+
+
+def test_a_full_disk_on_the_slave_fails_clearly_keeps_its_data_and_the_next_run_completes(hosts):
+    pair = hosts
+    make_office_data(pair.master)
+    names = write_blobs(pair.master, "/srv/big", 4, version=0)
+    with mounted_tmpfs(pair.slave.path("/srv/big"), "6m") as disk:
+        # the admin added a disk for /srv/big: the daemon is restarted to serve it
+        pair.slave.admin("services", "restart", "rsyncd")
+        first = pair.sync()
+        assert first.code == 0, first.err
+        assert_slave_mirrors_master(pair)
+        old = digests_of(pair.slave, names)
+        write_blobs(pair.master, "/srv/big", 4, version=1)
+        new = digests_of(pair.master, names)
+        pair.master.write("/srv/big/video.mp4", os.urandom(4 * MIB))
+        pair.master.write("/srv/office/readme.txt", "Office shares (updated)\n")
+
+        full = pair.sync()
+
+        assert full.code == 1
+        assert "No space left on device" in full.err, full.err
+        assert not pair.slave.path("/srv/big/video.mp4").exists(), "a video that cannot fit is on the slave"
+        assert_old_or_new(pair.slave, names, old, new)
+
+        run(["mount", "-o", "remount,size=64m", disk])  # space freed
+        after = pair.sync()
+        assert after.code == 0, after.err
+        assert_slave_mirrors_master(pair)
