@@ -9,8 +9,8 @@ Three columns, each measured in the same run on the same data:
   hotsync   ``hotsync --root MASTER sync`` (the whole run: lists, configuration backup, push, marker, status)
   rsync     the fastest equivalent raw command: ``rsync -r -a -H -A --delete-delay --files-from ...``
   original  the original's flags: ``rsync -z -r -a -H -A --delete --files-from ... --exclude-from ...``
-and three cases: a first sync into an empty slave, a 1 % change (median of 3), a no-change
-cycle (median of 5).
+and three cases: a first sync into an empty slave, a 1 % change, a no-change cycle. The tools
+take turns in each round and the table shows medians over the rounds.
 Database dumps are off (no dump rule is active); the configuration backup is counted.
 """
 
@@ -30,8 +30,7 @@ from bench.tree import TreeShape, apply_change, generate_tree, undo_change
 
 PASSWORD = "benchmark-password-1"
 DATA = "/srv/bench"
-NO_CHANGE_REPEATS = 5
-CHANGE_REPEATS = 3
+NO_CHANGE_REPEATS = 3
 
 
 def hotsync(*arguments) -> None:
@@ -71,19 +70,36 @@ def timed(action: Callable[[], None]) -> float:
     return time.perf_counter() - started
 
 
-def measure(name: str, push: Callable[[], None], master: Path, slave: Path, stash: Path, shape: TreeShape) -> Dict[str, float]:
+CASES = ("first sync", "1 % change", "no change")
+
+
+def measure_round(push: Callable[[], None], master: Path, slave: Path, stash: Path,
+                  shape: TreeShape) -> Dict[str, float]:
+    """One of each case for one tool: into an empty slave, after a 1 % change, with no change."""
     shutil.rmtree(slave / DATA.lstrip("/"), ignore_errors=True)
     results = {"first sync": timed(push)}
-    changes = []
-    for _ in range(CHANGE_REPEATS):
-        apply_change(master / DATA.lstrip("/"), stash, shape)
-        changes.append(timed(push))
-        undo_change(master / DATA.lstrip("/"), stash, shape)
-        push()  # back to equal trees for the next measurement
-    results["1 % change"] = statistics.median(changes)
+    apply_change(master / DATA.lstrip("/"), stash, shape)
+    results["1 % change"] = timed(push)
+    undo_change(master / DATA.lstrip("/"), stash, shape)
+    push()  # back to equal trees
     results["no change"] = statistics.median(timed(push) for _ in range(NO_CHANGE_REPEATS))
-    print(f"  {name}: " + ", ".join(f"{case} {seconds:.2f} s" for case, seconds in results.items()), flush=True)
     return results
+
+
+def measure(tools: Dict[str, Callable[[], None]], master: Path, slave: Path, stash: Path,
+            shape: TreeShape, rounds: int) -> Dict[str, Dict[str, float]]:
+    """Medians over ``rounds``; the tools take turns in each round, so a busy moment of the
+    machine does not land on one tool only."""
+    samples = {name: {case: [] for case in CASES} for name in tools}
+    for number in range(rounds):
+        for name, push in tools.items():
+            results = measure_round(push, master, slave, stash, shape)
+            for case, seconds in results.items():
+                samples[name][case].append(seconds)
+            print(f"  round {number + 1} {name}: " + ", ".join(f"{case} {seconds:.2f} s"
+                                                          for case, seconds in results.items()), flush=True)
+    return {name: {case: statistics.median(values) for case, values in cases.items()}
+            for name, cases in samples.items()}
 
 
 def format_table(columns: Dict[str, Dict[str, float]], shape: TreeShape, size: int) -> str:
@@ -93,7 +109,7 @@ def format_table(columns: Dict[str, Dict[str, float]], shape: TreeShape, size: i
         "| case | hotsync | raw rsync (same flags) | hotsync / rsync | original flags (-z, --delete) |",
         "|---|---|---|---|---|",
     ]
-    for case in ("first sync", "1 % change", "no change"):
+    for case in CASES:
         ours, raw, original = (columns[name][case] for name in ("hotsync", "rsync", "original"))
         lines.append(f"| {case} | {ours:.2f} s | {raw:.2f} s | {ours / raw:.2f}x | {original:.2f} s |")
     return "\n".join(lines)
@@ -103,6 +119,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=50_000)
     parser.add_argument("--mib", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every case and tool (medians are shown)")
     parser.add_argument("--keep", help="work in this folder and keep it (default: a temp folder, removed)")
     options = parser.parse_args(argv)
     shape = TreeShape(files=options.files, total_mib=options.mib)
@@ -119,13 +136,12 @@ def main(argv=None) -> int:
         size = generate_tree(master / DATA.lstrip("/"), shape)
         hotsync("--root", slave, "services", "start")
         hotsync("--root", master, "services", "start", "stunnel")
-        columns = {
-            "hotsync": measure("hotsync", lambda: hotsync("--root", master, "sync"), master, slave, stash, shape),
-            "rsync": measure("rsync", lambda: subprocess.run(raw_command(master, work, master_port, False), check=True),
-                             master, slave, stash, shape),
-            "original": measure("original", lambda: subprocess.run(raw_command(master, work, master_port, True),
-                                                                   check=True), master, slave, stash, shape),
+        tools = {
+            "hotsync": lambda: hotsync("--root", master, "sync"),
+            "rsync": lambda: subprocess.run(raw_command(master, work, master_port, False), check=True),
+            "original": lambda: subprocess.run(raw_command(master, work, master_port, True), check=True),
         }
+        columns = measure(tools, master, slave, stash, shape, options.rounds)
         print()
         print(format_table(columns, shape, size))
     finally:

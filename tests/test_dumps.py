@@ -128,7 +128,8 @@ def test_dumps_reach_the_slave_and_a_failed_one_fails_the_run_while_files_still_
         include=(PathEntry(folder), PathEntry("/var/lib/nethserver/webtop/backup/webtop.sql")),
         dumps=(
             Dump("mysql", (mysql_database,), folder, dict(MYSQL)),
-            Dump("postgresql", (postgresql_database,), "/var/lib/nethserver/webtop/backup/webtop.sql", dict(POSTGRESQL)),
+            Dump("postgresql", (postgresql_database,), "/var/lib/nethserver/webtop/backup/webtop.sql",
+                 dict(POSTGRESQL)),
         ),
     ))
     pair.on_master("/srv/docs").mkdir(parents=True)
@@ -156,7 +157,8 @@ def test_dumps_reach_the_slave_and_a_failed_one_fails_the_run_while_files_still_
 @pytest.mark.e2e
 def test_no_dump_when_databases_are_not_synchronized(host_pair, hotsync, mysql_database):
     pair = host_pair
-    pair.add_master_rule(Rule(name="db", origin="test", dumps=(Dump("mysql", (mysql_database,), "/dumps/", dict(MYSQL)),)))
+    dump = Dump("mysql", (mysql_database,), "/dumps/", dict(MYSQL))
+    pair.add_master_rule(Rule(name="db", origin="test", dumps=(dump,)))
     pair.change_master_plan(databases_enabled=False)
     assert hotsync("--root", pair.master).code == 0
     assert not pair.on_master("/dumps").exists()

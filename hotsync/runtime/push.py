@@ -103,8 +103,13 @@ def build_push_command(
     return argv
 
 
-def push_tree(root: Root, plan: Plan, argv: Sequence[str], max_delete: Optional[int] = None,
-              progress_stream: Optional[IO[str]] = None) -> PushResult:
+def push_tree(
+    root: Root,
+    plan: Plan,
+    argv: Sequence[str],
+    max_delete: Optional[int] = None,
+    progress_stream: Optional[IO[str]] = None,
+) -> PushResult:
     """Run the push and judge its outcome."""
     missing = missing_password_file(root, plan)
     if missing:
@@ -181,7 +186,9 @@ def show_progress(text: str, stream: IO[str]) -> None:
             stream.flush()
 
 
-def judge_exit(root: Root, plan: Plan, code: int, error_output: str, max_delete: Optional[int]) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+def judge_exit(
+    root: Root, plan: Plan, code: int, error_output: str, max_delete: Optional[int]
+) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
     """(errors, warnings) for rsync's exit code, with rsync's own words.
 
     The delete cap is recognised by rsync's message, not only by exit 25: pushing to a
@@ -199,14 +206,15 @@ def judge_exit(root: Root, plan: Plan, code: int, error_output: str, max_delete:
         return tuple(errors), ()
     if code == EXIT_VANISHED:
         names = named_files(root, error_output, "vanished")
-        return tuple(errors), (f"{len(names) or 'some'} file(s) vanished during the transfer (normal on a live server)"
-                               + _listing(names),)
+        vanished = f"{len(names) or 'some'} file(s) vanished during the transfer (normal on a live server)"
+        return tuple(errors), (vanished + _listing(names),)
     if code == EXIT_PARTIAL:
         names = named_files(root, error_output)
         return tuple(errors) + (f"some files could not be transferred (rsync exit 23){_listing(names)}",), ()
     if code == EXIT_TIMEOUT:
-        return tuple(errors) + (f"the transfer stalled for more than {plan.limits.io_timeout} s and was stopped: "
-                f"{last_lines(error_output) or 'no output'}",), ()
+        stalled = (f"the transfer stalled for more than {plan.limits.io_timeout} s and was stopped: "
+                   f"{last_lines(error_output) or 'no output'}")
+        return tuple(errors) + (stalled,), ()
     message = f"rsync failed (exit {code}): {last_lines(error_output) or 'no output'}"
     if "auth failed" in error_output:
         message += " (the slave refused the password: set the same rsyncd password on both hosts and recompile)"

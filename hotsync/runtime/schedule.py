@@ -29,7 +29,9 @@ def next_run(expression: str, after: datetime) -> Optional[datetime]:
     return None
 
 
-def _day_matches(day: datetime, days: Set[int], weekdays: Set[int], day_restricted: bool, weekday_restricted: bool) -> bool:
+def _day_matches(
+    day: datetime, days: Set[int], weekdays: Set[int], day_restricted: bool, weekday_restricted: bool
+) -> bool:
     in_month = day.day in days
     in_week = (day.isoweekday() % 7) in weekdays
     if day_restricted and weekday_restricted:

@@ -121,7 +121,9 @@ def _without_protected(includes: Tuple[str, ...], decision: GuardDecision) -> Li
     return [entry for entry in includes if (entry.rstrip("/") or "/") not in protected]
 
 
-def _push(root, plan, workdir, lists: SyncLists, includes, decision: GuardDecision, dry_run, progress_stream) -> PushResult:
+def _push(
+    root, plan, workdir, lists: SyncLists, includes, decision: GuardDecision, dry_run, progress_stream
+) -> PushResult:
     include_file, exclude_file = workdir / "push.include", workdir / "push.exclude"
     write_file_atomic(include_file, "".join(f"{entry}\n" for entry in includes), mode=0o600)
     write_file_atomic(exclude_file, "".join(f"{entry}\n" for entry in lists.excludes), mode=0o600)
