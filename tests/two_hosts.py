@@ -39,7 +39,9 @@ VENV_BIN = Path(sys.executable).parent
 POSTGRESQL_BIN = Path("/usr/lib/postgresql/15/bin")
 # Every synced data folder of the suite (the rules file below includes them).
 DATA_FOLDERS = ("/srv/office", "/srv/mail", "/srv/projects", "/srv/big")
-MYSQL_DUMP_FOLDER = "/var/lib/nethserver/backup/mysql/"
+# Not the shipped nethserver-mysql rule's folder (/var/lib/nethserver/backup/mysql/): see test_two_hosts.py,
+# test_a_restore_uses_the_connection_of_its_own_rule.
+MYSQL_DUMP_FOLDER = "/var/lib/nethserver/office/mysql/"
 POSTGRESQL_DUMP_FOLDER = "/var/lib/nethserver/office/backup/"
 COMMAND_TIMEOUT = 180
 
