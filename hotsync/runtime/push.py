@@ -25,6 +25,7 @@ from ..errors import last_lines
 from ..files import write_file_atomic
 from ..plan import Plan, Transport
 from ..root import Root
+from .fence import REFUSAL_MARK, write_early_input
 
 RSYNC_TREE_OPTIONS = ("-r", "-a", "-H", "-A", "--delete-delay")
 # Without it each rsync connection through the tunnel waits twice for a delayed ACK
@@ -82,9 +83,16 @@ def build_push_command(
     max_delete: Optional[int] = None,
     dry_run: bool = False,
     progress: bool = False,
+    early_input: Optional[Path] = None,
 ) -> List[str]:
-    """The argv of the main push (no secret in it: the password is in the plan's 0600 file)."""
+    """The argv of the main push (no secret in it: the password is in the plan's 0600 file).
+
+    ``early_input`` is a file rsync hands to the slave's daemon before the transfer: this
+    master's promotion generation, which the slave checks to fence off a stale master.
+    """
     argv = ["rsync", *RSYNC_TREE_OPTIONS, f"--files-from={include_file}"]
+    if early_input is not None:
+        argv.append(f"--early-input={early_input}")
     if guard_file is not None:
         argv.append(f"--filter=merge {guard_file}")  # protect rules first: the first match wins
     argv.append(f"--exclude-from={exclude_file}")
@@ -194,6 +202,10 @@ def judge_exit(
     The delete cap is recognised by rsync's message, not only by exit 25: pushing to a
     daemon, rsync 3.5 reports the skipped deletions but exits 0.
     """
+    refusal = next((line.strip() for line in error_output.splitlines() if REFUSAL_MARK in line), "")
+    if refusal:
+        # The slave's fence said why, in words meant for the admin: nothing else matters.
+        return (refusal[refusal.index(REFUSAL_MARK):],), ()
     errors = []
     skipped = deletions_skipped(error_output)
     if skipped or code == EXIT_MAX_DELETE:
@@ -301,6 +313,7 @@ def push_marker(root: Root, plan: Plan, workdir: Path, marker_host_path: str, co
     write_file_atomic(list_file, relative + "\n", mode=0o600)
     argv = [
         "rsync", "-t", "-p", "--no-implied-dirs", f"--files-from={list_file}",
+        f"--early-input={write_early_input(root, workdir)}",
         f"--timeout={min(plan.limits.io_timeout, MARKER_TIMEOUT_SECONDS)}",
         f"--password-file={root.path(plan.transport.password_file)}", RSYNC_SOCKET_OPTIONS,
         f"{staging}/", rsync_destination(plan.transport),
