@@ -75,6 +75,15 @@ def namespaces_unavailable() -> str:
     return ""
 
 
+def process_lives(pid: int) -> bool:
+    """True when ``pid`` runs (a zombie does not)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
 def namespace_pids(namespace: str) -> List[int]:
     listed = run(["ip", "netns", "pids", namespace], check=False)
     return [int(word) for word in listed.stdout.split() if word.isdigit()]
@@ -132,6 +141,33 @@ class Network:
                            "burst", "64kb", "latency", "100ms"])
 
 
+    def connect(self) -> None:
+        """Create the veth pair between the two namespaces, with an address at each end."""
+        run(["ip", "link", "add", self.master_link, "type", "veth", "peer", "name", self.slave_link])
+        for namespace, link, address in ((self.master_ns, self.master_link, self.master_ip),
+                                         (self.slave_ns, self.slave_link, self.slave_ip)):
+            run(["ip", "link", "set", link, "netns", namespace])
+            run(["ip", "netns", "exec", namespace, "ip", "addr", "add", f"{address}/24", "dev", link])
+            run(["ip", "netns", "exec", namespace, "ip", "link", "set", link, "up"])
+
+    def power_cycle_master(self) -> None:
+        """The master loses power and boots again with a fresh kernel.
+
+        Its processes die with the link down, so no FIN or RST reaches the slave; the booted
+        master is a new namespace (a new network stack that knows none of the old connections)
+        on a new cable. The old namespace lingers unnamed, without a link, until its orphaned
+        sockets time out.
+        """
+        self.set_link(False)
+        kill_namespace(self.master_ns)
+        run(["ip", "netns", "exec", self.slave_ns, "ip", "link", "del", self.slave_link])  # both ends go
+        run(["ip", "netns", "del", self.master_ns])
+        self.master_ns = f"{NAME_PREFIX}-{os.getpid()}-{uuid.uuid4().hex[:4]}-m"
+        run(["ip", "netns", "add", self.master_ns])
+        run(["ip", "netns", "exec", self.master_ns, "ip", "link", "set", "lo", "up"])
+        self.connect()
+
+
 @pytest.fixture(scope="module")
 def network():
     reason = namespaces_unavailable()
@@ -147,12 +183,7 @@ def network():
         for namespace in (net.master_ns, net.slave_ns):
             run(["ip", "netns", "add", namespace])
             run(["ip", "netns", "exec", namespace, "ip", "link", "set", "lo", "up"])
-        run(["ip", "link", "add", net.master_link, "type", "veth", "peer", "name", net.slave_link])
-        for namespace, link, address in ((net.master_ns, net.master_link, net.master_ip),
-                                         (net.slave_ns, net.slave_link, net.slave_ip)):
-            run(["ip", "link", "set", link, "netns", namespace])
-            run(["ip", "netns", "exec", namespace, "ip", "addr", "add", f"{address}/24", "dev", link])
-            run(["ip", "netns", "exec", namespace, "ip", "link", "set", link, "up"])
+        net.connect()
         run(["ip", "netns", "exec", net.master_ns, "ping", "-c", "1", "-W", "5", net.slave_ip], check=False)
         yield net
     finally:
@@ -239,10 +270,19 @@ class PostgreSQL:
     def ensure_running(self) -> None:
         if self.alive():
             return
-        (self.datadir / "postmaster.pid").unlink(missing_ok=True)  # left by a host that lost power
+        # left by a host that lost power (its postmaster may linger as a zombie nobody reaps)
+        for lock in (self.datadir / "postmaster.pid", self.folder / ".s.PGSQL.5432.lock"):
+            if lock.exists():
+                owner = lock.read_text().split("\n", 1)[0].strip()
+                if owner.isdigit() and process_lives(int(owner)):
+                    os.kill(int(owner), signal.SIGKILL)
+                lock.unlink(missing_ok=True)
+        (self.folder / ".s.PGSQL.5432").unlink(missing_ok=True)
         options = f"-k {self.socket} -c listen_addresses='' -c shared_buffers=16MB -c fsync=off"
-        self.as_postgres([POSTGRESQL_BIN / "pg_ctl", "-D", self.datadir, "-l", self.log, "-o", options, "-w",
-                          "-t", "60", "start"], namespace=self.namespace, timeout=90)
+        started = self.as_postgres([POSTGRESQL_BIN / "pg_ctl", "-D", self.datadir, "-l", self.log, "-o", options,
+                                    "-w", "-t", "60", "start"], namespace=self.namespace, timeout=90, check=False)
+        log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+        assert started.returncode == 0, f"PostgreSQL did not start: {started.stdout}{started.stderr}{log}"
 
     def query(self, statement: str, database: str = "postgres") -> str:
         return run(["psql", "-h", self.socket, "-U", "postgres", "-d", database, "-XAtq", "-v", "ON_ERROR_STOP=1",
@@ -403,6 +443,13 @@ class HostPair:
             rows = postgresql.query(f'SELECT * FROM "{table}" ORDER BY 1', self.postgresql_database).splitlines()
             contents[f"postgresql {table}"] = rows
         return contents
+
+    def power_cycle_master(self) -> None:
+        """The master loses power and boots (see ``Network.power_cycle_master``); nothing is started yet."""
+        self.network.power_cycle_master()
+        self.master.namespace = self.network.master_ns
+        self.master.databases.mariadb.namespace = self.network.master_ns
+        self.master.databases.postgresql.namespace = self.network.master_ns
 
     def power_off_master(self) -> None:
         """The master loses power: every process of its namespace dies and its link goes down."""
