@@ -27,7 +27,7 @@ from .plan import Plan, Rule
 from .root import Root
 from .runtime.backup import CONFIG_BACKUP_FILES
 from .runtime.conditions import InstalledPackages, RuleState, evaluate_rules
-from .runtime.lists import FIXED_EXCLUDES, RUNTIME_EXCLUDES, find_plugins, is_withdrawn
+from .runtime.lists import FIXED_EXCLUDES, find_plugins, is_withdrawn, runtime_excludes
 
 BUILT_IN = "built-in"
 CONFIG_BACKUP_ORIGIN = "the configuration backup, pushed with every sync"
@@ -115,7 +115,7 @@ def build_effective_lists(root: Root, plan: Plan, packages: Optional[InstalledPa
     kept, withdrawn = _apply_unexcludes(excludes, unexcludes)
     includes += [ListEntry(path, BUILT_IN, CONFIG_BACKUP_ORIGIN) for path in CONFIG_BACKUP_FILES]
     kept += [ListEntry(path, BUILT_IN, FIXED_EXCLUDE_ORIGIN) for path in FIXED_EXCLUDES]
-    kept += [ListEntry(path, BUILT_IN, RUNTIME_EXCLUDE_ORIGIN) for path in RUNTIME_EXCLUDES]
+    kept += [ListEntry(path, BUILT_IN, RUNTIME_EXCLUDE_ORIGIN) for path in runtime_excludes(plan)]
     return EffectiveLists(
         includes=tuple(_first_of_each(includes)),
         excludes=tuple(_first_of_each(kept)),
