@@ -9,7 +9,7 @@ import sys
 from typing import List, Optional, Sequence
 
 from . import __version__
-from .errors import EXIT_USAGE, HotsyncError, UsageError
+from .errors import HotsyncError, UsageError
 from .root import resolve_root
 
 # command word -> module under hotsync.commands, and the one-line help

@@ -65,7 +65,7 @@ def source_hash(program: model.Program, resolved: ResolvedSettings) -> str:
 def build_plan(program: model.Program, resolved: ResolvedSettings, database, digest: str) -> planned.Plan:
     """The plan of a validated program (``database`` resolves the dump options' settings)."""
     values = resolved.values
-    context = _Context(database, _dump_files(program))
+    context = _Context(database, _dumps_by_database(program))
     rules: List[planned.Rule] = []
     for block in program.items(model.RuleBlock):
         rules.extend(_flatten_rule(block, context))
@@ -119,12 +119,17 @@ def _plan_condition(condition: model.Condition, negate: bool) -> planned.Conditi
 @dataclass(frozen=True)
 class _Context:
     database: object
-    dump_files: Dict[Tuple[str, str], str]  # (engine, database or "*") -> dump file or folder of all
+    # (engine, database or "*" for an all-databases dump) -> [(rule name, dump statement)], in file order
+    dumps: Dict[Tuple[str, str], List[Tuple[str, model.DumpStatement]]]
 
-    def restore_source(self, engine: str, name: str) -> str:
-        if (engine, name) in self.dump_files:
-            return self.dump_files[(engine, name)]
-        return dump_file(engine, self.dump_files.get((engine, "*"), "/"), name)
+    def dump_for_restore(self, rule: str, engine: str, name: str) -> Optional[model.DumpStatement]:
+        """The dump a ``promote restore`` loads: its own rule's when there is one, else the first."""
+        candidates = self.dumps.get((engine, name)) or self.dumps.get((engine, "*")) or []
+        own = [dump for owner, dump in candidates if owner == rule]
+        return (own or [dump for _owner, dump in candidates] or [None])[0]
+
+    def connection(self, dump: model.DumpStatement) -> Dict[str, str]:
+        return {option.name: named.resolve_value(option.value, self.database).text for option in dump.options}
 
 
 class _RuleParts:
@@ -159,7 +164,7 @@ def _flatten_rule(block: model.RuleBlock, context: _Context) -> List[planned.Rul
                 continue
             if not groups or groups[-1][0] != conditions:
                 groups.append((conditions, _RuleParts()))
-            _add_statement(groups[-1][1], statement, context)
+            _add_statement(groups[-1][1], statement, context, block.name)
 
     walk(block.body, _block_conditions(block))
     if not groups:
@@ -180,7 +185,7 @@ def _entries(references) -> List[planned.PathEntry]:
     return [planned.PathEntry(reference.path, _origin(reference.span)) for reference in references]
 
 
-def _add_statement(part: _RuleParts, statement, context: _Context) -> None:
+def _add_statement(part: _RuleParts, statement, context: _Context, rule: str) -> None:
     if isinstance(statement, model.PathStatement):
         getattr(part, statement.action).extend(_entries(statement.paths))
     elif isinstance(statement, model.ListFileStatement):
@@ -194,21 +199,24 @@ def _add_statement(part: _RuleParts, statement, context: _Context) -> None:
     elif isinstance(statement, model.DumpStatement):
         part.dumps.append(planned.Dump(
             engine=statement.engine, databases=statement.databases, target=statement.target.path,
-            connection={option.name: named.resolve_value(option.value, context.database).text for option in statement.options},
+            connection=context.connection(statement),
             origin=_origin(statement.span),
         ))
     elif isinstance(statement, model.PromoteStatement):
-        part.promote.append(_promote_step(statement, context))
+        part.promote.append(_promote_step(statement, context, rule))
     elif isinstance(statement, model.WarnStatement):
         part.warnings.append(statement.text)
 
 
-def _promote_step(statement: model.PromoteStatement, context: _Context) -> planned.PromoteStep:
+def _promote_step(statement: model.PromoteStatement, context: _Context, rule: str) -> planned.PromoteStep:
     if statement.kind == "restore":
-        targets = tuple(context.restore_source(statement.engine, name) for name in statement.arguments)
+        dumps = [context.dump_for_restore(rule, statement.engine, name) for name in statement.arguments]
         return planned.PromoteStep(
             kind="restore", engine=statement.engine, databases=statement.arguments,
-            dump_targets=targets, origin=_origin(statement.span),
+            dump_targets=tuple(dump_file(statement.engine, dump.target.path, name) for dump, name in zip(dumps, statement.arguments)),
+            # Validation guarantees a dump for each database; they share one connection per statement.
+            connection=context.connection(dumps[0]),
+            origin=_origin(statement.span),
         )
     return planned.PromoteStep(kind=statement.kind, arguments=statement.arguments, origin=_origin(statement.span))
 
@@ -220,15 +228,14 @@ def dump_file(engine: str, target: str, database: str) -> str:
     return target
 
 
-def _dump_files(program: model.Program) -> Dict[Tuple[str, str], str]:
-    """(engine, database) -> its dump file; (engine, "*") -> the folder of an all-databases dump."""
-    files: Dict[Tuple[str, str], str] = {}
+def _dumps_by_database(program: model.Program) -> Dict[Tuple[str, str], List[Tuple[str, model.DumpStatement]]]:
+    """Every dump statement under each (engine, database) it dumps; "*" for all-databases dumps."""
+    dumps: Dict[Tuple[str, str], List[Tuple[str, model.DumpStatement]]] = {}
     for rule in program.items(model.RuleBlock):
         for statement in _walk_dumps(rule.body):
             for name in statement.databases or ("*",):
-                path = dump_file(statement.engine, statement.target.path, name) if name != "*" else statement.target.path
-                files.setdefault((statement.engine, name), path)
-    return files
+                dumps.setdefault((statement.engine, name), []).append((rule.name, statement))
+    return dumps
 
 
 def _walk_dumps(statements):

@@ -76,8 +76,10 @@ class OwnerFix:
 class PromoteStep:
     """One step of promotion contributed by a rule.
 
-    kind ``restore``: engine + databases (dump files from the matching Dump targets);
-    ``restart``: arguments = service names; ``run``: arguments = argv of a host program.
+    kind ``restore``: engine + databases, their dump files and the connection of the dump
+    that made them (the same server settings the master dumped with; the dump of the
+    step's own rule when it has one); ``restart``: arguments = service names; ``run``:
+    arguments = argv of a host program.
     """
 
     kind: str
@@ -86,6 +88,7 @@ class PromoteStep:
     dump_targets: Tuple[str, ...] = ()
     arguments: Tuple[str, ...] = ()
     origin: str = ""
+    connection: Dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ import os
 import shutil
 import sysconfig
 from dataclasses import dataclass
-from pathlib import Path
 from typing import List, Tuple
 
 import jinja2

@@ -6,7 +6,7 @@ their kinds) and every diagnostic found; the compiler runs only when there are n
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Mapping, Optional
+from typing import Dict, Iterable, List, Mapping
 
 from . import settings as named
 from .dsl import model

@@ -166,11 +166,6 @@ def test_a_master_killed_mid_transfer_leaves_whole_files_and_the_next_run_comple
     assert_slave_mirrors_master(pair)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: the slave's rsync module (templates/rsyncd.conf.j2) has 'max connections = 2' and no "
-    "'timeout', and its stunnel (templates/stunnel.conf.j2) keeps an idle connection 12 h (TIMEOUTidle "
-    "default): each push cut by a power loss leaves a receiver waiting for ever, so after two of them the "
-    "slave answers '@ERROR: max connections (2) reached' and refuses every sync for hours"))
 def test_a_master_that_lost_power_twice_mid_transfer_still_syncs_after_booting(hosts):
     """A power cut sends no FIN: the slave's side of the push is left waiting for a peer that forgot it."""
     pair = hosts
@@ -480,15 +475,11 @@ def test_the_old_master_coming_back_after_the_promotion_is_refused_and_changes_n
 # ----------------------------------------------------------------------------- found on the way
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: hotsync/runtime/promote.py dump_connection() takes the connection of the first rule "
-    "of the plan whose dump target matches, active or not; the shipped nethserver-mysql rule (not installed "
-    "here) dumps into the same folder with the default connection, so promotion restores the site's "
-    "database into the machine's default MariaDB (/run/mysqld) instead of the server its own rule names"))
 def test_a_restore_uses_the_connection_of_its_own_rule(tmp_path):
+    """The shipped nethserver-mysql rule dumps into the same folder with the default connection:
+    a site rule's restore must still load into the server its own rule names."""
     from helpers import admin, set_up_host
     from hotsync.plan import load_plan
-    from hotsync.runtime.promote import dump_connection
 
     root = tmp_path / "slave"
     root.mkdir()
@@ -499,6 +490,8 @@ def test_a_restore_uses_the_connection_of_its_own_rule(tmp_path):
                      "        promote restore mysql shop\n    }\n}\n")
     admin(root, "compile", "--quiet")
 
-    connection = dump_connection(load_plan(Root(root)), "mysql", ("/var/lib/nethserver/backup/mysql/shop.dump",))
+    restores = [step for rule in load_plan(Root(root)).rules if rule.name == "shop"
+                for step in rule.promote if step.kind == "restore"]
 
-    assert connection == {"socket": "/srv/db/mysql.sock", "user": "root"}
+    assert [(step.dump_targets, step.connection) for step in restores] == [
+        (("/var/lib/nethserver/backup/mysql/shop.dump",), {"socket": "/srv/db/mysql.sock", "user": "root"})]

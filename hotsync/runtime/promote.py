@@ -31,7 +31,7 @@ from ..esmith import (Database, apply_database_defaults, database_path, edit_dat
                       read_database)
 from ..events import run_event
 from ..files import write_file_atomic
-from ..plan import Dump, Plan, PromoteStep, load_plan
+from ..plan import Plan, PromoteStep, load_plan
 from ..root import Root
 from ..services import apply_service_state, stop_service
 from .backup import ARCHIVE_PATH
@@ -259,7 +259,7 @@ def restore_databases(root: Root, plan: Plan, statement: PromoteStep) -> str:
         if not root.path(target).is_file():
             raise HotsyncError(f"the dump of {statement.engine} database {name} is missing at {target} "
                                "(database sync disabled on the master, or its dump failed)")
-    connection = dump_connection(plan, statement.engine, statement.dump_targets)
+    connection = dict(statement.connection)
     if statement.engine == "mysql":
         _restore_mysql(root, connection, statement)
     elif statement.engine == "postgresql":
@@ -267,16 +267,6 @@ def restore_databases(root: Root, plan: Plan, statement: PromoteStep) -> str:
     else:
         raise HotsyncError(f"unknown database engine {statement.engine!r}")
     return f"loaded {', '.join(statement.dump_targets)}"
-
-
-def dump_connection(plan: Plan, engine: str, targets: Tuple[str, ...]) -> Dict[str, str]:
-    """The connection settings of the rule that made these dumps (the master used the same)."""
-    dumps: List[Dump] = [dump for rule in plan.rules for dump in rule.dumps if dump.engine == engine]
-    for dump in dumps:
-        if any(target == dump.target or (dump.target.endswith("/") and target.startswith(dump.target))
-               for target in targets):
-            return dict(dump.connection)
-    return {}
 
 
 def _restore_mysql(root: Root, connection: Dict[str, str], statement: PromoteStep) -> None:
