@@ -43,7 +43,7 @@ def master(sandbox) -> Root:
 def test_the_default_command_line(master):
     argv = build_push_command(master, master_plan(), Path("/w/inc"), Path("/w/exc"))
     assert argv == [
-        "rsync", "-r", "-a", "-H", "-A", "--delete-delay", "--files-from=/w/inc", "--exclude-from=/w/exc",
+        "rsync", "-r", "-a", "-H", "-A", "--delete-delay", "--modify-window=-1", "--files-from=/w/inc", "--exclude-from=/w/exc",
         "--timeout=600", f"--password-file={master.base}/etc/hotsync/rsync.password", "--sockopts=TCP_NODELAY",
         "--stats",
         f"{master.base}/", "rsync://hotsyncuser@127.0.0.1:1873/hotsync/",
@@ -55,7 +55,7 @@ def test_options_for_compression_guard_dry_run_and_progress(master):
     plan = master_plan(compress=True, limits=Limits(io_timeout=30))
     argv = build_push_command(master, plan, Path("/w/inc"), Path("/w/exc"), guard_file=Path("/w/guard"),
                               max_delete=7, dry_run=True)
-    assert argv[6:10] == ["--files-from=/w/inc", "--filter=merge /w/guard", "--exclude-from=/w/exc", "--max-delete=7"]
+    assert argv[7:11] == ["--files-from=/w/inc", "--filter=merge /w/guard", "--exclude-from=/w/exc", "--max-delete=7"]
     assert "-z" in argv and "--timeout=30" in argv
     assert argv[-4:-2] == ["--dry-run", "--itemize-changes"]
     progress = build_push_command(master, plan, Path("/w/inc"), Path("/w/exc"), progress=True)

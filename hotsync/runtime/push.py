@@ -27,7 +27,9 @@ from ..plan import Plan, Transport
 from ..root import Root
 from .fence import REFUSAL_MARK, write_early_input
 
-RSYNC_TREE_OPTIONS = ("-r", "-a", "-H", "-A", "--delete-delay")
+# --modify-window=-1 compares modification times to the nanosecond: a dump rewritten in the
+# same second with the same size (pg_dump's random \restrict key does that) is still sent.
+RSYNC_TREE_OPTIONS = ("-r", "-a", "-H", "-A", "--delete-delay", "--modify-window=-1")
 # Without it each rsync connection through the tunnel waits twice for a delayed ACK
 # (about 40 ms each); it only pays off when stunnel and rsyncd set it too.
 RSYNC_SOCKET_OPTIONS = "--sockopts=TCP_NODELAY"
