@@ -55,7 +55,7 @@ def source_hash(program: model.Program, resolved: ResolvedSettings) -> str:
     for source in program.files:
         digest.update(f"{source.path}\0{source.text}\0".encode())
     for name in sorted(resolved.values):
-        if name not in ("password", "password_error"):
+        if name != "password":
             digest.update(f"{name}={resolved.values[name]}\0".encode())
     for job in sorted(resolved.schedules):
         digest.update(f"{job}={resolved.schedules[job]}\0".encode())

@@ -6,7 +6,7 @@ their kinds) and every diagnostic found; the compiler runs only when there are n
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Mapping
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 from . import settings as named
 from .dsl import model
@@ -34,11 +34,11 @@ class Validation:
 def validate_program(program: model.Program, database) -> Validation:
     """Check ``program`` against itself and against ``database`` (an e-smith Database)."""
     problems = _Problems(program)
-    values, spans = _resolve_globals(program, database, problems)
+    values, spans, password_problem = _resolve_globals(program, database, problems)
     role = values.get("role", "")
     _resolve_roles(program, database, problems, values, spans)
     schedules = _resolve_schedules(program, problems, role)
-    _check_role_requirements(values, spans, problems)
+    _check_role_requirements(values, spans, password_problem, problems)
     _check_rules(program, problems, database)
     return Validation(ResolvedSettings(values, schedules, spans), tuple(problems.items))
 
@@ -72,6 +72,7 @@ def _resolve_globals(program, database, problems):
                 declared[assignment.name] = assignment
     values: Dict[str, object] = {}
     spans: Dict[str, Span] = {}
+    password_problem: Optional[Tuple[Span, str]] = None
     for name, kind in named.GLOBAL_SETTINGS.items():
         assignment = declared.get(name)
         resolved = (
@@ -83,12 +84,11 @@ def _resolve_globals(program, database, problems):
         if error is None:
             values[name] = value
         elif name == "password":
-            values[name] = None  # checked with the role: a host without a role needs no password
-            spans["password_error"] = resolved.span
-            values["password_error"] = error
+            values[name] = None  # reported with the role: a host without a role needs no password
+            password_problem = (resolved.span, error)
         else:
             problems.add(resolved.span, error)
-    return values, spans
+    return values, spans, password_problem
 
 
 def _resolve_roles(program, database, problems, values, spans):
@@ -138,7 +138,7 @@ def _resolve_schedules(program, problems, role) -> Dict[str, str]:
     return schedules
 
 
-def _check_role_requirements(values, spans, problems) -> None:
+def _check_role_requirements(values, spans, password_problem, problems) -> None:
     role = values.get("role")
     if not role or not values.get("status", True):
         return
@@ -148,8 +148,8 @@ def _check_role_requirements(values, spans, problems) -> None:
     if role == "slave" and not values.get("master_host"):
         problems.add(spans.get("master_host", named.database_span("hotsync", "MasterHost")),
                      "this host is a slave but has no master host: run 'config setprop hotsync MasterHost ADDRESS'")
-    if values.get("password_error"):
-        problems.add(spans["password_error"], values["password_error"])
+    if password_problem:
+        problems.add(*password_problem)
 
 
 def _check_rules(program: model.Program, problems: _Problems, database) -> None:
