@@ -5,6 +5,7 @@ The compiler writes it to ``/var/lib/nethserver/hotsync/plan.json``; the runtime
 secret: the password lives in 0600 files that the plan names.
 """
 
+import functools
 import json
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any, Dict, Tuple, get_args, get_origin, get_type_hints
@@ -184,9 +185,16 @@ def save_plan(root: Root, plan: Plan) -> None:
     write_file_atomic(root.path(PLAN_PATH), plan_to_json(plan), mode=0o644)
 
 
+@functools.lru_cache(maxsize=None)
+def _field_types(kind) -> Dict[str, Any]:
+    """A dataclass's field types, resolved once: every sync reads the plan, and resolving
+    string annotations is the slow part of reading it."""
+    return get_type_hints(kind)
+
+
 def _build(kind, data: Any):
     """Rebuild a frozen dataclass (with nested dataclasses and tuples) from JSON data."""
-    hints = get_type_hints(kind)
+    hints = _field_types(kind)
     values = {item.name: _convert(hints[item.name], data[item.name]) for item in fields(kind) if item.name in data}
     return kind(**values)
 
