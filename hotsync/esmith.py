@@ -24,7 +24,8 @@ from .errors import HotsyncError
 from .files import write_file_atomic
 from .root import Root
 
-DATABASE_MODE = 0o644
+# The configuration database holds the shared secret (rsyncd.password): never world-readable.
+DATABASE_MODE = 0o600
 DEFAULT_DATABASE = "configuration"
 TYPE_PROPERTY = "type"  # e-smith's name for the record type when used as a property
 
@@ -399,14 +400,23 @@ def _split_type(props: Mapping[str, str]) -> Dict[str, str]:
     return plain
 
 
+def _database_mode(path: Path) -> int:
+    """The mode to write ``path`` with: its own, minus any access for others."""
+    try:
+        return (path.stat().st_mode & 0o777) & ~0o007
+    except FileNotFoundError:
+        return DATABASE_MODE
+
+
 @contextmanager
 def edit_database(path: Path) -> Iterator[DatabaseSession]:
     """Change the database at ``path`` under an exclusive lock; write it once at the end.
 
     The lock is ``flock`` on ``PATH.lock`` (created if missing), shared with the Perl
     e-smith writers. The file is read under the lock, so no concurrent update is lost.
-    On normal exit the whole file is rewritten atomically (mode 0644) only if the
-    records changed; if the block raises, nothing is written.
+    On normal exit the whole file is rewritten atomically only if the records changed,
+    keeping the file's mode without any access for others (0600 for a new file); if the
+    block raises, nothing is written.
     """
     path = Path(path)
     with _exclusive_lock(Path(f"{path}.lock")):
@@ -414,7 +424,7 @@ def edit_database(path: Path) -> Iterator[DatabaseSession]:
         yield session
         if session.changed:
             content = format_database(session.database)
-            write_file_atomic(path, content.encode("utf-8", "surrogateescape"), mode=DATABASE_MODE)
+            write_file_atomic(path, content.encode("utf-8", "surrogateescape"), mode=_database_mode(path))
 
 
 @contextmanager

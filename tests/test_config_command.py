@@ -177,7 +177,7 @@ def test_delete_and_delprop(config, host):
 def test_the_first_write_creates_the_database_with_its_header(hotsync, sandbox):
     assert hotsync("--root", sandbox, "config", "set", "hotsync", "configuration", "role", "master").code == 0
     assert (sandbox / DB).read_text() == HEADER + "hotsync=configuration|role|master\n"
-    assert (sandbox / DB).stat().st_mode & 0o777 == 0o644
+    assert (sandbox / DB).stat().st_mode & 0o777 == 0o600  # it holds the shared secret
 
 
 # --- bad input: one line on stderr, exit code, database untouched -----------------------

@@ -116,7 +116,7 @@ def test_a_write_produces_exactly_what_the_perl_writer_would(tmp_path):
         "stunnel=service|TCPPort|273|access||status|disabled\n"
     )
     assert path.read_bytes() == expected.encode()
-    assert path.stat().st_mode & 0o777 == 0o644
+    assert path.stat().st_mode & 0o777 == 0o600  # it holds the shared secret
 
 
 def test_a_perl_file_reads_back_identically_after_our_rewrite(tmp_path):
@@ -385,3 +385,12 @@ def test_no_shipped_defaults_changes_nothing(sandbox):
     root = Root(sandbox)
     assert apply_database_defaults(root) == []
     assert not database_path(root).exists()
+
+
+def test_rewriting_a_world_readable_database_takes_away_the_others_access(tmp_path):
+    path = tmp_path / "configuration"
+    path.write_text("rsyncd=service|password|old-secret\n")
+    path.chmod(0o644)
+    with edit_database(path) as session:
+        session.set_prop("rsyncd", "password", "new-secret")
+    assert path.stat().st_mode & 0o777 == 0o640

@@ -32,7 +32,7 @@ def test_install_generates_a_strong_secret_but_never_prints_it(sandbox):
     assert len(password) >= 24
     assert password not in outcome.out
     database = sandbox / "var/lib/nethserver/db/configuration"
-    assert database.stat().st_mode & 0o777 == 0o644  # as on NethServer; the secret files are 0600
+    assert database.stat().st_mode & 0o777 == 0o600  # it holds the shared secret
 
 
 def test_install_twice_keeps_the_admins_settings_and_edits(sandbox):
