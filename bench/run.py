@@ -30,7 +30,6 @@ from bench.tree import TreeShape, apply_change, generate_tree, undo_change
 
 PASSWORD = "benchmark-password-1"
 DATA = "/srv/bench"
-NO_CHANGE_REPEATS = 3
 
 
 def installed_environment() -> Dict[str, str]:
@@ -84,31 +83,29 @@ def timed(action: Callable[[], None]) -> float:
 CASES = ("first sync", "1 % change", "no change")
 
 
-def measure_round(push: Callable[[], None], master: Path, slave: Path, stash: Path,
-                  shape: TreeShape) -> Dict[str, float]:
-    """One of each case for one tool: into an empty slave, after a 1 % change, with no change."""
-    shutil.rmtree(slave / DATA.lstrip("/"), ignore_errors=True)
-    results = {"first sync": timed(push)}
-    apply_change(master / DATA.lstrip("/"), stash, shape)
-    results["1 % change"] = timed(push)
-    undo_change(master / DATA.lstrip("/"), stash, shape)
-    push()  # back to equal trees
-    results["no change"] = statistics.median(timed(push) for _ in range(NO_CHANGE_REPEATS))
-    return results
-
-
 def measure(tools: Dict[str, Callable[[], None]], master: Path, slave: Path, stash: Path,
-            shape: TreeShape, rounds: int) -> Dict[str, Dict[str, float]]:
-    """Medians over ``rounds``; the tools take turns in each round, so a busy moment of the
-    machine does not land on one tool only."""
+            shape: TreeShape, rounds: int, repeats: int) -> Dict[str, Dict[str, float]]:
+    """Medians per tool and case. The tools take turns at every single measurement, so a busy
+    moment of the shared machine does not land on one tool only; the short cycles (well under
+    two seconds, where that noise matters most) are measured ``repeats`` times each."""
     samples = {name: {case: [] for case in CASES} for name in tools}
+    data = master / DATA.lstrip("/")
     for number in range(rounds):
         for name, push in tools.items():
-            results = measure_round(push, master, slave, stash, shape)
-            for case, seconds in results.items():
-                samples[name][case].append(seconds)
-            print(f"  round {number + 1} {name}: " + ", ".join(f"{case} {seconds:.2f} s"
-                                                          for case, seconds in results.items()), flush=True)
+            shutil.rmtree(slave / DATA.lstrip("/"), ignore_errors=True)
+            seconds = timed(push)
+            samples[name]["first sync"].append(seconds)
+            print(f"  round {number + 1} {name}: first sync {seconds:.2f} s", flush=True)
+    for number in range(repeats):
+        for name, push in tools.items():
+            apply_change(data, stash, shape)
+            changed = timed(push)
+            undo_change(data, stash, shape)
+            push()  # back to equal trees
+            unchanged = timed(push)
+            samples[name]["1 % change"].append(changed)
+            samples[name]["no change"].append(unchanged)
+            print(f"  repeat {number + 1} {name}: 1 % change {changed:.2f} s, no change {unchanged:.2f} s", flush=True)
     return {name: {case: statistics.median(values) for case, values in cases.items()}
             for name, cases in samples.items()}
 
@@ -130,7 +127,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=50_000)
     parser.add_argument("--mib", type=int, default=1024)
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of every case and tool (medians are shown)")
+    parser.add_argument("--rounds", type=int, default=3, help="first syncs per tool (medians are shown)")
+    parser.add_argument("--repeats", type=int, default=7, help="1 %% change and no-change cycles per tool")
     parser.add_argument("--keep", help="work in this folder and keep it (default: a temp folder, removed)")
     options = parser.parse_args(argv)
     shape = TreeShape(files=options.files, total_mib=options.mib)
@@ -152,7 +150,7 @@ def main(argv=None) -> int:
             "rsync": lambda: subprocess.run(raw_command(master, work, master_port, False), check=True),
             "original": lambda: subprocess.run(raw_command(master, work, master_port, True), check=True),
         }
-        columns = measure(tools, master, slave, stash, shape, options.rounds)
+        columns = measure(tools, master, slave, stash, shape, options.rounds, options.repeats)
         print()
         print(format_table(columns, shape, size))
     finally:
