@@ -7,8 +7,10 @@ mailbox. A mail that cannot be sent is reported, never fatal. The server is the 
 
 import os
 import socket
-from email.message import EmailMessage
-from typing import Sequence, Tuple
+from typing import TYPE_CHECKING, Sequence, Tuple
+
+if TYPE_CHECKING:  # building a mail is for failing runs only; the import costs every run ~50 ms
+    from email.message import EmailMessage
 
 SMTP_SERVER_VARIABLE = "HOTSYNC_SMTP_SERVER"
 DEFAULT_SMTP_SERVER = ("localhost", 25)
@@ -24,8 +26,10 @@ def smtp_server() -> Tuple[str, int]:
     return (host or "localhost", int(port)) if port.isdigit() else (setting, 25)
 
 
-def build_failure_mail(recipient: str, slave_host: str, errors: Sequence[str], started: str) -> EmailMessage:
+def build_failure_mail(recipient: str, slave_host: str, errors: Sequence[str], started: str) -> "EmailMessage":
     """The failure mail: subject names the host pair, body lists every error."""
+    from email.message import EmailMessage
+
     hostname = socket.gethostname()
     message = EmailMessage()
     message["From"] = f"root@{hostname}"
