@@ -126,6 +126,7 @@ def test_a_missing_password_file_stops_before_rsync(fp, master):
 
 def test_a_sync_with_vanished_files_exits_0_and_records_the_warning(fp, master, hotsync):
     save_plan(master, master_plan())
+    fp.register(["rsync", "--version"], stdout="rsync  version 3.5.0  protocol version 32\n", occurrences=2)
     fp.register(["rsync", "-r", fp.any()], stdout=STATS,
                 stderr=f'file has vanished: "{master.base}/srv/x"\n', returncode=24)
     fp.register(["rsync", "-t", fp.any()])  # the marker
@@ -156,3 +157,26 @@ def test_sync_without_a_plan_says_what_to_do(sandbox, hotsync):
 
 def test_unknown_sync_option_is_a_usage_error(sandbox, hotsync):
     assert hotsync("--root", sandbox, "sync", "--fast").code == 2
+
+
+def test_no_early_input_with_an_rsync_older_than_3_2_4(fp, tmp_path):
+    from hotsync.runtime import push
+
+    push.early_input_supported.cache_clear()
+    fp.register(["rsync", "--version"], stdout="rsync  version 3.1.2  protocol version 31\n")
+    try:
+        assert push.early_input_file(Root(tmp_path), tmp_path) is None
+    finally:
+        push.early_input_supported.cache_clear()
+
+
+def test_early_input_with_a_recent_rsync(fp, tmp_path):
+    from hotsync.runtime import push
+
+    push.early_input_supported.cache_clear()
+    fp.register(["rsync", "--version"], stdout="rsync  version 3.2.7  protocol version 31\n")
+    try:
+        written = push.early_input_file(Root(tmp_path), tmp_path)
+        assert written is not None and written.read_text() == "hotsync-generation 0\n"
+    finally:
+        push.early_input_supported.cache_clear()

@@ -12,6 +12,7 @@ with a warning; 23 failure naming the files; 25 the delete guard's cap stopped d
 anything else a failure with rsync's own message.
 """
 
+import functools
 import os
 import re
 import subprocess
@@ -21,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, List, Optional, Sequence, Tuple
 
-from ..errors import last_lines
+from ..command import run_command
+from ..errors import CommandError, last_lines
 from ..files import write_file_atomic
 from ..plan import Plan, Transport
 from ..root import Root
@@ -65,6 +67,33 @@ class PushResult:
     delete_cap_hit: bool = False  # --max-delete refused deletions
 
 
+EARLY_INPUT_SINCE = (3, 2, 4)
+
+
+@functools.lru_cache(maxsize=None)
+def early_input_supported() -> bool:
+    """Whether this host's rsync has ``--early-input`` (3.2.4 and later).
+
+    NethServer 7 ships rsync 3.1.2: there the master sends no generation and pushes as
+    before; a slave that was never promoted does not ask for one.
+    """
+    try:
+        finished = run_command(["rsync", "--version"], timeout=30)
+    except CommandError:
+        return False
+    found = re.search(r"version\s+(\d+)\.(\d+)\.(\d+)", finished.stdout)
+    return bool(found) and tuple(int(part) for part in found.groups()) >= EARLY_INPUT_SINCE
+
+
+def early_input_file(root: Root, workdir: Path) -> Optional[Path]:
+    """The file carrying this master's promotion generation, when rsync can send it; else None."""
+    return write_early_input(root, workdir) if early_input_supported() else None
+
+
+def _early_input_option(early_input: Optional[Path]) -> List[str]:
+    return [f"--early-input={early_input}"] if early_input is not None else []
+
+
 def rsync_destination(transport: Transport) -> str:
     """The slave's module, reached through the local end of the tunnel."""
     return f"rsync://{transport.user}@127.0.0.1:{transport.rsync_port}/{transport.module}/"
@@ -92,9 +121,7 @@ def build_push_command(
     ``early_input`` is a file rsync hands to the slave's daemon before the transfer: this
     master's promotion generation, which the slave checks to fence off a stale master.
     """
-    argv = ["rsync", *RSYNC_TREE_OPTIONS, f"--files-from={include_file}"]
-    if early_input is not None:
-        argv.append(f"--early-input={early_input}")
+    argv = ["rsync", *RSYNC_TREE_OPTIONS, f"--files-from={include_file}", *_early_input_option(early_input)]
     if guard_file is not None:
         argv.append(f"--filter=merge {guard_file}")  # protect rules first: the first match wins
     argv.append(f"--exclude-from={exclude_file}")
@@ -315,7 +342,7 @@ def push_marker(root: Root, plan: Plan, workdir: Path, marker_host_path: str, co
     write_file_atomic(list_file, relative + "\n", mode=0o600)
     argv = [
         "rsync", "-t", "-p", "--no-implied-dirs", f"--files-from={list_file}",
-        f"--early-input={write_early_input(root, workdir)}",
+        *_early_input_option(early_input_file(root, workdir)),
         f"--timeout={min(plan.limits.io_timeout, MARKER_TIMEOUT_SECONDS)}",
         f"--password-file={root.path(plan.transport.password_file)}", RSYNC_SOCKET_OPTIONS,
         f"{staging}/", rsync_destination(plan.transport),

@@ -24,8 +24,7 @@ from .guard import Baseline, GuardDecision, baseline_after, decide_guard
 from .lists import SyncLists, build_lists, split_existing
 from .lock import hold_sync_lock
 from .notify import send_failure_mail
-from .fence import write_early_input
-from .push import PushResult, build_push_command, push_marker, push_tree
+from .push import PushResult, build_push_command, early_input_file, push_marker, push_tree
 from .status import MARKER_PATH, append_log, read_status, render_json, write_last_sync, write_status
 
 STATUS_RECORD_VERSION = 1
@@ -134,7 +133,7 @@ def _push(
         write_file_atomic(guard_file, decision.filter_rules(), mode=0o600)
     argv = build_push_command(
         root, plan, include_file, exclude_file, guard_file=guard_file, max_delete=decision.max_delete,
-        dry_run=dry_run, progress=progress_stream is not None, early_input=write_early_input(root, workdir),
+        dry_run=dry_run, progress=progress_stream is not None, early_input=early_input_file(root, workdir),
     )
     return push_tree(root, plan, argv, decision.max_delete, progress_stream)
 
