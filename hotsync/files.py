@@ -17,12 +17,15 @@ def write_file_atomic(
     mode: int = 0o644,
     owner: Optional[str] = None,
     group: Optional[str] = None,
+    durable: bool = True,
 ) -> None:
     """Replace ``path`` with ``content``: temp file in the same folder, fsync, rename, fsync folder.
 
     The mode is set on the temp file before any byte is written, so a secret is never
     readable by others, not even for an instant. ``owner``/``group`` are names; they are
     applied only when running as root (a sandbox run by a normal user keeps its own).
+    ``durable=False`` skips the two fsyncs, for a run's scratch files that a crash may lose:
+    on a busy disk each fsync can cost tens of milliseconds, on every sync.
     """
     path = Path(path)
     data = content.encode("utf-8") if isinstance(content, str) else content
@@ -35,12 +38,14 @@ def write_file_atomic(
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
             stream.flush()
-            os.fsync(stream.fileno())
+            if durable:
+                os.fsync(stream.fileno())
         os.replace(temp_name, path)
     except BaseException:
         _remove_quietly(temp_name)
         raise
-    sync_directory(path.parent)
+    if durable:
+        sync_directory(path.parent)
 
 
 def file_differs(path: Path, content: Union[str, bytes], mode: int) -> bool:

@@ -27,3 +27,11 @@ def test_file_differs_notices_content_and_mode(tmp_path):
     assert file_differs(target, "other\n", 0o644)
     assert file_differs(target, "same\n", 0o600)
     assert file_differs(tmp_path / "missing", "", 0o644)
+
+
+def test_scratch_files_are_written_whole_without_waiting_for_the_disk(tmp_path):
+    target = tmp_path / "push.include"
+    write_file_atomic(target, "/srv/data\n", mode=0o600, durable=False)
+    assert target.read_text() == "/srv/data\n"
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert sorted(os.listdir(tmp_path)) == ["push.include"]

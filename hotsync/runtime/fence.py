@@ -85,7 +85,7 @@ def early_input_text(root: Root) -> str:
 def write_early_input(root: Root, folder: Path) -> Path:
     """Write ``early_input_text`` into ``folder`` (the push's temp folder); rsync reads it from there."""
     path = Path(folder) / "early-input"
-    write_file_atomic(path, early_input_text(root), mode=0o600)
+    write_file_atomic(path, early_input_text(root), mode=0o600, durable=False)
     return path
 
 

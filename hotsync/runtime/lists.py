@@ -92,8 +92,8 @@ def build_lists(
     active = [state.rule for state in states if state.active]
     from_rules = collect_rule_lists(root, states)
     include_file, exclude_file = workdir / "include", workdir / "exclude"
-    write_file_atomic(include_file, _as_lines(from_rules.includes), mode=0o600)
-    write_file_atomic(exclude_file, _as_lines(from_rules.excludes), mode=0o600)
+    write_file_atomic(include_file, _as_lines(from_rules.includes), mode=0o600, durable=False)
+    write_file_atomic(exclude_file, _as_lines(from_rules.excludes), mode=0o600, durable=False)
     failures = run_plugins(root, plan, include_file, exclude_file, dry_run)
     includes = _unique(read_list_file(include_file) + list(CONFIG_BACKUP_FILES))
     excludes = _unique(read_list_file(exclude_file) + list(FIXED_EXCLUDES) + list(runtime_excludes(plan)))

@@ -337,9 +337,9 @@ def push_marker(root: Root, plan: Plan, workdir: Path, marker_host_path: str, co
     """
     relative = marker_host_path.lstrip("/")
     staging = workdir / "marker"
-    write_file_atomic(staging / relative, content, mode=0o644)
+    write_file_atomic(staging / relative, content, mode=0o644, durable=False)
     list_file = workdir / "marker.list"
-    write_file_atomic(list_file, relative + "\n", mode=0o600)
+    write_file_atomic(list_file, relative + "\n", mode=0o600, durable=False)
     argv = [
         "rsync", "-t", "-p", "--no-implied-dirs", f"--files-from={list_file}",
         *_early_input_option(early_input_file(root, workdir)),

@@ -125,12 +125,12 @@ def _push(
     root, plan, workdir, lists: SyncLists, includes, decision: GuardDecision, dry_run, progress_stream
 ) -> PushResult:
     include_file, exclude_file = workdir / "push.include", workdir / "push.exclude"
-    write_file_atomic(include_file, "".join(f"{entry}\n" for entry in includes), mode=0o600)
-    write_file_atomic(exclude_file, "".join(f"{entry}\n" for entry in lists.excludes), mode=0o600)
+    write_file_atomic(include_file, "".join(f"{entry}\n" for entry in includes), mode=0o600, durable=False)
+    write_file_atomic(exclude_file, "".join(f"{entry}\n" for entry in lists.excludes), mode=0o600, durable=False)
     guard_file = None
     if decision.protected_roots:
         guard_file = workdir / "push.guard"
-        write_file_atomic(guard_file, decision.filter_rules(), mode=0o600)
+        write_file_atomic(guard_file, decision.filter_rules(), mode=0o600, durable=False)
     argv = build_push_command(
         root, plan, include_file, exclude_file, guard_file=guard_file, max_delete=decision.max_delete,
         dry_run=dry_run, progress=progress_stream is not None, early_input=early_input_file(root, workdir),
