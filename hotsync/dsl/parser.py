@@ -112,26 +112,30 @@ def _expand_include(root: Root, including_file: str, include: model.FileInclude)
 
 
 def _syntax_diagnostic(error: UnexpectedInput, text: str, file: str) -> Diagnostic:
+    """One located message for a syntax error: the likely mistake when there is one, else what was expected."""
+    lines = text.splitlines()
     line, column = error.line, error.column
-    source_line = text.splitlines()[line - 1] if 0 < line <= len(text.splitlines()) else ""
-    word = _word_at(source_line, column)
+    source_line = lines[line - 1] if 0 < line <= len(lines) else ""
     expected = _expected_terminals(error)
-    keywords = sorted(name.lower() for name in expected if name.isalpha() and name.isupper() and name not in TERMINAL_NAMES)
-    if isinstance(error, UnexpectedToken) and error.token.type == "$END":
-        found = "end of file"
-    elif word:
-        found = f"'{word}'"
-    else:
-        found = f"'{source_line[column - 1:column]}'" if source_line[column - 1:column] else "end of line"
-    message = f"unexpected {found}"
-    suggestion = difflib.get_close_matches(word, keywords, n=1, cutoff=0.6) if word else []
-    if word and word not in keywords and keywords and word.isidentifier() and (suggestion or len(keywords) > 1):
+    keywords = sorted(name.lower() for name in expected if name.isalpha() and name not in TERMINAL_NAMES)
+    word = _word_at(source_line, column)
+    misspelled = bool(word) and word not in keywords and word.isidentifier()
+    suggestion = difflib.get_close_matches(word, keywords, n=1, cutoff=0.6) if misspelled else []
+    if suggestion or (misspelled and len(keywords) > 1):
         message = f"unknown keyword '{word}'"
-    if suggestion:
-        message += f" (did you mean '{suggestion[0]}'?)"
     else:
-        message += f"; expected {_describe(expected)}"
+        message = f"unexpected {_found(error, word, source_line, column)}"
+    message += f" (did you mean '{suggestion[0]}'?)" if suggestion else f"; expected {_describe(expected)}"
     return Diagnostic(Span(file, line, column), message, source_line)
+
+
+def _found(error: UnexpectedInput, word: str, source_line: str, column: int) -> str:
+    if isinstance(error, UnexpectedToken) and error.token.type == "$END":
+        return "end of file"
+    if word:
+        return f"'{word}'"
+    character = source_line[column - 1:column]
+    return f"'{character}'" if character else "end of line"
 
 
 def _expected_terminals(error: UnexpectedInput) -> List[str]:
