@@ -336,3 +336,12 @@ def test_the_plan_keeps_the_order_of_statements_across_conditions(sandbox):
     ]
     restore = next(step for rule in plan["rules"] if rule["name"] == "pbx" for step in rule["promote"] if step["kind"] == "restore")
     assert restore["dump_targets"] == ["/var/backup/calls.dump"]
+
+
+def test_compiling_a_host_without_rules_says_to_install_and_writes_nothing(sandbox, hotsync):
+    outcome = hotsync("--root", sandbox, "compile")
+    assert outcome.code == 1
+    assert outcome.err.splitlines()[0] == (
+        "/etc/hotsync/hotsync.hs: error: cannot read rule file /etc/hotsync/hotsync.hs: No such file or "
+        "directory; run 'hotsync install' to put the shipped rules in place")
+    assert list(sandbox.iterdir()) == []

@@ -68,7 +68,7 @@ def parse_program(root: Root, main_file: str = MAIN_RULES_FILE, may_write_cache:
 
     A file included twice is read once; a missing main file is a diagnostic.
     """
-    parser = parser_for(root, may_write_cache)
+    parsers: List[Lark] = []  # built on the first file read, so a host without rules gets no cache
     files: List[model.SourceFile] = []
     diagnostics: List[Diagnostic] = []
     seen = set()
@@ -82,9 +82,12 @@ def parse_program(root: Root, main_file: str = MAIN_RULES_FILE, may_write_cache:
         except (OSError, UnicodeDecodeError) as error:
             span = included_from.span if included_from else Span(host_path)
             reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-            diagnostics.append(Diagnostic(span, f"cannot read rule file {host_path}: {reason}"))
+            hint = "; run 'hotsync install' to put the shipped rules in place" if host_path == main_file else ""
+            diagnostics.append(Diagnostic(span, f"cannot read rule file {host_path}: {reason}{hint}"))
             return
-        source, problems = parse_text(text, host_path, parser)
+        if not parsers:
+            parsers.append(parser_for(root, may_write_cache))
+        source, problems = parse_text(text, host_path, parsers[0])
         diagnostics.extend(problems)
         if source is None:
             return
