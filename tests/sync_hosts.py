@@ -6,12 +6,13 @@ Built the way an admin builds them: ``install``, ``config setprop``, ``compile``
 
 import hashlib
 import os
-import socket
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict
 
 import pytest
+
+from helpers import free_port
 
 from hotsync.cli import main as hotsync_main
 from hotsync.plan import Plan, Rule, load_plan, save_plan
@@ -58,12 +59,6 @@ class HostPair:
         listing.parent.mkdir(parents=True, exist_ok=True)
         with open(listing, "a", encoding="utf-8") as stream:
             stream.writelines(f"{path}\n" for path in host_paths)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def run_cli(*arguments) -> None:

@@ -4,15 +4,13 @@ back and is refused, then the way back (failback) with the same commands."""
 
 import os
 import secrets
-import socket
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import run_hotsync_process
+from helpers import free_port, run_hotsync_process
 from hotsync.cli import main as hotsync_main
 from hotsync.esmith import database_path, read_database
 from hotsync.root import Root
@@ -22,12 +20,6 @@ pytestmark = pytest.mark.e2e
 
 PASSWORD = "correct-horse-battery"
 REFUSAL = "HotSync refused this push"
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def admin(root, *arguments):

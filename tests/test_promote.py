@@ -5,7 +5,6 @@ two-host story is in test_fencing.py."""
 import json
 import os
 import shutil
-import socket
 import stat
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from helpers import run_hotsync_process
+from helpers import free_port, run_hotsync_process
 from hotsync.cli import main as hotsync_main
 from hotsync.esmith import database_path, read_database
 from hotsync.root import Root
@@ -23,12 +22,6 @@ from hotsync.runtime.conditions import InstalledPackages
 
 PASSWORD = "correct-horse-battery"
 PROMOTE = str(Path(sys.executable).parent / "hotsync-promote")
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def cli(*arguments):

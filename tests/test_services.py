@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import free_port
+
 from hotsync.root import Root
 from hotsync.services import (
     ServiceError,
@@ -20,13 +22,6 @@ from hotsync.services import (
     start_service,
     stop_service,
 )
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def accepts_connections(port: int) -> bool:
