@@ -1,5 +1,7 @@
 """Shared test helpers: run the CLI in-process or as a real process, make sandbox roots."""
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -27,3 +29,25 @@ def sandbox(tmp_path) -> Path:
     root = tmp_path / "host"
     root.mkdir()
     return root
+
+
+@pytest.fixture
+def host(sandbox):
+    """A sandbox root whose daemons are always stopped at the end, whatever the test did."""
+    from hotsync.root import Root
+    from hotsync.services import ServiceError, stop_service
+
+    yield sandbox
+    for name in ("stunnel", "rsyncd"):
+        try:
+            stop_service(Root(sandbox), name)
+        except ServiceError:
+            pass
+        _kill_leftover(sandbox / f"var/run/{name}.pid")
+
+
+def _kill_leftover(pid_file: Path) -> None:
+    try:
+        os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        pass

@@ -6,11 +6,9 @@ import sys
 import sysconfig
 from pathlib import Path
 
-import pytest
-
 from hotsync.events import plan_event, run_event
 from hotsync.root import Root
-from hotsync.services import ServiceError, service_status, stop_service
+from hotsync.services import service_status
 
 EVENT = "nethserver-hotsync-save"
 
@@ -185,17 +183,6 @@ def test_unknown_event_is_an_error(hotsync, sandbox):
 
 
 # ------------------------------------------------------------------ S90 with the real rsync daemon
-
-
-@pytest.fixture
-def host(sandbox):
-    """A sandbox root whose daemons are stopped at the end."""
-    yield sandbox
-    for name in ("stunnel", "rsyncd"):
-        try:
-            stop_service(Root(sandbox), name)
-        except ServiceError:
-            pass
 
 
 def write_configuration(root: Path, text: str) -> None:

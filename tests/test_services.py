@@ -6,7 +6,6 @@ checked (pytest-subprocess), since the test machine has no systemd to drive.
 """
 
 import os
-import signal
 import socket
 from pathlib import Path
 
@@ -16,11 +15,9 @@ from helpers import free_port
 
 from hotsync.root import Root
 from hotsync.services import (
-    ServiceError,
     apply_service_state,
     service_status,
     start_service,
-    stop_service,
 )
 
 
@@ -63,25 +60,6 @@ def write_stunnel_config(root: Path, port: int, key: str = "a-pre-shared-key-lon
         "ciphers = PSK\n"
         f"PSKsecrets = {secrets}\n"
     )
-
-
-@pytest.fixture
-def host(sandbox):
-    """A sandbox root whose daemons are always stopped at the end, whatever the test did."""
-    yield sandbox
-    for name in ("stunnel", "rsyncd"):
-        try:
-            stop_service(Root(sandbox), name)
-        except ServiceError:
-            pass
-        _kill_leftover(sandbox / f"var/run/{name}.pid")
-
-
-def _kill_leftover(pid_file: Path) -> None:
-    try:
-        os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
-    except (FileNotFoundError, ValueError, ProcessLookupError):
-        pass
 
 
 # ------------------------------------------------------------------ sandbox supervisor, real daemons
