@@ -5,7 +5,7 @@ code path minus ``write_changes``.
 """
 
 import difflib
-from dataclasses import dataclass
+from .frozen import frozen
 from typing import Iterable, List, Optional
 
 from .files import file_differs, write_file_atomic
@@ -14,7 +14,7 @@ from .render import Output
 from .root import Root
 
 
-@dataclass(frozen=True)
+@frozen
 class Change:
     """A file whose content or mode will change; ``old`` is None when it does not exist yet."""
 

@@ -5,7 +5,7 @@ memory; writing is ``apply.py``'s job, so ``--check`` is just "don't apply".
 """
 
 import hashlib
-from dataclasses import dataclass
+from .frozen import frozen
 from typing import Dict, List, Optional, Tuple
 
 from . import plan as planned
@@ -21,7 +21,7 @@ from .validate import ResolvedSettings, validate_program
 DUMP_SUFFIX = {"mysql": ".dump", "postgresql": ".sql"}
 
 
-@dataclass(frozen=True)
+@frozen
 class Compilation:
     """The result of compiling a root: the plan and the files, or the diagnostics."""
 
@@ -116,7 +116,7 @@ def _plan_condition(condition: model.Condition, negate: bool) -> planned.Conditi
     )
 
 
-@dataclass(frozen=True)
+@frozen
 class _Context:
     database: object
     # (engine, database or "*" for an all-databases dump) -> [(rule name, dump statement)], in file order

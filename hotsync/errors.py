@@ -4,7 +4,7 @@ Every error that reaches ``main()`` is printed as one line on stderr and turned
 into its exit code; only an unexpected exception (a bug) shows a traceback.
 """
 
-from dataclasses import dataclass
+from .frozen import frozen
 from typing import Optional, Sequence
 
 EXIT_OK = 0
@@ -40,7 +40,7 @@ class CommandError(HotsyncError):
         super().__init__(text)
 
 
-@dataclass(frozen=True)
+@frozen
 class Span:
     """Where something came from: a DSL file position or a database property."""
 
@@ -54,7 +54,7 @@ class Span:
         return self.file
 
 
-@dataclass(frozen=True)
+@frozen
 class Diagnostic:
     """One problem found in the user's input, located at its source."""
 

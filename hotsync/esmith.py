@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Mapping as MappingABC
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from .frozen import field, frozen
 from pathlib import Path
 from types import MappingProxyType
 from typing import Dict, Iterator, List, Mapping, Optional, Tuple
@@ -69,7 +69,7 @@ class InvalidDefaults(HotsyncError):
 # Records and databases (immutable)
 
 
-@dataclass(frozen=True)
+@frozen
 class Record:
     """One database record: its key, its type and its properties (read-only, sorted)."""
 
@@ -78,8 +78,8 @@ class Record:
     props: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
-        frozen = MappingProxyType(dict(sorted(self.props.items())))
-        object.__setattr__(self, "props", frozen)
+        read_only = MappingProxyType(dict(sorted(self.props.items())))
+        object.__setattr__(self, "props", read_only)
 
     def get(self, prop: str, default: Optional[str] = None) -> Optional[str]:
         """The value of ``prop`` (``type`` gives the type, as in e-smith), or ``default``."""
@@ -462,7 +462,7 @@ def _is_same_file(descriptor: int, path: Path) -> bool:
 # Shipped defaults (initialize-default-databases)
 
 
-@dataclass(frozen=True)
+@frozen
 class DefaultApplied:
     """One property (or a record's ``type``) set by ``apply_database_defaults``."""
 

@@ -19,7 +19,7 @@ import os
 import sys
 import sysconfig
 import time
-from dataclasses import dataclass
+from .frozen import frozen
 from datetime import datetime
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
@@ -45,7 +45,7 @@ class UnknownEvent(HotsyncError):
     """The event has no folder under the events directory."""
 
 
-@dataclass(frozen=True)
+@frozen
 class StepResult:
     """How one step ended: exit code (None when it timed out), its output, how long it took."""
 
@@ -70,7 +70,7 @@ class StepResult:
         return f"failed (exit {self.returncode})"
 
 
-@dataclass(frozen=True)
+@frozen
 class EventResult:
     """Every step of one event run, in the order they ran."""
 
@@ -86,7 +86,7 @@ class EventResult:
         return not self.failed_steps
 
 
-@dataclass(frozen=True)
+@frozen
 class ProgramStep:
     """A step that is an external program: a handler, or the template expansion."""
 
@@ -104,7 +104,7 @@ class ProgramStep:
         return finished.returncode, _joined(finished.stdout, finished.stderr)
 
 
-@dataclass(frozen=True)
+@frozen
 class ServiceAdjustStep:
     """The generic S90 step: bring each service of ``services2adjust/`` to its configured state."""
 

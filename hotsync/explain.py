@@ -19,7 +19,7 @@ they are named, their changes cannot be foreseen.
 import glob
 import posixpath
 import re
-from dataclasses import dataclass, field
+from .frozen import field, frozen
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Tuple
 
@@ -35,7 +35,7 @@ FIXED_EXCLUDE_ORIGIN = "always excluded: backups, e-smith databases and logs are
 RUNTIME_EXCLUDE_ORIGIN = "always excluded: HotSync's own state and the files that make a host master or slave"
 
 
-@dataclass(frozen=True)
+@frozen
 class ListEntry:
     """One include path or exclude pattern, the rule that made it and where it was written.
 
@@ -62,7 +62,7 @@ class ListEntry:
         return f"{text} via {self.via}" if self.via else text
 
 
-@dataclass(frozen=True)
+@frozen
 class Withdrawal:
     """An exclusion that an active ``unexclude`` withdrew."""
 
@@ -70,7 +70,7 @@ class Withdrawal:
     unexclude: ListEntry
 
 
-@dataclass(frozen=True)
+@frozen
 class EffectiveLists:
     """The lists a push would use now, before plugins, each entry with its origin."""
 
@@ -84,7 +84,7 @@ class EffectiveLists:
     problems: Tuple[str, ...] = ()  # list files that could not be read
 
 
-@dataclass(frozen=True)
+@frozen
 class Explanation:
     """The verdict on one path and the reasons, one sentence each."""
 

@@ -8,7 +8,7 @@ beside it as ``FILE.hsnew``, the way rpm leaves ``.rpmnew`` files.
 import hashlib
 import json
 import secrets
-from dataclasses import dataclass
+from .frozen import frozen
 from pathlib import Path
 from typing import Dict, Iterator, List, Tuple
 
@@ -34,7 +34,7 @@ DATABASE_DEFAULTS: Dict[str, Tuple[str, Dict[str, str]]] = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class InstallReport:
     written: Tuple[str, ...]
     kept: Tuple[str, ...]  # admin-edited rule files left alone (new version beside them)

@@ -7,7 +7,7 @@ secret: the password lives in 0600 files that the plan names.
 
 import functools
 import json
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from .frozen import asdict, field, fields, frozen, is_frozen
 from typing import Any, Dict, Tuple, get_args, get_origin, get_type_hints
 
 from .errors import HotsyncError
@@ -18,7 +18,7 @@ PLAN_VERSION = 1
 PLAN_PATH = "/var/lib/nethserver/hotsync/plan.json"
 
 
-@dataclass(frozen=True)
+@frozen
 class Condition:
     """A run-time condition of a rule.
 
@@ -35,7 +35,7 @@ class Condition:
     origin: str = ""
 
 
-@dataclass(frozen=True)
+@frozen
 class PathEntry:
     """One include/exclude/unexclude path (a host path) and where it was declared."""
 
@@ -43,7 +43,7 @@ class PathEntry:
     origin: str = ""
 
 
-@dataclass(frozen=True)
+@frozen
 class Dump:
     """A database dump made on the master before each push.
 
@@ -60,7 +60,7 @@ class Dump:
     origin: str = ""
 
 
-@dataclass(frozen=True)
+@frozen
 class OwnerFix:
     """Ownership the slave must restore on synced paths (names resolved on the slave)."""
 
@@ -73,7 +73,7 @@ class OwnerFix:
     origin: str = ""
 
 
-@dataclass(frozen=True)
+@frozen
 class PromoteStep:
     """One step of promotion contributed by a rule.
 
@@ -92,7 +92,7 @@ class PromoteStep:
     connection: Dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@frozen
 class Rule:
     """A resolved rule: active when every condition holds at run time."""
 
@@ -110,7 +110,7 @@ class Rule:
     warnings: Tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class Transport:
     """How the master reaches the slave's rsync daemon through the tunnel.
 
@@ -127,14 +127,14 @@ class Transport:
     psk_file: str = "/etc/stunnel/hotsync.psk"  # 0600, stunnel PSKsecrets
 
 
-@dataclass(frozen=True)
+@frozen
 class Limits:
     max_delete_percent: int = 20
     io_timeout: int = 600
     plugin_timeout: int = 60
 
 
-@dataclass(frozen=True)
+@frozen
 class Plan:
     version: int
     source_hash: str
@@ -187,20 +187,20 @@ def save_plan(root: Root, plan: Plan) -> None:
 
 @functools.lru_cache(maxsize=None)
 def _field_types(kind) -> Dict[str, Any]:
-    """A dataclass's field types, resolved once: every sync reads the plan, and resolving
+    """A frozen class's field types, resolved once: every sync reads the plan, and resolving
     string annotations is the slow part of reading it."""
     return get_type_hints(kind)
 
 
 def _build(kind, data: Any):
-    """Rebuild a frozen dataclass (with nested dataclasses and tuples) from JSON data."""
+    """Rebuild a frozen class (with nested frozen classes and tuples) from JSON data."""
     hints = _field_types(kind)
     values = {item.name: _convert(hints[item.name], data[item.name]) for item in fields(kind) if item.name in data}
     return kind(**values)
 
 
 def _convert(annotation: Any, value: Any):
-    if is_dataclass(annotation):
+    if is_frozen(annotation):
         return _build(annotation, value)
     if get_origin(annotation) is tuple:
         (item_type, *_rest) = get_args(annotation)

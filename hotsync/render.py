@@ -10,7 +10,7 @@ import hmac
 import os
 import shutil
 import sysconfig
-from dataclasses import dataclass
+from .frozen import frozen
 from typing import List, Tuple
 
 import jinja2
@@ -23,7 +23,7 @@ from .root import Root
 PSK_IDENTITY = "hotsync"
 
 
-@dataclass(frozen=True)
+@frozen
 class Output:
     """One generated file: host path, content, mode and owner."""
 

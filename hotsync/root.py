@@ -5,7 +5,7 @@ This is the only module that joins a host path to the root. Everyone else asks
 """
 
 import os
-from dataclasses import dataclass
+from .frozen import frozen
 from pathlib import Path, PurePosixPath
 from typing import Optional
 
@@ -14,7 +14,7 @@ from .errors import UsageError
 ROOT_ENVIRONMENT_VARIABLE = "HOTSYNC_ROOT"
 
 
-@dataclass(frozen=True)
+@frozen
 class Root:
     """A host's file system, seen from inside (host paths) and outside (real paths)."""
 

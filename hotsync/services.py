@@ -14,7 +14,7 @@ import os
 import shutil
 import signal
 import time
-from dataclasses import dataclass
+from .frozen import frozen
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -40,7 +40,7 @@ class ServiceError(HotsyncError):
     """A daemon could not be started, stopped or inspected."""
 
 
-@dataclass(frozen=True)
+@frozen
 class ServiceStatus:
     """Whether a service runs, and its main process when known."""
 
@@ -57,7 +57,7 @@ class ServiceStatus:
         return f"{self.name}: running"
 
 
-@dataclass(frozen=True)
+@frozen
 class DaemonConfig:
     """What the supervisor needs from a daemon's configuration file."""
 

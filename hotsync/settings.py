@@ -8,7 +8,7 @@ so nothing a user types can add a line or an option to those files.
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from .frozen import frozen
 from typing import Any, Callable, Optional, Tuple
 
 from .errors import Span
@@ -122,7 +122,7 @@ def printable(text: str) -> str:
     return text.encode("unicode_escape").decode("ascii")
 
 
-@dataclass(frozen=True)
+@frozen
 class SettingKind:
     """A named setting: where it may appear, how it is checked, its default when not declared."""
 
@@ -189,7 +189,7 @@ def check_cron(text: str) -> str:
     return text
 
 
-@dataclass(frozen=True)
+@frozen
 class ResolvedValue:
     """A value as the compiler sees it: its text and where it came from."""
 

@@ -5,7 +5,7 @@ their kinds) and every diagnostic found; the compiler runs only when there are n
 """
 
 import difflib
-from dataclasses import dataclass, field
+from .frozen import field, frozen
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 from . import settings as named
@@ -13,7 +13,7 @@ from .dsl import model
 from .errors import Diagnostic, Span
 
 
-@dataclass(frozen=True)
+@frozen
 class ResolvedSettings:
     """The global and role settings, checked and converted (port -> int, switch -> bool…)."""
 
@@ -25,7 +25,7 @@ class ResolvedSettings:
         return self.values[name]
 
 
-@dataclass(frozen=True)
+@frozen
 class Validation:
     settings: ResolvedSettings
     diagnostics: tuple

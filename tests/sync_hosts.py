@@ -6,7 +6,7 @@ Built the way an admin builds them: ``install``, ``config setprop``, ``compile``
 
 import hashlib
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict
 
@@ -15,6 +15,7 @@ import pytest
 from helpers import free_port
 
 from hotsync.cli import main as hotsync_main
+from hotsync.frozen import replace
 from hotsync.plan import Plan, Rule, load_plan, save_plan
 from hotsync.root import Root
 

@@ -5,11 +5,11 @@ import json
 import subprocess
 import sys
 import tarfile
-from dataclasses import replace
 from datetime import datetime
 
 import pytest
 
+from hotsync.frozen import replace
 from hotsync.plan import Plan, save_plan
 from hotsync.root import Root
 from hotsync.runtime.backup import make_config_backup

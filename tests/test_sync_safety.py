@@ -5,10 +5,11 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
+from hotsync.frozen import replace
 
 from sync_hosts import host_pair  # noqa: F401  (fixture)
 

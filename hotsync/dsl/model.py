@@ -1,16 +1,16 @@
-"""The rule language's model: frozen dataclasses, each node with its source span.
+"""The rule language's model: frozen classes, each node with its source span.
 
 Nothing after the parser sees a lark Tree or Token; stages after this one (validate,
 compile) work on these classes only.
 """
 
-from dataclasses import dataclass
+from ..frozen import frozen
 from typing import Optional, Tuple, Union
 
 from ..errors import Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Literal:
     """A literal value: ``kind`` is ``string``, ``number``, ``percent`` or ``word``."""
 
@@ -19,7 +19,7 @@ class Literal:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class SettingRef:
     """A value read from the configuration database, ``setting KEY.PROP [default VALUE]``."""
 
@@ -32,27 +32,27 @@ class SettingRef:
 Value = Union[Literal, SettingRef]
 
 
-@dataclass(frozen=True)
+@frozen
 class Assignment:
     name: str
     value: Value
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Schedule:
     job: str
     cron: str
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class GlobalBlock:
     assignments: Tuple[Assignment, ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class RoleBlock:
     role: str
     assignments: Tuple[Assignment, ...]
@@ -60,20 +60,20 @@ class RoleBlock:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class VersionConstraint:
     operator: str
     version: str
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class PathRef:
     path: str
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class PathStatement:
     """``include``, ``exclude`` or ``unexclude`` followed by paths."""
 
@@ -82,7 +82,7 @@ class PathStatement:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class ListFileStatement:
     """``include from "GLOB"`` / ``exclude from "GLOB"``: list files, one path per line."""
 
@@ -91,7 +91,7 @@ class ListFileStatement:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class OwnerStatement:
     owner: str
     group: str
@@ -102,14 +102,14 @@ class OwnerStatement:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class DumpOption:
     name: str
     value: Value
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class DumpStatement:
     engine: str
     databases: Tuple[str, ...]  # empty = all
@@ -118,7 +118,7 @@ class DumpStatement:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class PromoteStatement:
     """``promote restore ENGINE DB…``, ``promote restart SERVICE…``, ``promote run PATH ARG…``."""
 
@@ -128,13 +128,13 @@ class PromoteStatement:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class WarnStatement:
     text: str
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Condition:
     """``databases``, ``installed NAME [OP VERSION]`` or ``exists PATH``, maybe negated."""
 
@@ -145,7 +145,7 @@ class Condition:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class WhenStatement:
     condition: Condition
     then: Tuple["Statement", ...]
@@ -159,7 +159,7 @@ Statement = Union[
 ]
 
 
-@dataclass(frozen=True)
+@frozen
 class RuleBlock:
     """``package NAME [OP VERSION] {…}`` (active when installed) or ``rule NAME {…}`` (always)."""
 
@@ -170,13 +170,13 @@ class RuleBlock:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class FileInclude:
     pattern: str
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class SourceFile:
     """One parsed rule file: its host path, its text and its top-level items in order."""
 
@@ -185,7 +185,7 @@ class SourceFile:
     items: Tuple[Union[FileInclude, GlobalBlock, RoleBlock, RuleBlock], ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class Program:
     """Every rule file reached from the main one, in reading order."""
 

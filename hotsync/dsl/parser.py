@@ -1,4 +1,4 @@
-"""Parse rule files into the model: grammar loading, lark tree to frozen dataclasses, includes.
+"""Parse rule files into the model: grammar loading, lark tree to frozen classes, includes.
 
 ``parse_program(root, main_file)`` reads the main rule file and every file it includes
 and returns the model plus the diagnostics of files that did not parse.

@@ -5,7 +5,7 @@ as a real slave resolves names with its own files: user ids can differ between m
 and slave, which is why ownership is fixed by name after every sync.
 """
 
-from dataclasses import dataclass
+from ..frozen import frozen
 from typing import Dict
 
 from ..errors import HotsyncError
@@ -19,7 +19,7 @@ class UnknownAccount(HotsyncError):
     """A user or group name the root's account files do not define."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Accounts:
     """Name → numeric id for the users and groups of one root."""
 

@@ -13,7 +13,7 @@ rules, never the size of the disk.
 """
 
 import re
-from dataclasses import dataclass
+from ..frozen import frozen
 from itertools import zip_longest
 from typing import Dict, Iterable, Optional, Tuple
 
@@ -78,7 +78,7 @@ def read_sandbox_packages(root: Root) -> Dict[str, str]:
     return packages
 
 
-@dataclass(frozen=True)
+@frozen
 class RuleState:
     """A rule and whether it is active now; ``reason`` names the first condition that failed."""
 

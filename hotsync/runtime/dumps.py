@@ -9,7 +9,7 @@ Connection settings come from the plan (``host``, ``port``, ``socket``, ``user``
 
 import os
 import tempfile
-from dataclasses import dataclass
+from ..frozen import frozen
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
@@ -30,7 +30,7 @@ DUMP_MODE = 0o600  # dumps hold every secret the databases hold
 PARTIAL_SUFFIX = ".hotsync-partial"
 
 
-@dataclass(frozen=True)
+@frozen
 class DumpResult:
     """One database's dump: ``ok`` and where it went, or why it failed (the old file stays)."""
 

@@ -23,7 +23,7 @@ import os
 import re
 import sys
 import time
-from dataclasses import dataclass
+from ..frozen import frozen
 from pathlib import Path
 from typing import Mapping, Optional
 
@@ -42,7 +42,7 @@ REFUSAL_MARK = "HotSync refused this push"
 _EARLY_INPUT = re.compile(rf"^{EARLY_INPUT_WORD}\s+(\d+)\s*$", re.M)
 
 
-@dataclass(frozen=True)
+@frozen
 class FenceSettings:
     """This host's fencing facts, from its configuration database."""
 

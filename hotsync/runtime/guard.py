@@ -18,13 +18,13 @@ Both checks cost one folder look-up per include root, never a tree walk.
 """
 
 import os
-from dataclasses import dataclass
+from ..frozen import frozen
 from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 from ..root import Root
 
 
-@dataclass(frozen=True)
+@frozen
 class Baseline:
     """What the last completed push saw: its file count and the include roots that held files."""
 
@@ -40,7 +40,7 @@ class Baseline:
         )
 
 
-@dataclass(frozen=True)
+@frozen
 class GuardDecision:
     """What the guard lets this push do."""
 

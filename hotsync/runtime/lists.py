@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from ..frozen import frozen
 from pathlib import Path
 from typing import Iterable, List, Sequence, Tuple
 
@@ -50,7 +50,7 @@ RUNTIME_EXCLUDES = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class PluginFailure:
     """A plugin that failed or ran out of time; the sync goes on without its changes' guarantee."""
 
@@ -61,7 +61,7 @@ class PluginFailure:
         return f"plugin {self.name} {self.message}"
 
 
-@dataclass(frozen=True)
+@frozen
 class SyncLists:
     """What one push transfers, and what the rules decided on the way."""
 
@@ -73,7 +73,7 @@ class SyncLists:
     plugin_failures: Tuple[PluginFailure, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class RuleLists:
     includes: Tuple[str, ...]
     excludes: Tuple[str, ...]

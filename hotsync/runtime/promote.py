@@ -21,7 +21,7 @@ import json
 import re
 import tarfile
 import time
-from dataclasses import dataclass
+from ..frozen import frozen
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -58,7 +58,7 @@ class PromotionStopped(HotsyncError):
     """A step failed: promotion stopped there; the message says what to do next."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Step:
     """One promotion step: a stable ``key`` for the state file, a title, the action, a hint."""
 
@@ -68,7 +68,7 @@ class Step:
     hint: str
 
 
-@dataclass(frozen=True)
+@frozen
 class PromotionReport:
     ran: Tuple[Tuple[str, str], ...]  # (title, what it did) of the steps run now
     skipped: Tuple[str, ...]  # titles of the steps done by an earlier run

@@ -20,7 +20,7 @@ import shutil
 import socket
 import stat
 import tarfile
-from dataclasses import dataclass, field
+from ..frozen import field, frozen
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple
 from urllib.parse import urlparse
@@ -45,7 +45,7 @@ PACKAGE_TIMEOUT_SECONDS = 3600
 CACHE_TIMEOUT_SECONDS = 600
 
 
-@dataclass(frozen=True)
+@frozen
 class StepReport:
     """One upkeep step: what it did (``done``), what the admin should know, what failed."""
 
@@ -59,7 +59,7 @@ class StepReport:
         return not self.error
 
 
-@dataclass(frozen=True)
+@frozen
 class UpkeepResult:
     steps: Tuple[StepReport, ...] = field(default_factory=tuple)
 
