@@ -1,10 +1,10 @@
 """The push's command line and how each rsync outcome is judged (pytest-subprocess fakes rsync)."""
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from hotsync.frozen import replace
 from hotsync.plan import Limits, PathEntry, Plan, Rule, Transport, save_plan
 from hotsync.root import Root
 from hotsync.runtime.push import build_push_command, parse_changes, parse_stats, push_tree
@@ -126,7 +126,6 @@ def test_a_missing_password_file_stops_before_rsync(fp, master):
 
 def test_a_sync_with_vanished_files_exits_0_and_records_the_warning(fp, master, hotsync):
     save_plan(master, master_plan())
-    fp.register(["rsync", "--version"], stdout="rsync  version 3.5.0  protocol version 32\n", occurrences=2)
     fp.register(["rsync", "-r", fp.any()], stdout=STATS,
                 stderr=f'file has vanished: "{master.base}/srv/x"\n', returncode=24)
     fp.register(["rsync", "-t", fp.any()])  # the marker
@@ -159,24 +158,23 @@ def test_unknown_sync_option_is_a_usage_error(sandbox, hotsync):
     assert hotsync("--root", sandbox, "sync", "--fast").code == 2
 
 
-def test_no_early_input_with_an_rsync_older_than_3_2_4(fp, tmp_path):
-    from hotsync.runtime import push
+def test_an_rsync_older_than_3_2_4_pushes_again_without_the_generation(fp, master):
+    early_input = master.path("/early")
+    argv = build_push_command(master, master_plan(), Path("/w/inc"), Path("/w/exc"), early_input=early_input)
+    assert f"--early-input={early_input}" in argv
+    fp.register(argv, returncode=1, stderr=f"rsync: --early-input={early_input}: unknown option\n"
+                                           "rsync error: syntax or usage error (code 1) at main.c(1596)\n")
+    without = [argument for argument in argv if not argument.startswith("--early-input")]
+    fp.register(without, stdout=STATS)
+    result = push_tree(master, master_plan(), argv)
+    assert result.completed and result.errors == ()
+    assert result.stats.files_transferred == 17
+    assert fp.call_count(without) == 1
 
-    push.early_input_supported.cache_clear()
-    fp.register(["rsync", "--version"], stdout="rsync  version 3.1.2  protocol version 31\n")
-    try:
-        assert push.early_input_file(Root(tmp_path), tmp_path) is None
-    finally:
-        push.early_input_supported.cache_clear()
 
-
-def test_early_input_with_a_recent_rsync(fp, tmp_path):
-    from hotsync.runtime import push
-
-    push.early_input_supported.cache_clear()
-    fp.register(["rsync", "--version"], stdout="rsync  version 3.2.7  protocol version 31\n")
-    try:
-        written = push.early_input_file(Root(tmp_path), tmp_path)
-        assert written is not None and written.read_text() == "hotsync-generation 0\n"
-    finally:
-        push.early_input_supported.cache_clear()
+def test_other_usage_errors_are_not_retried(fp, master):
+    argv = build_push_command(master, master_plan(), Path("/w/inc"), Path("/w/exc"), early_input=Path("/early"))
+    fp.register(argv, returncode=1, stderr="rsync: --bogus: unknown option\nrsync error: syntax or usage error (code 1)\n")
+    result = push_tree(master, master_plan(), argv)
+    assert result.errors[0].startswith("rsync failed (exit 1): rsync: --bogus: unknown option")
+    assert len(fp.calls) == 1

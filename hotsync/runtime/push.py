@@ -12,18 +12,16 @@ with a warning; 23 failure naming the files; 25 the delete guard's cap stopped d
 anything else a failure with rsync's own message.
 """
 
-import functools
 import os
 import re
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from ..frozen import field, frozen
 from pathlib import Path
 from typing import IO, List, Optional, Sequence, Tuple
 
-from ..command import run_command
-from ..errors import CommandError, last_lines
+from ..errors import last_lines
 from ..files import write_file_atomic
 from ..plan import Plan, Transport
 from ..root import Root
@@ -35,6 +33,8 @@ RSYNC_TREE_OPTIONS = ("-r", "-a", "-H", "-A", "--delete-delay", "--modify-window
 # Without it each rsync connection through the tunnel waits twice for a delayed ACK
 # (about 40 ms each); it only pays off when stunnel and rsyncd set it too.
 RSYNC_SOCKET_OPTIONS = "--sockopts=TCP_NODELAY"
+EARLY_INPUT_OPTION = "--early-input"
+EXIT_SYNTAX = 1
 EXIT_PARTIAL = 23
 EXIT_VANISHED = 24
 EXIT_MAX_DELETE = 25
@@ -45,7 +45,7 @@ MARKER_TIMEOUT_SECONDS = 60
 NAMED_FILES_SHOWN = 10
 
 
-@dataclass(frozen=True)
+@frozen
 class TransferStats:
     """What rsync's ``--stats`` reported."""
 
@@ -56,7 +56,7 @@ class TransferStats:
     bytes_sent: int = 0  # bytes that actually went through the tunnel
 
 
-@dataclass(frozen=True)
+@frozen
 class PushResult:
     exit_code: int
     completed: bool
@@ -67,31 +67,26 @@ class PushResult:
     delete_cap_hit: bool = False  # --max-delete refused deletions
 
 
-EARLY_INPUT_SINCE = (3, 2, 4)
-
-
-@functools.lru_cache(maxsize=None)
-def early_input_supported() -> bool:
-    """Whether this host's rsync has ``--early-input`` (3.2.4 and later).
-
-    NethServer 7 ships rsync 3.1.2: there the master sends no generation and pushes as
-    before; a slave that was never promoted does not ask for one.
-    """
-    try:
-        finished = run_command(["rsync", "--version"], timeout=30)
-    except CommandError:
-        return False
-    found = re.search(r"version\s+(\d+)\.(\d+)\.(\d+)", finished.stdout)
-    return bool(found) and tuple(int(part) for part in found.groups()) >= EARLY_INPUT_SINCE
-
-
-def early_input_file(root: Root, workdir: Path) -> Optional[Path]:
-    """The file carrying this master's promotion generation, when rsync can send it; else None."""
-    return write_early_input(root, workdir) if early_input_supported() else None
-
-
 def _early_input_option(early_input: Optional[Path]) -> List[str]:
-    return [f"--early-input={early_input}"] if early_input is not None else []
+    return [f"{EARLY_INPUT_OPTION}={early_input}"] if early_input is not None else []
+
+
+def run_rsync_sending_generation(
+    argv: Sequence[str], progress_stream: Optional[IO[str]] = None
+) -> Tuple[int, str, str]:
+    """``run_rsync``; when this rsync is too old for ``--early-input``, again without it.
+
+    ``--early-input`` arrived in rsync 3.2.4; NethServer 7 ships 3.1.2, which refuses the
+    option before it connects. Such a master sends no generation and pushes as before
+    fencing existed (a slave that was never promoted does not ask for one). Trying first
+    costs nothing on a recent rsync, where asking ``rsync --version`` would cost every run
+    a process start.
+    """
+    code, output, error_output = run_rsync(argv, progress_stream)
+    if code == EXIT_SYNTAX and EARLY_INPUT_OPTION in error_output and "unknown option" in error_output:
+        without = [argument for argument in argv if not argument.startswith(f"{EARLY_INPUT_OPTION}=")]
+        code, output, error_output = run_rsync(without, progress_stream)
+    return code, output, error_output
 
 
 def rsync_destination(transport: Transport) -> str:
@@ -151,7 +146,7 @@ def push_tree(
     missing = missing_password_file(root, plan)
     if missing:
         return PushResult(exit_code=-1, completed=False, errors=(missing,))
-    code, output, error_output = run_rsync(argv, progress_stream)
+    code, output, error_output = run_rsync_sending_generation(argv, progress_stream)
     errors, warnings = judge_exit(root, plan, code, error_output, max_delete)
     return PushResult(
         exit_code=code,
@@ -342,12 +337,12 @@ def push_marker(root: Root, plan: Plan, workdir: Path, marker_host_path: str, co
     write_file_atomic(list_file, relative + "\n", mode=0o600, durable=False)
     argv = [
         "rsync", "-t", "-p", "--no-implied-dirs", f"--files-from={list_file}",
-        *_early_input_option(early_input_file(root, workdir)),
+        *_early_input_option(write_early_input(root, workdir)),
         f"--timeout={min(plan.limits.io_timeout, MARKER_TIMEOUT_SECONDS)}",
         f"--password-file={root.path(plan.transport.password_file)}", RSYNC_SOCKET_OPTIONS,
         f"{staging}/", rsync_destination(plan.transport),
     ]
-    code, _output, error_output = run_rsync(argv)
+    code, _output, error_output = run_rsync_sending_generation(argv)
     if code == 0:
         return ""
     return f"could not write the marker on the slave (rsync exit {code}): {last_lines(error_output) or 'no output'}"

@@ -34,12 +34,17 @@ def read_marker(root: Root) -> Dict[str, Any]:
     return _read_json(root, MARKER_PATH)
 
 
+# The status and LastSyncTS are replaced atomically but not fsynced: a power cut may bring
+# back the previous run's record, which the next run replaces, and two fsyncs each would
+# cost every run tens of milliseconds on a busy disk.
+
+
 def write_status(root: Root, record: Dict[str, Any]) -> None:
-    write_file_atomic(root.path(STATUS_PATH), render_json(record), mode=0o644)
+    write_file_atomic(root.path(STATUS_PATH), render_json(record), mode=0o644, durable=False)
 
 
 def write_last_sync(root: Root, epoch: float) -> None:
-    write_file_atomic(root.path(LAST_SYNC_PATH), f"{int(epoch)}\n", mode=0o644)
+    write_file_atomic(root.path(LAST_SYNC_PATH), f"{int(epoch)}\n", mode=0o644, durable=False)
 
 
 def render_json(record: Dict[str, Any]) -> str:

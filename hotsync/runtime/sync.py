@@ -9,7 +9,7 @@ A dry run makes no dump and no backup, writes nothing on either host and takes n
 
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from ..frozen import asdict, field, frozen
 from pathlib import Path
 from typing import IO, Any, Dict, List, Optional, Tuple
 
@@ -20,17 +20,18 @@ from ..root import Root
 from .backup import make_config_backup
 from .conditions import InstalledPackages
 from .dumps import DumpResult, make_dumps
+from .fence import write_early_input
 from .guard import Baseline, GuardDecision, baseline_after, decide_guard
 from .lists import SyncLists, build_lists, split_existing
 from .lock import hold_sync_lock
 from .notify import send_failure_mail
-from .push import PushResult, build_push_command, early_input_file, push_marker, push_tree
+from .push import PushResult, build_push_command, push_marker, push_tree
 from .status import MARKER_PATH, append_log, read_status, render_json, write_last_sync, write_status
 
 STATUS_RECORD_VERSION = 1
 
 
-@dataclass(frozen=True)
+@frozen
 class SyncResult:
     """How a run ended. ``outcome``: ``ok``, ``failed``, ``overlapping`` (another run held the lock)."""
 
@@ -133,7 +134,7 @@ def _push(
         write_file_atomic(guard_file, decision.filter_rules(), mode=0o600, durable=False)
     argv = build_push_command(
         root, plan, include_file, exclude_file, guard_file=guard_file, max_delete=decision.max_delete,
-        dry_run=dry_run, progress=progress_stream is not None, early_input=early_input_file(root, workdir),
+        dry_run=dry_run, progress=progress_stream is not None, early_input=write_early_input(root, workdir),
     )
     return push_tree(root, plan, argv, decision.max_delete, progress_stream)
 
