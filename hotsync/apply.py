@@ -5,10 +5,10 @@ code path minus ``write_changes``.
 """
 
 import difflib
-from .frozen import frozen
 from typing import Iterable, List, Optional
 
 from .files import file_differs, write_file_atomic
+from .frozen import frozen
 from .plan import PLAN_PATH, Plan, plan_to_json
 from .render import Output
 from .root import Root

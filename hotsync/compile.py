@@ -5,7 +5,6 @@ memory; writing is ``apply.py``'s job, so ``--check`` is just "don't apply".
 """
 
 import hashlib
-from .frozen import frozen
 from typing import Dict, List, Optional, Tuple
 
 from . import plan as planned
@@ -14,6 +13,7 @@ from .dsl import model
 from .dsl.parser import MAIN_RULES_FILE, parse_program
 from .errors import Diagnostic
 from .esmith import database_path, read_database
+from .frozen import frozen
 from .render import Output, render_outputs
 from .root import Root
 from .validate import ResolvedSettings, validate_program

@@ -4,8 +4,9 @@ Every error that reaches ``main()`` is printed as one line on stderr and turned
 into its exit code; only an unexpected exception (a bug) shows a traceback.
 """
 
-from .frozen import frozen
 from typing import Optional, Sequence
+
+from .frozen import frozen
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

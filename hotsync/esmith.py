@@ -15,13 +15,13 @@ import os
 import re
 from collections.abc import Mapping as MappingABC
 from contextlib import contextmanager
-from .frozen import field, frozen
 from pathlib import Path
 from types import MappingProxyType
 from typing import Dict, Iterator, List, Mapping, Optional, Tuple
 
 from .errors import HotsyncError
 from .files import write_file_atomic
+from .frozen import field, frozen
 from .root import Root
 
 # The configuration database holds the shared secret (rsyncd.password): never world-readable.

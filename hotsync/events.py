@@ -19,7 +19,6 @@ import os
 import sys
 import sysconfig
 import time
-from .frozen import frozen
 from datetime import datetime
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
@@ -27,6 +26,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 from .command import run_command
 from .errors import CommandError, HotsyncError
 from .esmith import database_path, read_database
+from .frozen import frozen
 from .root import ROOT_ENVIRONMENT_VARIABLE, Root
 from .services import apply_service_state, stop_service
 

@@ -19,10 +19,10 @@ they are named, their changes cannot be foreseen.
 import glob
 import posixpath
 import re
-from .frozen import field, frozen
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Tuple
 
+from .frozen import field, frozen
 from .plan import Plan, Rule
 from .root import Root
 from .runtime.backup import CONFIG_BACKUP_FILES

@@ -8,12 +8,12 @@ beside it as ``FILE.hsnew``, the way rpm leaves ``.rpmnew`` files.
 import hashlib
 import json
 import secrets
-from .frozen import frozen
 from pathlib import Path
 from typing import Dict, Iterator, List, Tuple
 
 from .esmith import apply_database_defaults, database_path, edit_database
 from .files import write_file_atomic
+from .frozen import frozen
 from .resources import shipped_folder
 from .root import Root
 

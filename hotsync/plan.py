@@ -7,11 +7,11 @@ secret: the password lives in 0600 files that the plan names.
 
 import functools
 import json
-from .frozen import asdict, field, fields, frozen, is_frozen
-from typing import Any, Dict, Tuple, get_args, get_origin, get_type_hints
+from typing import Any, Callable, Dict, Tuple, get_args, get_origin, get_type_hints
 
 from .errors import HotsyncError
 from .files import write_file_atomic
+from .frozen import asdict, field, fields, frozen, is_frozen
 from .root import Root
 
 PLAN_VERSION = 1
@@ -185,24 +185,30 @@ def save_plan(root: Root, plan: Plan) -> None:
     write_file_atomic(root.path(PLAN_PATH), plan_to_json(plan), mode=0o644)
 
 
-@functools.lru_cache(maxsize=None)
-def _field_types(kind) -> Dict[str, Any]:
-    """A frozen class's field types, resolved once: every sync reads the plan, and resolving
-    string annotations is the slow part of reading it."""
-    return get_type_hints(kind)
-
-
 def _build(kind, data: Any):
     """Rebuild a frozen class (with nested frozen classes and tuples) from JSON data."""
-    hints = _field_types(kind)
-    values = {item.name: _convert(hints[item.name], data[item.name]) for item in fields(kind) if item.name in data}
-    return kind(**values)
+    return kind(**{name: convert(data[name]) for name, convert in _field_converters(kind) if name in data})
 
 
-def _convert(annotation: Any, value: Any):
+@functools.lru_cache(maxsize=None)
+def _field_converters(kind) -> Tuple[Tuple[str, Callable[[Any], Any]], ...]:
+    """Each field's name and the function turning its JSON value back into it, worked out once
+    per class: every sync reads the plan, and inspecting type hints is the slow part of that."""
+    hints = get_type_hints(kind)
+    return tuple((item.name, _converter(hints[item.name])) for item in fields(kind))
+
+
+def _converter(annotation: Any) -> Callable[[Any], Any]:
     if is_frozen(annotation):
-        return _build(annotation, value)
+        return functools.partial(_build, annotation)
     if get_origin(annotation) is tuple:
         (item_type, *_rest) = get_args(annotation)
-        return tuple(_convert(item_type, item) for item in value)
+        if is_frozen(item_type) or get_origin(item_type) is tuple:
+            convert_item = _converter(item_type)
+            return lambda value: tuple(convert_item(item) for item in value)
+        return tuple
+    return _unchanged
+
+
+def _unchanged(value: Any) -> Any:
     return value

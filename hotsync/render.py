@@ -10,12 +10,12 @@ import hmac
 import os
 import shutil
 import sysconfig
-from .frozen import frozen
 from typing import List, Tuple
 
 import jinja2
 
 from .errors import HotsyncError
+from .frozen import frozen
 from .plan import Plan
 from .resources import shipped_folder
 from .root import Root

@@ -5,11 +5,11 @@ This is the only module that joins a host path to the root. Everyone else asks
 """
 
 import os
-from .frozen import frozen
 from pathlib import Path, PurePosixPath
 from typing import Optional
 
 from .errors import UsageError
+from .frozen import frozen
 
 ROOT_ENVIRONMENT_VARIABLE = "HOTSYNC_ROOT"
 

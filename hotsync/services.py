@@ -14,12 +14,12 @@ import os
 import shutil
 import signal
 import time
-from .frozen import frozen
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from .command import run_command
 from .errors import CommandError, HotsyncError, last_lines
+from .frozen import frozen
 from .root import Root
 
 SERVICE_NAMES = ("stunnel", "rsyncd")

@@ -8,10 +8,10 @@ so nothing a user types can add a line or an option to those files.
 
 import ipaddress
 import re
-from .frozen import frozen
 from typing import Any, Callable, Optional, Tuple
 
 from .errors import Span
+from .frozen import frozen
 
 MINIMUM_PASSWORD_LENGTH = 12
 

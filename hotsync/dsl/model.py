@@ -4,10 +4,10 @@ Nothing after the parser sees a lark Tree or Token; stages after this one (valid
 compile) work on these classes only.
 """
 
-from ..frozen import frozen
 from typing import Optional, Tuple, Union
 
 from ..errors import Span
+from ..frozen import frozen
 
 
 @frozen

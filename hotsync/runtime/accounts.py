@@ -5,10 +5,10 @@ as a real slave resolves names with its own files: user ids can differ between m
 and slave, which is why ownership is fixed by name after every sync.
 """
 
-from ..frozen import frozen
 from typing import Dict
 
 from ..errors import HotsyncError
+from ..frozen import frozen
 from ..root import Root
 
 PASSWD_PATH = "/etc/passwd"

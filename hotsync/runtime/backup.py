@@ -11,7 +11,6 @@ change the archive is left alone, so a no-change sync transfers nothing.
 import hashlib
 import io
 import os
-import tarfile
 from pathlib import Path
 from typing import List
 
@@ -82,6 +81,8 @@ def content_checksums(root: Root, members: List[str]) -> str:
 
 def build_archive(root: Root, members: List[str]) -> bytes:
     """A ``.tar.xz`` of the members, named relative to ``/`` as the host tool does."""
+    import tarfile  # only when the configuration changed: most syncs never build an archive
+
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:xz") as archive:
         for member in members:

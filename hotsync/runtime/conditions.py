@@ -13,12 +13,12 @@ rules, never the size of the disk.
 """
 
 import re
-from ..frozen import frozen
 from itertools import zip_longest
 from typing import Dict, Iterable, Optional, Tuple
 
 from ..command import run_command
 from ..errors import CommandError
+from ..frozen import frozen
 from ..plan import Condition, Plan, Rule
 from ..root import Root
 

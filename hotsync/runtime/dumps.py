@@ -9,13 +9,13 @@ Connection settings come from the plan (``host``, ``port``, ``socket``, ``user``
 
 import os
 import tempfile
-from ..frozen import frozen
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 from ..command import run_command
 from ..errors import CommandError, HotsyncError
 from ..files import sync_directory
+from ..frozen import frozen
 from ..plan import Dump
 from ..root import Root
 

@@ -23,12 +23,12 @@ import os
 import re
 import sys
 import time
-from ..frozen import frozen
 from pathlib import Path
 from typing import Mapping, Optional
 
 from ..esmith import Database, database_path, read_database
 from ..files import write_file_atomic
+from ..frozen import frozen
 from ..root import Root
 from .status import append_log
 

@@ -18,9 +18,9 @@ Both checks cost one folder look-up per include root, never a tree walk.
 """
 
 import os
-from ..frozen import frozen
 from typing import Dict, Iterable, Optional, Sequence, Tuple
 
+from ..frozen import frozen
 from ..root import Root
 
 

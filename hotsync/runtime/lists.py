@@ -15,12 +15,12 @@ import os
 import signal
 import subprocess
 import tempfile
-from ..frozen import frozen
 from pathlib import Path
 from typing import Iterable, List, Sequence, Tuple
 
 from ..errors import last_lines
 from ..files import write_file_atomic
+from ..frozen import frozen
 from ..plan import Dump, Plan
 from ..root import Root
 from .backup import CONFIG_BACKUP_FILES

@@ -6,7 +6,6 @@ mailbox. A mail that cannot be sent is reported, never fatal. The server is the 
 """
 
 import os
-import socket
 from typing import TYPE_CHECKING, Sequence, Tuple
 
 if TYPE_CHECKING:  # building a mail is for failing runs only; the import costs every run ~50 ms
@@ -30,7 +29,7 @@ def build_failure_mail(recipient: str, slave_host: str, errors: Sequence[str], s
     """The failure mail: subject names the host pair, body lists every error."""
     from email.message import EmailMessage
 
-    hostname = socket.gethostname()
+    hostname = os.uname().nodename
     message = EmailMessage()
     message["From"] = f"root@{hostname}"
     message["To"] = recipient

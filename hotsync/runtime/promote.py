@@ -21,7 +21,6 @@ import json
 import re
 import tarfile
 import time
-from ..frozen import frozen
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -31,6 +30,7 @@ from ..esmith import (Database, apply_database_defaults, database_path, edit_dat
                       read_database)
 from ..events import run_event
 from ..files import write_file_atomic
+from ..frozen import frozen
 from ..plan import Plan, PromoteStep, load_plan
 from ..root import Root
 from ..services import apply_service_state, stop_service

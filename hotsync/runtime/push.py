@@ -17,12 +17,12 @@ import re
 import subprocess
 import sys
 import tempfile
-from ..frozen import field, frozen
 from pathlib import Path
 from typing import IO, List, Optional, Sequence, Tuple
 
 from ..errors import last_lines
 from ..files import write_file_atomic
+from ..frozen import field, frozen
 from ..plan import Plan, Transport
 from ..root import Root
 from .fence import REFUSAL_MARK, write_early_input

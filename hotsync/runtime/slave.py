@@ -20,7 +20,6 @@ import shutil
 import socket
 import stat
 import tarfile
-from ..frozen import field, frozen
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple
 from urllib.parse import urlparse
@@ -28,6 +27,7 @@ from urllib.parse import urlparse
 from ..command import run_command
 from ..errors import CommandError, HotsyncError
 from ..files import write_file_atomic
+from ..frozen import field, frozen
 from ..plan import OwnerFix, Plan
 from ..root import Root
 from .accounts import Accounts, UnknownAccount, read_accounts

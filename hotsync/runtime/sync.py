@@ -9,12 +9,12 @@ A dry run makes no dump and no backup, writes nothing on either host and takes n
 
 import tempfile
 import time
-from ..frozen import asdict, field, frozen
 from pathlib import Path
 from typing import IO, Any, Dict, List, Optional, Tuple
 
 from ..errors import HotsyncError
 from ..files import write_file_atomic
+from ..frozen import asdict, field, frozen
 from ..plan import Plan
 from ..root import Root
 from .backup import make_config_backup
