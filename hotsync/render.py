@@ -99,6 +99,7 @@ def render_context(root: Root, plan: Plan, resolved) -> dict:
         "switch_to_root": not root.is_sandbox or os.geteuid() == 0,
         "hotsync": scheduled_command(root, "hotsync"),
         "hotsync_slave": scheduled_command(root, "hotsync-slave"),
+        "stamp_marker_command": f"{scheduled_command(root, 'hotsync-slave')} stamp-marker",
         # Longer than rsync's own I/O timeout, so a stalled transfer ends with rsync's clear
         # message; the tunnel's limit only reaps connections nobody is left to end.
         "tunnel_idle_timeout": plan.limits.io_timeout * 2 + 60,

@@ -5,10 +5,12 @@ Built the way an admin builds them: ``install``, ``config setprop``, ``compile``
 """
 
 import hashlib
+import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional, Tuple
 
 import pytest
 
@@ -18,6 +20,7 @@ from hotsync.cli import main as hotsync_main
 from hotsync.frozen import replace
 from hotsync.plan import Plan, Rule, load_plan, save_plan
 from hotsync.root import Root
+from hotsync.runtime.status import MARKER_PATH
 
 PASSWORD = "correct-horse-battery"
 
@@ -40,6 +43,25 @@ class HostPair:
 
     def on_slave(self, host_path: str) -> Path:
         return self.slave_root.path(host_path)
+
+    def marker_version(self) -> Optional[Tuple[int, int]]:
+        """Which marker the slave holds now (each stamp replaces the file): None when none."""
+        try:
+            info = os.stat(self.on_slave(MARKER_PATH))
+        except FileNotFoundError:
+            return None
+        return info.st_ino, info.st_mtime_ns
+
+    def wait_for_new_marker(self, previous: Optional[Tuple[int, int]], timeout: float = 15) -> Dict:
+        """The slave's sync marker once it is not ``previous`` any more: the slave's daemon
+        stamps it just after a push ended, when the master's command may already be done."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            version = self.marker_version()
+            if version is not None and version != previous:
+                return json.loads(self.on_slave(MARKER_PATH).read_text())
+            time.sleep(0.05)
+        raise AssertionError(f"the slave stamped no new marker within {timeout} s")
 
     def master_plan(self) -> Plan:
         return load_plan(self.master_root)

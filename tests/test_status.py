@@ -16,7 +16,7 @@ from hotsync.runtime.backup import make_config_backup
 from hotsync.runtime.conditions import InstalledPackages
 from hotsync.runtime.lock import hold_sync_lock
 from hotsync.runtime.schedule import next_run
-from hotsync.runtime.status import append_log, write_status
+from hotsync.runtime.status import append_log, read_marker, stamp_marker, stamp_marker_command, write_status
 from hotsync.commands.status import describe_age
 
 from helpers import run_hotsync_process
@@ -152,3 +152,26 @@ def test_status_as_a_real_process_never_shows_a_secret(sandbox):
     outcome = run_hotsync_process("--root", sandbox, "status", "--json")
     assert outcome.code == 0
     assert "very-secret-password" not in outcome.out
+
+
+def test_the_slave_stamps_its_marker_after_each_push_keeping_the_last_success(sandbox):
+    root = Root(sandbox)
+    first = stamp_marker(root, "192.168.1.1", 0, 1_700_000_000)
+    assert (first["result"], first["last_success_epoch"], first["error"]) == ("ok", 1_700_000_000, "")
+    failed = stamp_marker(root, "192.168.1.1", 12, 1_700_000_300)
+    assert failed["result"] == "failed" and failed["finished_epoch"] == 1_700_000_300
+    assert failed["last_success_epoch"] == 1_700_000_000
+    assert "rsync exit 12" in failed["error"]
+    vanished = stamp_marker(root, "192.168.1.1", 24, 1_700_000_600)
+    assert vanished["result"] == "ok" and vanished["last_success_epoch"] == 1_700_000_600
+    assert read_marker(root) == vanished
+
+
+def test_stamp_marker_is_what_the_slave_daemon_runs_and_never_fails(sandbox):
+    root = Root(sandbox)
+    assert stamp_marker_command(root, {"RSYNC_EXIT_STATUS": "0"}) == 0
+    marker = read_marker(root)
+    assert marker["result"] == "ok" and marker["master_host"] == ""  # no plan on this host
+    assert stamp_marker_command(root, {}) == 0
+    assert read_marker(root)["rsync_exit"] == -1 and read_marker(root)["last_success_epoch"] == marker["last_success_epoch"]
+    assert oct(root.path("/var/lib/nethserver/hotsync/slave-marker.json").stat().st_mode & 0o777) == "0o644"

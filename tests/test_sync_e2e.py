@@ -6,6 +6,7 @@ import os
 import pwd
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,8 @@ def test_first_and_incremental_sync_mirror_content_modes_owners_links_acls_and_d
     first = hotsync("--root", pair.master)
     assert first.code == 0, first.err
     assert first.err == ""
+    pair.wait_for_new_marker(None)
+    first_marker = pair.marker_version()
     copy = pair.on_slave("/srv/office")
     assert (copy / "reports" / "q1.txt").read_text() == "first quarter\n"
     private = os.stat(copy / "private.txt")
@@ -75,8 +78,9 @@ def test_first_and_incremental_sync_mirror_content_modes_owners_links_acls_and_d
     assert status["files_deleted"] == 1
     assert status["files_transferred"] >= 2
     assert int(pair.on_master("/var/run/nethserver-hotsync/LastSyncTS").read_text()) == status["finished_epoch"]
-    marker = json.loads(pair.on_slave("/var/lib/nethserver/hotsync/slave-marker.json").read_text())
-    assert marker["result"] == "ok" and marker["last_success_epoch"] == status["finished_epoch"]
+    marker = pair.wait_for_new_marker(first_marker)
+    assert marker["result"] == "ok" and marker["rsync_exit"] == 0 and marker["master_host"] == "127.0.0.1"
+    assert status["started_epoch"] <= marker["last_success_epoch"] <= status["finished_epoch"] + 2
     assert len(pair.on_master("/var/log/hotsync.log").read_text().splitlines()) == 2
     # the slave keeps its own role: its plan and compiled files were not overwritten
     assert json.loads(pair.on_slave("/var/lib/nethserver/hotsync/plan.json").read_text())["role"] == "slave"
@@ -87,6 +91,7 @@ def test_dry_run_lists_the_changes_and_changes_nothing_on_either_host(host_pair,
     pair = host_pair
     data = make_office_tree(pair)
     assert hotsync("--root", pair.master).code == 0
+    pair.wait_for_new_marker(None)
     (data / "reports" / "q1.txt").write_text("changed\n")
     (data / "private.txt").unlink()
     (data / "added.txt").write_text("added\n")
@@ -100,6 +105,8 @@ def test_dry_run_lists_the_changes_and_changes_nothing_on_either_host(host_pair,
     assert "/srv/office/reports/q1.txt" in preview.out
     assert "*deleting   /srv/office/private.txt" in preview.out
     assert "nothing was changed" in preview.out
+    time.sleep(1)  # a marker stamped for the dry run would arrive just after it: it must not
+    assert (tree_digest(pair.master), tree_digest(pair.slave)) == before
 
 
 def test_sync_as_a_real_process_reports_on_stdout_and_stays_quiet_on_stderr(host_pair):
@@ -201,6 +208,7 @@ def test_status_on_both_roles_after_a_sync(host_pair, hotsync):
     pair = host_pair
     make_office_tree(pair)
     assert hotsync("--root", pair.master).code == 0
+    pair.wait_for_new_marker(None)
 
     master = hotsync("--root", pair.master, "status")
     assert master.code == 0

@@ -106,7 +106,7 @@ def print_summary(report: PromotionReport, root: Root) -> None:
         print(f"The restored data is from the last successful sync, {describe_moment(report.data_epoch)} (RPO): "
               "changes made on the old master after it are not on this host.")
     else:
-        print("The age of the restored data is unknown: no sync marker from the old master was found.")
+        print("The age of the restored data is unknown: no successful sync from the old master is recorded.")
     print("Next: move the old master's network roles (gateway, public address) to this host if needed; "
           "on NethServer run 'signal-event post-restore-data'. To protect this master again, make the old "
           "one (once repaired) its slave and run here: config setprop hotsync SlaveHost ADDRESS status enabled; "

@@ -5,7 +5,8 @@ jobs from running, fix the owners of synced paths. ``fixperm`` (cron, every 15 m
 the last two only. The exit status is the number of failed steps; each is named on stderr.
 
 ``check-push`` and ``record-push-generation`` are run by the rsync daemon itself before a
-push is accepted (see ``hotsync.runtime.fence``); an admin never needs them.
+push is accepted (see ``hotsync.runtime.fence``), ``stamp-marker`` after a push ended (see
+``hotsync.runtime.status``); an admin never needs them.
 """
 
 import sys
@@ -15,6 +16,7 @@ from ..plan import load_plan
 from ..root import Root
 from ..runtime import fence
 from ..runtime.slave import UpkeepResult, check_plan_is_slave, run_upkeep
+from ..runtime.status import stamp_marker_command
 from .parsing import CommandParser
 
 DESCRIPTION = """Slave upkeep. Without ACTION: reinstall the master's packages from the synced
@@ -22,13 +24,13 @@ package list (a warning when the repositories are unreachable), disable the sync
 fix the owners of synced paths. 'fixperm': only the last two (run every 15 minutes).
 Exit status: the number of failed steps."""
 
-ACTIONS = ("fixperm", "check-push", "record-push-generation")
+ACTIONS = ("fixperm", "check-push", "record-push-generation", "stamp-marker")
 
 
 def build_parser() -> CommandParser:
     parser = CommandParser("slave", description=DESCRIPTION)
     parser.add_argument("action", nargs="?", choices=ACTIONS, metavar="ACTION",
-                        help="fixperm (check-push and record-push-generation are run by rsyncd)")
+                        help="fixperm (check-push, record-push-generation and stamp-marker are run by rsyncd)")
     return parser
 
 
@@ -38,6 +40,8 @@ def main(root: Root, argv: List[str]) -> int:
         return fence.check_push_command(root)
     if options.action == "record-push-generation":
         return fence.record_push_generation_command(root)
+    if options.action == "stamp-marker":
+        return stamp_marker_command(root)
     plan = load_plan(root)
     check_plan_is_slave(plan)
     result = run_upkeep(root, plan, reinstall=options.action is None)

@@ -1,7 +1,7 @@
 """``hotsync status [--json]``: role, peer, age of the slave's copy, last result, next runs.
 
-Works on either role: the master reads its last run's record, the slave the marker the
-master pushed last. It never reads the password files, so it cannot show a secret.
+Works on either role: the master reads its last run's record, the slave the marker its
+rsync daemon stamped after the last push. It never reads the password files, so it cannot show a secret.
 """
 
 import json
@@ -44,7 +44,7 @@ def collect_status(root: Root, now: float) -> Dict[str, Any]:
         record, peer = read_marker(root), {"master": plan.master_host}
         last_run = record.get("finished")
         last_result = record.get("result")
-        last_errors = [f"{record['errors']} error(s) on the master"] if record.get("errors") else []
+        last_errors = [record["error"]] if record.get("error") else []
     else:
         record, peer, last_run, last_result, last_errors = {}, {}, None, None, []
     last_success_epoch = record.get("last_success_epoch")

@@ -15,8 +15,8 @@ master's). A host's data is as new as its generation.
   ``pre-xfer exec``. A master promoted earlier than this slave (lower generation) has
   older data and is refused; a master promoted later syncs normally.
 
-Never-promoted slaves (generation 0) run no check at all: their daemon configuration is
-exactly what it was before fencing existed.
+Never-promoted slaves (generation 0) run no check at all: their daemon configuration has
+no early or pre-xfer exec.
 """
 
 import os

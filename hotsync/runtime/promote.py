@@ -113,8 +113,7 @@ def repositories_problem(root: Root) -> str:
 
 def data_age(root: Root) -> Optional[int]:
     """Epoch of the last successful sync this slave received (None when unknown)."""
-    marker = read_marker(root)
-    epoch = marker.get("last_success_epoch") or marker.get("finished_epoch")
+    epoch = read_marker(root).get("last_success_epoch")
     return int(epoch) if isinstance(epoch, (int, float)) else None
 
 

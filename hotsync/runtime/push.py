@@ -41,7 +41,6 @@ EXIT_MAX_DELETE = 25
 EXIT_TIMEOUT = 30
 # Exits after which the transfer ran to its end (the slave holds a complete, if imperfect, copy).
 COMPLETED_EXITS = (0, EXIT_PARTIAL, EXIT_VANISHED, EXIT_MAX_DELETE)
-MARKER_TIMEOUT_SECONDS = 60
 NAMED_FILES_SHOWN = 10
 
 
@@ -89,9 +88,17 @@ def run_rsync_sending_generation(
     return code, output, error_output
 
 
-def rsync_destination(transport: Transport) -> str:
-    """The slave's module, reached through the local end of the tunnel."""
-    return f"rsync://{transport.user}@127.0.0.1:{transport.rsync_port}/{transport.module}/"
+PREVIEW_MODULE_SUFFIX = "-preview"
+
+
+def rsync_destination(transport: Transport, dry_run: bool = False) -> str:
+    """The slave's module, reached through the local end of the tunnel.
+
+    A dry run goes to the preview module: the same folder, but the slave stamps its sync
+    marker only after a real push.
+    """
+    module = transport.module + (PREVIEW_MODULE_SUFFIX if dry_run else "")
+    return f"rsync://{transport.user}@127.0.0.1:{transport.rsync_port}/{module}/"
 
 
 def source_folder(root: Root) -> str:
@@ -131,7 +138,7 @@ def build_push_command(
     elif progress:
         # The whole file list up front, so the percentage means the whole run.
         argv += ["--info=progress2", "--no-inc-recursive"]
-    argv += [source_folder(root), rsync_destination(plan.transport)]
+    argv += [source_folder(root), rsync_destination(plan.transport, dry_run)]
     return argv
 
 
@@ -322,30 +329,6 @@ def parse_changes(output: str) -> Tuple[str, ...]:
         if found:
             changes.append(f"{found.group(1):<11} /{found.group(2).lstrip('/')}")
     return tuple(changes)
-
-
-def push_marker(root: Root, plan: Plan, workdir: Path, marker_host_path: str, content: str) -> str:
-    """Send the marker file to ``marker_host_path`` on the slave, after the main push; "" or an error.
-
-    A separate tiny transfer, so the marker is written only once everything else is in
-    place. ``--no-implied-dirs`` keeps the staging folders' modes off the slave's folders.
-    """
-    relative = marker_host_path.lstrip("/")
-    staging = workdir / "marker"
-    write_file_atomic(staging / relative, content, mode=0o644, durable=False)
-    list_file = workdir / "marker.list"
-    write_file_atomic(list_file, relative + "\n", mode=0o600, durable=False)
-    argv = [
-        "rsync", "-t", "-p", "--no-implied-dirs", f"--files-from={list_file}",
-        *_early_input_option(write_early_input(root, workdir)),
-        f"--timeout={min(plan.limits.io_timeout, MARKER_TIMEOUT_SECONDS)}",
-        f"--password-file={root.path(plan.transport.password_file)}", RSYNC_SOCKET_OPTIONS,
-        f"{staging}/", rsync_destination(plan.transport),
-    ]
-    code, _output, error_output = run_rsync_sending_generation(argv)
-    if code == 0:
-        return ""
-    return f"could not write the marker on the slave (rsync exit {code}): {last_lines(error_output) or 'no output'}"
 
 
 def progress_wanted() -> bool:

@@ -3,8 +3,11 @@
 * ``/var/lib/nethserver/hotsync/status.json``: the last run on this master (replaced atomically).
 * ``/var/run/nethserver-hotsync/LastSyncTS``: epoch seconds of the last success, as the original.
 * ``/var/log/hotsync.log``: one line per run, appended.
-* ``/var/lib/nethserver/hotsync/slave-marker.json``: on the slave, pushed after the main
-  transfer, so the slave itself knows how old its copy is.
+* ``/var/lib/nethserver/hotsync/slave-marker.json``: on the slave, written by the slave's
+  own rsync daemon once a push has ended (its ``post-xfer exec``, ``hotsync-slave
+  stamp-marker``), so the slave itself knows how old its copy is. Being written by the
+  receiving side after the whole transfer, deletions included, it cannot claim more than
+  arrived, and it costs the master no second connection.
 
 None of them ever holds a secret.
 """
@@ -12,9 +15,11 @@ None of them ever holds a secret.
 import json
 import os
 import time
-from typing import Any, Dict
+from typing import Any, Dict, Mapping
 
+from ..errors import HotsyncError
 from ..files import write_file_atomic
+from ..plan import load_plan
 from ..root import Root
 
 STATUS_FOLDER = "/var/lib/nethserver/hotsync"
@@ -66,6 +71,63 @@ def append_log(root: Root, line: str) -> None:
         os.write(descriptor, data)
     finally:
         os.close(descriptor)
+
+
+# rsync exits after which the slave holds every file of the master: 24, files that vanished
+# on the master during the run; 25, deletions held back by the delete guard (extra files).
+COMPLETE_PUSH_EXITS = (0, 24, 25)
+
+
+def stamp_marker(root: Root, master_host: str, rsync_exit: int, now: float) -> Dict[str, Any]:
+    """Record on the slave how the push that just ended went; returns the marker written.
+
+    A failed push keeps the previous success: the marker's ``last_success`` is always the
+    age of a complete copy.
+    """
+    previous = read_marker(root)
+    complete = rsync_exit in COMPLETE_PUSH_EXITS
+    last_success = now if complete else previous.get("last_success_epoch")
+    marker = {
+        "master_host": master_host,
+        "finished": iso_time(now),
+        "finished_epoch": int(now),
+        "result": "ok" if complete else "failed",
+        "rsync_exit": rsync_exit,
+        "error": "" if complete else f"the last push from the master ended early (rsync exit {rsync_exit})",
+        "last_success_epoch": int(last_success) if last_success else None,
+        "last_success": iso_time(last_success) if last_success else None,
+    }
+    write_file_atomic(root.path(MARKER_PATH), render_json(marker), mode=0o644, durable=False)
+    return marker
+
+
+def stamp_marker_command(root: Root, environment: Mapping[str, str] = os.environ) -> int:
+    """``post-xfer exec`` of the slave's rsync module: stamp the marker for the push that ended.
+
+    rsync gives the push's exit code in ``RSYNC_EXIT_STATUS``. Always exits 0 and never
+    prints: the master has already gone, and a problem here is the slave's to log.
+    """
+    text = environment.get("RSYNC_EXIT_STATUS", "")
+    rsync_exit = int(text) if text.lstrip("-").isdigit() else -1
+    try:
+        stamp_marker(root, _master_host(root), rsync_exit, time.time())
+    except Exception as error:  # noqa: BLE001 - whatever it is, the log is the only place to say it
+        try:
+            append_log(root, f"could not write the sync marker: {error}")
+        except OSError:
+            pass
+    return 0
+
+
+def _master_host(root: Root) -> str:
+    try:
+        return load_plan(root).master_host
+    except HotsyncError:
+        return ""
+
+
+def iso_time(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(epoch))
 
 
 def _read_json(root: Root, host_path: str) -> Dict[str, Any]:

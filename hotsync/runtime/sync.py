@@ -1,7 +1,8 @@
 """One master push, start to end: ``run_sync`` is the runtime's entry point.
 
 lock → lists (rules, list files, plugins) → dumps → configuration backup → existing
-includes → delete guard → push → marker on the slave → status, ``LastSyncTS``, log → mail.
+includes → delete guard → push → status, ``LastSyncTS``, log → mail. The slave's rsync
+daemon stamps its own sync marker once the push has ended (``status.stamp_marker``).
 Each step's failure is collected and the following steps still run where that is safe
 (a failed dump still lets files sync); the result says everything that went wrong.
 A dry run makes no dump and no backup, writes nothing on either host and takes no lock.
@@ -25,8 +26,8 @@ from .guard import Baseline, GuardDecision, baseline_after, decide_guard
 from .lists import SyncLists, build_lists, split_existing
 from .lock import hold_sync_lock
 from .notify import send_failure_mail
-from .push import PushResult, build_push_command, push_marker, push_tree
-from .status import MARKER_PATH, append_log, read_status, render_json, write_last_sync, write_status
+from .push import PushResult, build_push_command, push_tree
+from .status import append_log, iso_time, read_status, write_last_sync, write_status
 
 STATUS_RECORD_VERSION = 1
 
@@ -104,8 +105,6 @@ def _run_steps(root: Root, plan: Plan, dry_run: bool, force_delete: bool, progre
         record["guard"] = _guard_record(root, previous, includes, decision, push)
         if dry_run:
             return SyncResult(record["result"], tuple(errors), tuple(warnings), push.changes, record)
-        if push.completed:
-            _leave_marker(root, plan, workdir, record, errors)
     return _finish(root, plan, record, errors, warnings)
 
 
@@ -148,9 +147,9 @@ def _record(plan, previous, started, finished, errors, warnings, push: PushResul
         "role": plan.role,
         "slave_host": plan.slave_host,
         "dry_run": dry_run,
-        "started": _iso(started),
+        "started": iso_time(started),
         "started_epoch": int(started),
-        "finished": _iso(finished),
+        "finished": iso_time(finished),
         "finished_epoch": int(finished),
         "duration_seconds": round(finished - started, 3),
         "result": result,
@@ -165,7 +164,7 @@ def _record(plan, previous, started, finished, errors, warnings, push: PushResul
         "dumps": [asdict(result) for result in dumps],
         "config_backup": backup_message,
         "last_success_epoch": int(last_success) if last_success else None,
-        "last_success": _iso(last_success) if last_success else None,
+        "last_success": iso_time(last_success) if last_success else None,
     }
 
 
@@ -184,23 +183,6 @@ def _guard_record(root, previous, includes, decision: GuardDecision, push: PushR
         "max_delete": decision.max_delete,
         "protected_roots": list(decision.protected_roots),
     }
-
-
-def _leave_marker(root: Root, plan: Plan, workdir: Path, record: Dict[str, Any], errors: List[str]) -> None:
-    marker = {
-        "master_host": plan.master_host,
-        "finished": record["finished"],
-        "finished_epoch": record["finished_epoch"],
-        "result": record["result"],
-        "errors": len(record["errors"]),
-        "last_success_epoch": record["last_success_epoch"],
-        "last_success": record["last_success"],
-    }
-    problem = push_marker(root, plan, workdir, MARKER_PATH, render_json(marker))
-    if problem:
-        errors.append(problem)
-        record["errors"] = list(errors)
-        record["result"] = "failed"
 
 
 def _finish(root: Root, plan: Plan, record: Dict[str, Any], errors: List[str], warnings: List[str]) -> SyncResult:
@@ -227,7 +209,3 @@ def summarize(record: Dict[str, Any]) -> str:
     if record["errors"]:
         text += f"; {len(record['errors'])} error(s): " + " | ".join(record["errors"])
     return text
-
-
-def _iso(epoch: Optional[float]) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(epoch))
