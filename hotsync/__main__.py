@@ -1,5 +1,5 @@
-import sys
+"""``python -m hotsync``: the same as the ``hotsync`` command."""
 
-from .cli import main
+from .cli import run
 
-sys.exit(main())
+run()

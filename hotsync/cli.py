@@ -5,8 +5,9 @@ Each command lives in ``hotsync/commands/<name>.py`` and exposes
 """
 
 import importlib
+import os
 import sys
-from typing import List, Optional, Sequence
+from typing import List, NoReturn, Optional, Sequence
 
 from . import __version__
 from .errors import HotsyncError, UsageError
@@ -64,6 +65,36 @@ def promote_main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``hotsync-promote`` (same as ``hotsync promote``)."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     return _guarded(lambda: _dispatch(_with_command(arguments, "promote")))
+
+
+def run() -> NoReturn:
+    """Console script ``hotsync``."""
+    exit_without_teardown(main())
+
+
+def run_slave() -> NoReturn:
+    """Console script ``hotsync-slave``."""
+    exit_without_teardown(slave_main())
+
+
+def run_promote() -> NoReturn:
+    """Console script ``hotsync-promote``."""
+    exit_without_teardown(promote_main())
+
+
+def exit_without_teardown(code: int) -> NoReturn:
+    """End the process with ``code`` once its output is flushed, skipping Python's teardown.
+
+    A command has finished all its work when it returns: children waited for, files
+    closed. The orderly shutdown would only free every object one by one, about 7 ms:
+    1 % of a no-change sync, which cron repeats every few minutes.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: the output is lost either way
+            code = code or 1
+    os._exit(code)
 
 
 def _with_command(arguments: List[str], command: str) -> List[str]:
@@ -129,4 +160,4 @@ def _guarded(action) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -40,3 +40,14 @@ def test_installed_console_script_runs():
     outcome = run_hotsync_process("--version")
     assert outcome.code == 0
     assert outcome.out.startswith("hotsync ")
+
+
+def test_output_to_a_pipe_arrives_whole():
+    """The console scripts end without Python's teardown: their buffered output is flushed first."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "hotsync"
+    whole = subprocess.run([str(script), "--help"], capture_output=True, text=True)
+    assert whole.returncode == 0 and whole.stdout.rstrip().endswith("for a command's own options.")
