@@ -101,19 +101,21 @@ CASES = ("first sync", "1 % change", "no change")
 
 def measure(tools: Dict[str, Callable[[], None]], master: Path, slave: Path, stash: Path,
             shape: TreeShape, rounds: int, repeats: int) -> Dict[str, Dict[str, float]]:
-    """Medians per tool and case. The tools take turns at every single measurement, so a busy
-    moment of the shared machine does not land on one tool only; the short cycles (well under
-    two seconds, where that noise matters most) are measured ``repeats`` times each."""
+    """Medians per tool and case. The tools take turns at every single measurement, and who
+    goes first rotates, so neither a busy moment of the shared machine nor the disk's state
+    after a big deletion lands on one tool only; the short cycles (under two seconds, where
+    that noise matters most) are measured ``repeats`` times each."""
     samples = {name: {case: [] for case in CASES} for name in tools}
     data = master / DATA.lstrip("/")
     for number in range(rounds):
-        for name, push in tools.items():
+        for name in rotated(list(tools), number):
             shutil.rmtree(slave / DATA.lstrip("/"), ignore_errors=True)
-            seconds = timed(push)
+            seconds = timed(tools[name])
             samples[name]["first sync"].append(seconds)
             print(f"  round {number + 1} {name}: first sync {seconds:.2f} s", flush=True)
     for number in range(repeats):
-        for name, push in tools.items():
+        for name in rotated(list(tools), number):
+            push = tools[name]
             apply_change(data, stash, shape)
             changed = timed(push)
             undo_change(data, stash, shape)
@@ -124,6 +126,11 @@ def measure(tools: Dict[str, Callable[[], None]], master: Path, slave: Path, sta
             print(f"  repeat {number + 1} {name}: 1 % change {changed:.2f} s, no change {unchanged:.2f} s", flush=True)
     return {name: {case: statistics.median(values) for case, values in cases.items()}
             for name, cases in samples.items()}
+
+
+def rotated(names: List[str], turn: int) -> List[str]:
+    start = turn % len(names)
+    return names[start:] + names[:start]
 
 
 def format_table(columns: Dict[str, Dict[str, float]], shape: TreeShape, size: int) -> str:
@@ -144,7 +151,7 @@ def main(argv=None) -> int:
     parser.add_argument("--files", type=int, default=50_000)
     parser.add_argument("--mib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3, help="first syncs per tool (medians are shown)")
-    parser.add_argument("--repeats", type=int, default=7, help="1 %% change and no-change cycles per tool")
+    parser.add_argument("--repeats", type=int, default=11, help="1 %% change and no-change cycles per tool")
     parser.add_argument("--keep", help="work in this folder and keep it (default: a temp folder, removed)")
     options = parser.parse_args(argv)
     shape = TreeShape(files=options.files, total_mib=options.mib)
