@@ -1,7 +1,8 @@
 """``hotsync status [--json]``: role, peer, age of the slave's copy, last result, next runs.
 
 Works on either role: the master reads its last run's record, the slave the marker its
-rsync daemon stamped after the last push. It never reads the password files, so it cannot show a secret.
+rsync daemon stamped after the last push. It never reads the password files, so it
+cannot show a secret.
 """
 
 import json

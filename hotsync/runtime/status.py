@@ -93,7 +93,7 @@ def stamp_marker(root: Root, master_host: str, rsync_exit: int, now: float) -> D
         "finished_epoch": int(now),
         "result": "ok" if complete else "failed",
         "rsync_exit": rsync_exit,
-        "error": "" if complete else f"the last push from the master ended early (rsync exit {rsync_exit})",
+        "error": "" if complete else f"the last push from the master did not complete (rsync exit {rsync_exit})",
         "last_success_epoch": int(last_success) if last_success else None,
         "last_success": iso_time(last_success) if last_success else None,
     }
@@ -104,8 +104,9 @@ def stamp_marker(root: Root, master_host: str, rsync_exit: int, now: float) -> D
 def stamp_marker_command(root: Root, environment: Mapping[str, str] = os.environ) -> int:
     """``post-xfer exec`` of the slave's rsync module: stamp the marker for the push that ended.
 
-    rsync gives the push's exit code in ``RSYNC_EXIT_STATUS``. Always exits 0 and never
-    prints: the master has already gone, and a problem here is the slave's to log.
+    rsync gives the receiving side's exit code in ``RSYNC_EXIT_STATUS`` (files the master
+    could not read are the master's to report, in its status and mail). Always exits 0
+    and never prints: the master has already gone, and a problem here is the slave's to log.
     """
     text = environment.get("RSYNC_EXIT_STATUS", "")
     rsync_exit = int(text) if text.lstrip("-").isdigit() else -1
