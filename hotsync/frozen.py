@@ -52,10 +52,11 @@ def field(*, default: Any = _MISSING, default_factory: Callable[[], Any] = _MISS
 
 def frozen(cls: FrozenClass) -> FrozenClass:
     """Make ``cls`` a frozen class of its annotated fields (a frozen base's fields come first)."""
-    inherited = [item for base in reversed(cls.__mro__[1:]) for item in getattr(base, _FIELDS_ATTRIBUTE, ())]
-    own = [_own_field(cls, name) for name in cls.__dict__.get("__annotations__", {})]
-    own_names = {item.name for item in own}
-    spec = tuple([item for item in inherited if item.name not in own_names] + own)
+    by_name: Dict[str, Field] = {}  # a field redefined by a subclass keeps its place
+    for base in reversed(cls.__mro__[1:]):
+        by_name.update((item.name, item) for item in getattr(base, _FIELDS_ATTRIBUTE, ()))
+    by_name.update((name, _own_field(cls, name)) for name in cls.__dict__.get("__annotations__", {}))
+    spec = tuple(by_name.values())
     _check_default_order(cls, spec)
     setattr(cls, _FIELDS_ATTRIBUTE, spec)
     cls.__init__ = _init

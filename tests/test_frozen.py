@@ -82,6 +82,17 @@ def test_a_subclass_adds_its_fields_after_the_base_ones():
     assert labelled.label == "name" and labelled.y == 2
 
 
+def test_fields_come_once_through_several_levels_and_a_redefinition_keeps_its_place():
+    @frozen
+    class Named(Labelled):
+        y: int = 7
+        note: str = ""
+
+    named = Named(1)
+    assert [item.name for item in fields(named)] == ["x", "y", "tags", "label", "note"]
+    assert (named.y, named.label, named.note) == (7, "", "")
+
+
 def test_post_init_runs_on_construction_and_on_replace():
     assert Sorted((3, 1, 2)).items == (1, 2, 3)
     assert replace(Sorted((1,)), items=(9, 4)).items == (4, 9)
