@@ -9,7 +9,7 @@ import pytest
 from hotsync.plan import Condition, Limits, PathEntry, Plan, Rule
 from hotsync.root import Root
 from hotsync.runtime.conditions import InstalledPackages, compare_versions, evaluate_rules, package_matches
-from hotsync.runtime.lists import build_lists, is_withdrawn, split_existing
+from hotsync.runtime.lists import build_lists, excludes_that_can_match, is_withdrawn, split_existing
 
 
 def make_plan(*rules, databases=True, plugin_timeout=60) -> Plan:
@@ -169,3 +169,26 @@ def test_building_the_lists_does_not_walk_the_included_trees(sandbox, tmp_path, 
     lists = lists_for(sandbox, plan, tmp_path)
     assert lists.includes[0] == "/srv/big"
     assert calls == []
+
+
+def test_the_push_leaves_out_exclude_rules_that_cannot_match_under_any_include_root():
+    includes = ["/srv/office", "/var/lib/nethserver/backup/backup-config.tar.xz", "/home/e-smith/"]
+    excludes = [
+        "/srv/office/tmp/",  # inside an include root
+        "/var/lib/nethserver/backup/",  # holds an included file
+        "/home/",  # holds an include root
+        "/var/log/",  # elsewhere: cannot match
+        "/etc/hotsync.conf",  # elsewhere: cannot match
+        "/srv/office-old/",  # a sibling that only shares a prefix: cannot match
+        "*.hotsync-partial",  # unanchored: can match anywhere
+        "/var/*/cache/",  # a wildcard: kept
+        "- /opt/",  # an rsync rule prefix: kept
+    ]
+    assert excludes_that_can_match(excludes, includes) == (
+        "/srv/office/tmp/", "/var/lib/nethserver/backup/", "/home/", "*.hotsync-partial", "/var/*/cache/", "- /opt/",
+    )
+
+
+def test_with_the_whole_root_included_every_exclude_rule_is_kept():
+    excludes = ["/var/log/", "/etc/hotsync.conf", "/"]
+    assert excludes_that_can_match(excludes, ["/"]) == tuple(excludes)

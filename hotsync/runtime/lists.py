@@ -180,6 +180,34 @@ def split_existing(root: Root, includes: Iterable[str]) -> Tuple[Tuple[str, ...]
     return tuple(existing), tuple(missing), tuple(invalid)
 
 
+_WILDCARDS = ("*", "?", "[")
+
+
+def excludes_that_can_match(excludes: Iterable[str], includes: Iterable[str]) -> Tuple[str, ...]:
+    """The exclude entries that can match something the push sends or may delete.
+
+    rsync tests every file against every rule, on the master and again on the slave when
+    it looks for deletions, and deletes only inside the included folders. An anchored
+    rule for a place outside every include root (the rule of a package whose data is
+    not synced, the runtime's own files) can never match there: leaving it out changes
+    nothing but the time. A rule that is not a plain absolute path (a wildcard, a pattern
+    without a leading ``/``, an rsync rule prefix) is always kept.
+    """
+    roots = [entry.rstrip("/") for entry in includes]
+    kept = []
+    for entry in excludes:
+        bare = entry.rstrip("/")
+        plain = entry.startswith("/") and not any(mark in entry for mark in _WILDCARDS)
+        if not plain or not bare or any(_related(bare, root) for root in roots):
+            kept.append(entry)
+    return tuple(kept)
+
+
+def _related(first: str, second: str) -> bool:
+    """Whether one host path is the other or lies inside it ("" is ``/``)."""
+    return first == second or first.startswith(second + "/") or second.startswith(first + "/")
+
+
 def find_plugins(root: Root, plan: Plan) -> List[Path]:
     """Executable regular files of the plugin folder, in name order (hidden files skipped)."""
     folder = root.path(plan.plugin_dir)

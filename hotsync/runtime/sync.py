@@ -23,7 +23,7 @@ from .conditions import InstalledPackages
 from .dumps import DumpResult, make_dumps
 from .fence import write_early_input
 from .guard import Baseline, GuardDecision, baseline_after, decide_guard
-from .lists import SyncLists, build_lists, split_existing
+from .lists import SyncLists, build_lists, excludes_that_can_match, split_existing
 from .lock import hold_sync_lock
 from .notify import send_failure_mail
 from .push import PushResult, build_push_command, push_tree
@@ -126,7 +126,8 @@ def _push(
 ) -> PushResult:
     include_file, exclude_file = workdir / "push.include", workdir / "push.exclude"
     write_file_atomic(include_file, "".join(f"{entry}\n" for entry in includes), mode=0o600, durable=False)
-    write_file_atomic(exclude_file, "".join(f"{entry}\n" for entry in lists.excludes), mode=0o600, durable=False)
+    excludes = excludes_that_can_match(lists.excludes, includes)
+    write_file_atomic(exclude_file, "".join(f"{entry}\n" for entry in excludes), mode=0o600, durable=False)
     guard_file = None
     if decision.protected_roots:
         guard_file = workdir / "push.guard"
