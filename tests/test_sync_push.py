@@ -58,6 +58,7 @@ def test_options_for_compression_guard_dry_run_and_progress(master):
     assert argv[7:11] == ["--files-from=/w/inc", "--filter=merge /w/guard", "--exclude-from=/w/exc", "--max-delete=7"]
     assert "-z" in argv and "--timeout=30" in argv
     assert argv[-4:-2] == ["--dry-run", "--itemize-changes"]
+    assert argv[-1] == "rsync://hotsyncuser@127.0.0.1:1873/hotsync-preview/"  # the slave stamps no marker
     progress = build_push_command(master, plan, Path("/w/inc"), Path("/w/exc"), progress=True)
     assert "--info=progress2" in progress and "--dry-run" not in progress
 
