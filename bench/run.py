@@ -151,7 +151,7 @@ def main(argv=None) -> int:
     parser.add_argument("--files", type=int, default=50_000)
     parser.add_argument("--mib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3, help="first syncs per tool (medians are shown)")
-    parser.add_argument("--repeats", type=int, default=11, help="1 %% change and no-change cycles per tool")
+    parser.add_argument("--repeats", type=int, default=31, help="1 %% change and no-change cycles per tool")
     parser.add_argument("--keep", help="work in this folder and keep it (default: a temp folder, removed)")
     options = parser.parse_args(argv)
     shape = TreeShape(files=options.files, total_mib=options.mib)
