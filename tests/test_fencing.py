@@ -6,6 +6,7 @@ import os
 import secrets
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from helpers import free_port, run_hotsync_process
 from hotsync.cli import main as hotsync_main
 from hotsync.esmith import database_path, read_database
 from hotsync.root import Root
+from hotsync.runtime.status import MARKER_PATH
 from sync_hosts import tree_digest
 
 pytestmark = pytest.mark.e2e
@@ -96,8 +98,15 @@ class Host:
                   "status", "enabled", "SlavePort", peer_tunnel_port)
         admin(self.root, "signal-event", "nethserver-hotsync-save")
 
-    def sync(self):
-        return run_hotsync_process("--root", self.root)
+    def sync(self, *options):
+        return run_hotsync_process("--root", self.root, *options)
+
+    def wait_for_marker(self, timeout=15):
+        """The sync marker this slave's daemon stamps just after a push ended."""
+        deadline = time.monotonic() + timeout
+        while not self.path(MARKER_PATH).exists():
+            assert time.monotonic() < deadline, f"no sync marker within {timeout} s"
+            time.sleep(0.05)
 
     def promote(self):
         return run_hotsync_process("--root", self.root, "--yes", "--network", "continue", program="hotsync-promote")
@@ -160,6 +169,7 @@ def fail_over(first, second, names):
     make_master_data(first, names)
     synced = first.sync()
     assert synced.code == 0, synced.err
+    second.wait_for_marker()
     fixperm = run_hotsync_process("--root", second.root, "fixperm", program="hotsync-slave")
     assert fixperm.code == 0, fixperm.err
     assert not os.access(second.path("/etc/cron.daily/backup-report"), os.X_OK)
@@ -193,6 +203,8 @@ def test_promoted_slave_has_the_data_and_refuses_the_returning_master(hosts, dat
     assert "configure it as a slave of the promoted host" in refused.err
     assert tree_digest(second.root) == before
     assert "refused a push" in second.path("/var/log/hotsync.log").read_text()
+    preview = first.sync("--dry-run")  # the preview module is fenced too
+    assert preview.code == 1 and REFUSAL in preview.err
 
 
 def test_failback_round_trip(hosts, databases):
