@@ -99,9 +99,12 @@ def timed(action: Callable[[], None]) -> float:
 CASES = ("first sync", "1 % change", "no change")
 
 
+Samples = Dict[str, Dict[str, List[float]]]  # tool -> case -> seconds, in round order
+
+
 def measure(tools: Dict[str, Callable[[], None]], master: Path, slave: Path, stash: Path,
-            shape: TreeShape, rounds: int, repeats: int) -> Dict[str, Dict[str, float]]:
-    """Medians per tool and case. The tools take turns at every single measurement, and who
+            shape: TreeShape, rounds: int, repeats: int) -> Samples:
+    """Every measurement per tool and case. The tools take turns at every single measurement, and who
     goes first rotates, so neither a busy moment of the shared machine nor the disk's state
     after a big deletion lands on one tool only; the short cycles (under two seconds, where
     that noise matters most) are measured ``repeats`` times each."""
@@ -124,8 +127,7 @@ def measure(tools: Dict[str, Callable[[], None]], master: Path, slave: Path, sta
             samples[name]["1 % change"].append(changed)
             samples[name]["no change"].append(unchanged)
             print(f"  repeat {number + 1} {name}: 1 % change {changed:.2f} s, no change {unchanged:.2f} s", flush=True)
-    return {name: {case: statistics.median(values) for case, values in cases.items()}
-            for name, cases in samples.items()}
+    return samples
 
 
 def rotated(names: List[str], turn: int) -> List[str]:
@@ -133,7 +135,11 @@ def rotated(names: List[str], turn: int) -> List[str]:
     return names[start:] + names[:start]
 
 
-def format_table(columns: Dict[str, Dict[str, float]], shape: TreeShape, size: int) -> str:
+def format_table(samples: Samples, shape: TreeShape, size: int) -> str:
+    """Medians per tool and case, and the median of the per-round ratios hotsync / rsync
+    (both measured in the same round, so a slow moment of the machine cancels out)."""
+    columns = {name: {case: statistics.median(values) for case, values in cases.items()}
+               for name, cases in samples.items()}
     lines = [
         f"{shape.files:,} files, {size / 2**20:,.0f} MiB, loopback through stunnel (PSK)",
         "",
@@ -143,6 +149,10 @@ def format_table(columns: Dict[str, Dict[str, float]], shape: TreeShape, size: i
     for case in CASES:
         ours, raw, original = (columns[name][case] for name in ("hotsync", "rsync", "original"))
         lines.append(f"| {case} | {ours:.2f} s | {raw:.2f} s | {ours / raw:.2f}x | {original:.2f} s |")
+    paired = {case: statistics.median(ours / raw for ours, raw in zip(samples["hotsync"][case], samples["rsync"][case]))
+              for case in CASES}
+    lines += ["", "median of the per-round ratios hotsync / rsync: "
+              + ", ".join(f"{case} {ratio:.2f}x" for case, ratio in paired.items())]
     return "\n".join(lines)
 
 
@@ -174,9 +184,9 @@ def main(argv=None) -> int:
             "rsync": lambda: subprocess.run(raw_command(master, work, master_port, False), check=True),
             "original": lambda: subprocess.run(raw_command(master, work, master_port, True), check=True),
         }
-        columns = measure(tools, master, slave, stash, shape, options.rounds, options.repeats)
+        samples = measure(tools, master, slave, stash, shape, options.rounds, options.repeats)
         print()
-        print(format_table(columns, shape, size))
+        print(format_table(samples, shape, size))
     finally:
         for host in (master, slave):
             subprocess.run([str(script), "--root", str(host), "services", "stop"],
