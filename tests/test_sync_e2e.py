@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pexpect
 import pytest
 
 from helpers import run_hotsync_process
@@ -251,7 +252,6 @@ def test_plugins_add_paths_and_a_failing_one_fails_the_run_without_stopping_it(h
 
 
 def test_progress_is_shown_on_a_terminal_only(host_pair):
-    pexpect = pytest.importorskip("pexpect")
     pair = host_pair
     data = pair.on_master("/srv/big")
     data.mkdir(parents=True)

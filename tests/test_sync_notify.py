@@ -1,13 +1,12 @@
 """Failure mail through a real SMTP server (aiosmtpd on loopback)."""
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from hotsync.root import Root
 from hotsync.runtime.lock import hold_sync_lock
 from hotsync.runtime.notify import build_failure_mail, send_failure_mail, smtp_server
 from sync_hosts import PASSWORD, free_port, host_pair  # noqa: F401  (fixture)
-
-aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
 
 
 class Mailbox:
@@ -23,7 +22,7 @@ class Mailbox:
 def mailbox(monkeypatch):
     box = Mailbox()
     port = free_port()
-    controller = aiosmtpd_controller.Controller(box, hostname="127.0.0.1", port=port)
+    controller = Controller(box, hostname="127.0.0.1", port=port)
     controller.start()
     monkeypatch.setenv("HOTSYNC_SMTP_SERVER", f"127.0.0.1:{port}")
     yield box
