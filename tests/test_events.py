@@ -6,6 +6,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
+from helpers import free_port
 from hotsync.events import plan_event, run_event
 from hotsync.root import Root
 from hotsync.services import service_status
@@ -192,9 +193,7 @@ def write_configuration(root: Path, text: str) -> None:
 
 
 def write_rsyncd_config(root: Path) -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     (root / "etc").mkdir(exist_ok=True)
     (root / "etc/rsyncd.conf").write_text(
         f"pid file = {root / 'var/run/rsyncd.pid'}\nport = {port}\naddress = 127.0.0.1\nuse chroot = no\n"
@@ -203,13 +202,18 @@ def write_rsyncd_config(root: Path) -> int:
     return port
 
 
+def adjust_on_event(root: Path, **actions: str) -> None:
+    """Name services in the event's services2adjust folder, each with its action file's text."""
+    services = event_folder(root) / "services2adjust"
+    services.mkdir()
+    for service, action in actions.items():
+        (services / service).write_text(action)
+
+
 def test_service_adjustment_starts_enabled_and_stops_disabled_services(hotsync, host):
     port = write_rsyncd_config(host)
     write_configuration(host, "rsyncd=service|status|enabled\nstunnel=service|access|green|status|disabled\n")
-    services = event_folder(host) / "services2adjust"
-    services.mkdir()
-    (services / "rsyncd").write_text("restart\n")
-    (services / "stunnel").write_text("")
+    adjust_on_event(host, rsyncd="restart\n", stunnel="")
 
     outcome = hotsync("--root", host, "signal-event", EVENT)
 
@@ -226,9 +230,7 @@ def test_service_adjustment_starts_enabled_and_stops_disabled_services(hotsync, 
 
 def test_service_adjustment_that_cannot_start_a_service_fails_the_event(hotsync, host):
     write_configuration(host, "stunnel=service|status|enabled\n")
-    services = event_folder(host) / "services2adjust"
-    services.mkdir()
-    (services / "stunnel").write_text("restart\n")
+    adjust_on_event(host, stunnel="restart\n")
 
     outcome = hotsync("--root", host, "signal-event", EVENT)
 
@@ -239,9 +241,7 @@ def test_service_adjustment_that_cannot_start_a_service_fails_the_event(hotsync,
 
 def test_a_corrupt_configuration_database_fails_the_service_step(hotsync, host):
     write_configuration(host, "this line is not a record\n")
-    services = event_folder(host) / "services2adjust"
-    services.mkdir()
-    (services / "rsyncd").write_text("restart\n")
+    adjust_on_event(host, rsyncd="restart\n")
 
     outcome = hotsync("--root", host, "signal-event", EVENT)
 

@@ -131,6 +131,13 @@ def answer_confirmation(child):
     child.sendline("yes")
 
 
+def exit_status(child) -> int:
+    """How the promotion's process ended, once it has printed everything."""
+    child.expect(pexpect.EOF)
+    child.close()
+    return child.exitstatus
+
+
 def test_interactive_choice_1_restores_the_master_network(slave):
     unreachable_repositories(slave)
     child = spawn_promote(slave)
@@ -138,9 +145,7 @@ def test_interactive_choice_1_restores_the_master_network(slave):
     child.expect(r"Please choose an action \(1-3\): ")
     child.sendline("1")
     child.expect("Promotion complete")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0
+    assert exit_status(child) == 0
     assert configuration(slave, "networks").get_prop("eth0", "ipaddr") == "192.168.1.1"
 
 
@@ -152,9 +157,7 @@ def test_interactive_choice_2_stops_before_any_change(slave):
     child.expect(r"Please choose an action \(1-3\): ")
     child.sendline("2")
     child.expect("fix the network in the Server Manager")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 1
+    assert exit_status(child) == 1
     assert database_path(Root(slave)).read_bytes() == before
 
 
@@ -169,9 +172,7 @@ def test_interactive_invalid_answer_then_choice_3(slave):
     child.sendline("3")
     child.expect("skipped \\(network choice: continue without reinstalling packages\\)")
     child.expect("Promotion complete")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0
+    assert exit_status(child) == 0
     assert configuration(slave, "networks").get_prop("eth0", "ipaddr") == "192.168.1.2"
 
 
@@ -180,9 +181,7 @@ def test_interactive_no_means_nothing_changes(slave):
     child.expect("Type 'yes' to promote this host: ")
     child.sendline("no")
     child.expect("Promotion cancelled: nothing was changed.")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 1
+    assert exit_status(child) == 1
     assert configuration(slave).get_prop("hotsync", "role") == "slave"
 
 

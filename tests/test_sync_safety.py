@@ -43,16 +43,22 @@ def wait_for_transfer_to_start(pair, timeout=30.0) -> None:
     raise AssertionError("the transfer never started")
 
 
-def slave_daemon_processes(pair):
-    """The slave's rsync daemon and every process it forked (connection, generator, receiver)."""
+def parent_of_each_process():
+    """pid -> parent pid, for every process alive now."""
     parents = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
+            except OSError:  # it ended meanwhile
                 continue
             parents[int(entry.name)] = int(fields[1])
+    return parents
+
+
+def slave_daemon_processes(pair):
+    """The slave's rsync daemon and every process it forked (connection, generator, receiver)."""
+    parents = parent_of_each_process()
     found = [int(pair.on_slave("/var/run/rsyncd.pid").read_text().split()[0])]
     for pid in found:  # grows while walking: children, then grandchildren
         found.extend(child for child, parent in parents.items() if parent == pid and child not in found)
@@ -106,16 +112,7 @@ def test_a_stalled_slave_ends_the_run_within_the_io_timeout(host_pair):
 
 
 def children_of(pid: int):
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
+    return [child for child, parent in parent_of_each_process().items() if parent == pid]
 
 
 def test_a_terminated_run_stops_its_rsync_too(host_pair):
