@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from hotsync.errors import CommandError
 from hotsync.plan import Condition, Limits, PathEntry, Plan, Rule
 from hotsync.root import Root
 from hotsync.runtime.conditions import InstalledPackages, compare_versions, evaluate_rules, package_matches
@@ -78,6 +79,36 @@ def test_sandbox_packages_decide_which_rules_are_active(sandbox):
     databases_off = make_plan(*plan.rules, databases=False)
     off = {s.rule.name: s for s in evaluate_rules(Root(sandbox), databases_off, InstalledPackages(Root(sandbox)))}
     assert not off["dc"].active and off["dc"].reason == "databases"
+
+
+RPM_TABLE = ["rpm", "-qa", "--qf", "%{NAME} %{VERSION}\n"]
+
+
+def test_a_real_host_asks_rpm_once_for_every_condition_and_the_package_list(fp):
+    fp.register(RPM_TABLE, stdout="nethserver-mysql 1.2.3\nrsync 3.1.2\nnethserver-freepbx 14.0.3\n")
+    plan = make_plan(
+        Rule("mysql", "m.hs:1:1", conditions=(Condition("installed", "nethserver-mysql"),)),
+        Rule("freepbx", "f.hs:1:1", conditions=(Condition("installed", "nethserver-freepbx", version_op=">=",
+                                                          version="14"),)),
+        Rule("webtop", "w.hs:1:1", conditions=(Condition("installed", "nethserver-webtop5"),)),
+    )
+    packages = InstalledPackages(Root(Path("/")))
+    states = evaluate_rules(Root(Path("/")), plan, packages)
+    assert [state.active for state in states] == [True, True, False]
+    assert packages.all_names() == ("nethserver-freepbx", "nethserver-mysql", "rsync")
+    assert fp.call_count(RPM_TABLE) == 1
+
+
+def test_without_rpm_no_rule_is_active_and_the_package_list_fails_with_rpms_reason(fp):
+    def missing(_process):
+        raise FileNotFoundError(2, "No such file or directory", "rpm")
+
+    fp.register(RPM_TABLE, callback=missing)
+    packages = InstalledPackages(Root(Path("/")))
+    plan = make_plan(Rule("mysql", "m.hs:1:1", conditions=(Condition("installed", "nethserver-mysql"),)))
+    assert not evaluate_rules(Root(Path("/")), plan, packages)[0].active
+    with pytest.raises(CommandError, match="program not found: rpm"):
+        packages.all_names()
 
 
 def test_rules_list_files_and_unexcludes_make_the_lists(sandbox, tmp_path):

@@ -27,41 +27,44 @@ RPM_TIMEOUT_SECONDS = 60
 
 
 class InstalledPackages:
-    """Which packages the root's host has, and their versions (asked lazily, remembered)."""
+    """Which packages the root's host has, and their versions.
+
+    Asked once, when first needed, with a single ``rpm -qa`` (a sandbox reads its package
+    file): every sync needs the whole list for the configuration backup anyway, and one
+    ``rpm -q`` per rule condition would cost a process each on every run.
+    """
 
     def __init__(self, root: Root):
         self.root = root
-        self._versions: Dict[str, Optional[str]] = {}
-        self._sandbox: Optional[Dict[str, str]] = None
+        self._versions: Optional[Dict[str, str]] = None
+        self._failure: Optional[CommandError] = None
 
     def version_of(self, name: str) -> Optional[str]:
         """The installed version of ``name`` ("" when unknown), or None when it is not installed."""
-        if name not in self._versions:
-            self._versions[name] = self._look_up(name)
-        return self._versions[name]
+        return self._table().get(name)
 
     def all_names(self) -> Tuple[str, ...]:
         """Every installed package name (for the configuration backup's package list)."""
-        if self.root.is_sandbox:
-            return tuple(sorted(self._sandbox_packages()))
-        finished = run_command(["rpm", "-qa", "--qf", "%{NAME}\n"], timeout=RPM_TIMEOUT_SECONDS)
-        return tuple(sorted(line for line in finished.stdout.splitlines() if line))
+        versions = self._table()
+        if self._failure is not None:
+            raise self._failure
+        return tuple(sorted(versions))
 
-    def _look_up(self, name: str) -> Optional[str]:
-        if self.root.is_sandbox:
-            return self._sandbox_packages().get(name)
+    def _table(self) -> Dict[str, str]:
+        if self._versions is None:
+            if self.root.is_sandbox:
+                self._versions = read_sandbox_packages(self.root)
+            else:
+                self._versions = self._ask_rpm()
+        return self._versions
+
+    def _ask_rpm(self) -> Dict[str, str]:
         try:
-            finished = run_command(
-                ["rpm", "-q", "--qf", "%{VERSION}", name], timeout=RPM_TIMEOUT_SECONDS, check=False
-            )
-        except CommandError:
-            return None  # no rpm on this host: nothing is installed as far as rules can tell
-        return finished.stdout.strip() if finished.returncode == 0 else None
-
-    def _sandbox_packages(self) -> Dict[str, str]:
-        if self._sandbox is None:
-            self._sandbox = read_sandbox_packages(self.root)
-        return self._sandbox
+            finished = run_command(["rpm", "-qa", "--qf", "%{NAME} %{VERSION}\n"], timeout=RPM_TIMEOUT_SECONDS)
+        except CommandError as error:
+            self._failure = error  # for rules: nothing is installed as far as they can tell
+            return {}
+        return parse_package_lines(finished.stdout)
 
 
 def read_sandbox_packages(root: Root) -> Dict[str, str]:
@@ -70,6 +73,11 @@ def read_sandbox_packages(root: Root) -> Dict[str, str]:
         text = root.path(SANDBOX_PACKAGES_PATH).read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
+    return parse_package_lines(text)
+
+
+def parse_package_lines(text: str) -> Dict[str, str]:
+    """``NAME VERSION`` lines (version optional, ``#`` starts a comment) as name -> version."""
     packages = {}
     for line in text.splitlines():
         words = line.split("#", 1)[0].split()
