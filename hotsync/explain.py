@@ -16,10 +16,8 @@ Plugins in the plan's plugin folder run only at sync time and may still change t
 they are named, their changes cannot be foreseen.
 """
 
-import glob
 import posixpath
 import re
-from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 from .frozen import field, frozen
@@ -27,7 +25,7 @@ from .plan import Plan, Rule
 from .root import Root
 from .runtime.backup import CONFIG_BACKUP_FILES
 from .runtime.conditions import InstalledPackages, RuleState, evaluate_rules
-from .runtime.lists import FIXED_EXCLUDES, find_plugins, is_withdrawn, runtime_excludes
+from .runtime.lists import FIXED_EXCLUDES, find_plugins, is_withdrawn, list_file_entries, runtime_excludes
 
 BUILT_IN = "built-in"
 CONFIG_BACKUP_ORIGIN = "the configuration backup, pushed with every sync"
@@ -136,34 +134,9 @@ def _rule_entries(root: Root, rule: Rule, action: str, reason: str, problems: Li
     """A rule's own paths, then its list files' lines: the order the runtime uses."""
     entries = [_entry(item, rule, reason) for item in getattr(rule, action)]
     for pattern in getattr(rule, f"{action}_lists"):
-        for path, where in read_list_lines(root, pattern.path, problems):
+        for path, where in list_file_entries(root, pattern.path, problems):
             entries.append(ListEntry(path, rule.name, where, pattern.origin, reason))
     return entries
-
-
-def read_list_lines(root: Root, pattern: str, problems: List[str]) -> List[Tuple[str, str]]:
-    """(entry, ``LISTFILE:LINE``) of every list file matching the host glob, files in name order.
-
-    Same reading as the runtime: blank lines and ``#`` comments skipped, blanks stripped.
-    """
-    try:
-        real_pattern = root.path(pattern)
-    except ValueError as error:
-        problems.append(f"ignored list files {pattern!r}: {error}")
-        return []
-    lines = []
-    for name in sorted(glob.glob(str(real_pattern))):
-        real = Path(name)
-        host = "/" + real.relative_to(root.base).as_posix()  # lexical: a linked list file stays named as listed
-        try:
-            text = real.read_text(encoding="utf-8", errors="surrogateescape")
-        except OSError as error:
-            problems.append(f"cannot read list file {host}: {error.strerror}")
-            continue
-        for number, line in enumerate(text.splitlines(), start=1):
-            if line.strip() and not line.lstrip().startswith("#"):
-                lines.append((line.strip(), f"{host}:{number}"))
-    return lines
 
 
 def _apply_unexcludes(excludes: Sequence[ListEntry], unexcludes: Sequence[ListEntry]):

@@ -144,24 +144,39 @@ def is_withdrawn(exclude: str, unexcludes: Iterable[str]) -> bool:
 
 def read_list_files(root: Root, pattern: str, warnings: List[str]) -> List[str]:
     """The entries of every list file matching the host glob ``pattern``, files in name order."""
+    return [entry for entry, _where in list_file_entries(root, pattern, warnings)]
+
+
+def list_file_entries(root: Root, pattern: str, problems: List[str]) -> List[Tuple[str, str]]:
+    """(entry, ``LISTFILE:LINE``) of every list file matching the host glob ``pattern``, files in
+    name order; what cannot be read is said in ``problems``. ``hotsync explain`` shows the places."""
     try:
         real_pattern = str(root.path(pattern))
     except ValueError as error:
-        warnings.append(f"ignored list files {pattern!r}: {error}")
+        problems.append(f"ignored list files {pattern!r}: {error}")
         return []
-    entries: List[str] = []
+    entries: List[Tuple[str, str]] = []
     for name in sorted(glob.glob(real_pattern)):
+        real = Path(name)
+        host = "/" + real.relative_to(root.base).as_posix()  # lexical: a linked list file stays named as listed
         try:
-            entries.extend(read_list_file(Path(name)))
+            text = real.read_text(encoding="utf-8", errors="surrogateescape")
         except OSError as error:
-            warnings.append(f"cannot read list file {root.host_path(Path(name))}: {error.strerror}")
+            problems.append(f"cannot read list file {host}: {error.strerror}")
+            continue
+        entries.extend((entry, f"{host}:{number}") for number, entry in numbered_entries(text))
     return entries
 
 
 def read_list_file(path: Path) -> List[str]:
-    """Non-blank, non-comment lines of a list file, stripped of surrounding blanks."""
-    lines = path.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    """The entries of one list file."""
+    return [entry for _number, entry in numbered_entries(path.read_text(encoding="utf-8", errors="surrogateescape"))]
+
+
+def numbered_entries(text: str) -> List[Tuple[int, str]]:
+    """(line number, entry) of a list file's text: blank lines and ``#`` comments skipped, blanks stripped."""
+    return [(number, line.strip()) for number, line in enumerate(text.splitlines(), start=1)
+            if line.strip() and not line.lstrip().startswith("#")]
 
 
 def split_existing(root: Root, includes: Iterable[str]) -> Tuple[Tuple[str, ...], Tuple[str, ...], Tuple[str, ...]]:
