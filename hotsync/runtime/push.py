@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import IO, List, Optional, Sequence, Tuple
 
 from ..errors import last_lines
-from ..files import write_file_atomic
 from ..frozen import field, frozen
 from ..plan import Plan, Transport
 from ..root import Root
-from .fence import REFUSAL_MARK, write_early_input
+from .fence import REFUSAL_MARK
 
 # --modify-window=-1 compares modification times to the nanosecond: a dump rewritten in the
 # same second with the same size (pg_dump's random \restrict key does that) is still sent.
