@@ -81,14 +81,6 @@ class Diagnostic:
         }
 
 
-class InvalidConfiguration(HotsyncError):
-    """The DSL files or the settings are invalid; carries every diagnostic found."""
-
-    def __init__(self, diagnostics: Sequence[Diagnostic]):
-        self.diagnostics = tuple(diagnostics)
-        super().__init__("\n".join(d.format() for d in self.diagnostics))
-
-
 def last_lines(text: str, count: int = 3) -> str:
     """The last non-empty lines of a program's output, joined on one line."""
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]

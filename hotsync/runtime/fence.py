@@ -48,14 +48,12 @@ class FenceSettings:
 
     role: str
     generation: int
-    fence_port: int
 
     @classmethod
     def from_database(cls, database: Database) -> "FenceSettings":
         return cls(
             role=database.get_prop("hotsync", "role", "") or "",
             generation=read_number(database.get_prop("hotsync", GENERATION_PROPERTY, "")),
-            fence_port=read_number(database.get_prop("hotsync", FENCE_PORT_PROPERTY, "")),
         )
 
 
