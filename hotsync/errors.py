@@ -25,6 +25,10 @@ class UsageError(HotsyncError):
     exit_code = EXIT_USAGE
 
 
+class RunCrashed(HotsyncError):
+    """A run ended on an unexpected exception; it was recorded as failed, its traceback logged."""
+
+
 class CommandError(HotsyncError):
     """An external program failed; carries its own message."""
 

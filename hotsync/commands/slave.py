@@ -3,6 +3,7 @@
 Without an action (cron, daily): reinstall the master's packages, keep the synced cron
 jobs from running, fix the owners of synced paths. ``fixperm`` (cron, every 15 minutes):
 the last two only. The exit status is the number of failed steps; each is named on stderr.
+An unexpected error ends the run with exit 1, one line on stderr and its traceback in the log.
 
 ``check-push`` and ``record-push-generation`` are run by the rsync daemon itself before a
 push is accepted (see ``hotsync.runtime.fence``), ``stamp-marker`` after a push ended (see
@@ -15,6 +16,7 @@ from typing import List
 from ..plan import load_plan
 from ..root import Root
 from ..runtime import fence
+from ..runtime.failure import failure_recorded
 from ..runtime.slave import UpkeepResult, check_plan_is_slave, run_upkeep
 from ..runtime.status import stamp_marker_command
 from .parsing import CommandParser
@@ -44,7 +46,8 @@ def main(root: Root, argv: List[str]) -> int:
         return stamp_marker_command(root)
     plan = load_plan(root)
     check_plan_is_slave(plan)
-    result = run_upkeep(root, plan, reinstall=options.action is None)
+    with failure_recorded(root, "the slave upkeep"):
+        result = run_upkeep(root, plan, reinstall=options.action is None)
     report(result)
     return min(result.failed, 125)
 

@@ -37,6 +37,7 @@ from ..services import apply_service_state, stop_service
 from .backup import ARCHIVE_PATH
 from .conditions import InstalledPackages, evaluate_rules
 from .dumps import mysql_connection_options, postgresql_connection_options
+from .failure import failure_recorded
 from .fence import FENCE_PORT_PROPERTY, GENERATION_PROPERTY, FenceSettings, next_generation
 from .slave import (UpkeepResult, disable_synced_cron_jobs, enable_synced_cron_jobs, apply_owner_fixes,
                     reinstall_packages, unreachable_repositories, verify_backup_checksum)
@@ -140,8 +141,9 @@ def promote(root: Root, network: str, announce: Callable[[str], None]) -> Promot
             announce(f"{label}: done by an earlier run")
             continue
         try:
-            message = step.action()
-        except (HotsyncError, OSError) as error:
+            with failure_recorded(root, f"promotion step '{step.title}'"):
+                message = step.action()
+        except HotsyncError as error:  # RunCrashed too: a step that crashed is resumed like any failed one
             state["failed"] = {"step": step.title, "error": str(error), "epoch": int(time.time())}
             write_state(root, state)
             raise PromotionStopped(

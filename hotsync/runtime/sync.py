@@ -4,8 +4,10 @@ lock → lists (rules, list files, plugins) → dumps → configuration backup �
 includes → delete guard → push → status, ``LastSyncTS``, log → mail. The slave's rsync
 daemon stamps its own sync marker once the push has ended (``status.stamp_marker``).
 Each step's failure is collected and the following steps still run where that is safe
-(a failed dump still lets files sync); the result says everything that went wrong.
-A dry run makes no dump and no backup, writes nothing on either host and takes no lock.
+(a failed dump still lets files sync); the result says everything that went wrong. A run
+that an exception ends, a bug included, is recorded and mailed as a failed run as well.
+A dry run makes no dump and no backup, writes nothing on either host (a crash's traceback
+aside, in the log) and takes no lock.
 """
 
 import tempfile
@@ -21,6 +23,7 @@ from ..root import Root
 from .backup import make_config_backup
 from .conditions import InstalledPackages
 from .dumps import DumpResult, make_dumps
+from .failure import failure_recorded
 from .fence import write_early_input
 from .guard import Baseline, GuardDecision, baseline_after, decide_guard
 from .lists import SyncLists, build_lists, excludes_that_can_match, split_existing
@@ -65,14 +68,21 @@ def run_sync(
     force_delete: bool = False,
     progress_stream: Optional[IO[str]] = None,
 ) -> SyncResult:
-    """Run one push of ``root`` to the plan's slave; raises ``HotsyncError`` only for an unusable plan."""
+    """Run one push of ``root`` to the plan's slave.
+
+    Raises ``HotsyncError`` for an unusable plan, and for a run that an exception ended
+    (``RunCrashed`` for an unexpected one) after recording it as a failed run.
+    """
     check_plan_can_sync(plan)
     if dry_run:
-        return _run_steps(root, plan, True, force_delete, None)
+        with failure_recorded(root, "a dry run"):  # records nothing but a crash's traceback
+            return _run_steps(root, plan, True, force_delete, None)
     with hold_sync_lock(root) as held:
         if not held:
             return SyncResult("overlapping")
-        return _run_steps(root, plan, False, force_delete, progress_stream)
+        started = time.time()
+        with failure_recorded(root, "the sync", lambda message: _record_failure(root, plan, started, message)):
+            return _run_steps(root, plan, False, force_delete, progress_stream)
 
 
 def _run_steps(root: Root, plan: Plan, dry_run: bool, force_delete: bool, progress_stream) -> SyncResult:
@@ -198,6 +208,14 @@ def _finish(root: Root, plan: Plan, record: Dict[str, Any], errors: List[str], w
         write_last_sync(root, record["finished_epoch"])
     append_log(root, summarize(record))
     return SyncResult(record["result"], tuple(errors), tuple(warnings), (), record)
+
+
+def _record_failure(root: Root, plan: Plan, started: float, message: str) -> None:
+    """Record a run that an exception ended as failed: status, log line, mail."""
+    previous = read_status(root)
+    record = _record(plan, previous, started, time.time(), [message], [], PushResult(None, False), (), "", False)
+    record["guard"] = previous.get("guard") or {}  # the delete guard's baseline stays the last complete push's
+    _finish(root, plan, record, [message], [])
 
 
 def summarize(record: Dict[str, Any]) -> str:

@@ -1,0 +1,68 @@
+"""A run that ends on an exception still leaves a failed run's traces.
+
+A sync, the slave's upkeep and each promotion step run inside ``failure_recorded``.
+Whatever escapes the run is handed to the run's own ``record`` function (the sync writes
+its failed status record and mails), so ``hotsync status`` never keeps saying "ok" after
+a run that crashed. An unexpected exception (not a ``HotsyncError``) also leaves its
+traceback in the log, where a bug report can quote it, and reaches the terminal as one
+line: a ``RunCrashed``.
+"""
+
+import traceback
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional
+
+from ..errors import HotsyncError, RunCrashed
+from ..root import Root
+from .status import LOG_PATH, append_log
+
+MAX_DETAIL_CHARACTERS = 300
+
+
+@contextmanager
+def failure_recorded(root: Root, what: str, record: Optional[Callable[[str], None]] = None) -> Iterator[None]:
+    """Run the block as the run ``what`` (for the log); record any exception that ends it.
+
+    ``record(message)`` writes the run's failed record; a failure of its own is logged,
+    never raised over the run's. A ``HotsyncError`` is re-raised as it is; any other
+    exception is logged with its traceback and raised as ``RunCrashed`` (exit 1).
+    ``KeyboardInterrupt`` passes untouched: an admin who stops a run knows it stopped.
+    """
+    try:
+        yield
+    except HotsyncError as error:
+        _record_quietly(root, what, record, str(error))
+        raise
+    except Exception as error:  # noqa: BLE001 - whatever the bug, the run must end recorded
+        message = f"{describe_exception(error)} (the traceback is in {LOG_PATH})"
+        _record_quietly(root, what, record, message)
+        _log_quietly(root, f"{what} stopped on an {describe_exception(error)}:\n"
+                           f"{_indented(traceback.format_exc())}")
+        raise RunCrashed(message) from error
+
+
+def describe_exception(error: BaseException) -> str:
+    """``unexpected error TYPE: DETAIL`` on one line, however many lines the exception's text has."""
+    detail = " ".join(str(error).split())[:MAX_DETAIL_CHARACTERS]
+    return f"unexpected error {type(error).__name__}" + (f": {detail}" if detail else "")
+
+
+def _record_quietly(root: Root, what: str, record: Optional[Callable[[str], None]], message: str) -> None:
+    if record is None:
+        return
+    try:
+        record(message)
+    except Exception as problem:  # noqa: BLE001 - the run's own failure is the one to report
+        _log_quietly(root, f"{what}: could not record its failure ({message}): "
+                           f"{type(problem).__name__}: {problem}")
+
+
+def _log_quietly(root: Root, text: str) -> None:
+    try:
+        append_log(root, text)
+    except OSError:
+        pass  # no log to write to: the terminal's line is all that is left
+
+
+def _indented(text: str) -> str:
+    return "\n".join(f"    {line}" for line in text.rstrip().splitlines())
