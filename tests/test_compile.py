@@ -110,6 +110,36 @@ def test_an_error_shows_the_source_line_and_a_caret(sandbox):
     ]
 
 
+def nested_rule(levels: int) -> str:
+    """A rule whose include sits inside ``levels`` nested 'when' blocks."""
+    return ("rule deep {\n" + "    when databases {\n" * levels + "        include /srv/deep\n"
+            + "    }\n" * levels + "}\n")
+
+
+def test_rules_nested_as_deep_as_the_limit_compile(sandbox, hotsync):
+    compiled_host(sandbox, **SCENARIOS["master"])
+    (sandbox / "etc/hotsync/rules.d/deep.hs").write_text(nested_rule(32))
+    outcome = hotsync("--root", sandbox, "compile")
+    assert outcome.code == 0, outcome.err
+
+
+@pytest.mark.parametrize("levels", [33, 300, 5000])
+def test_rules_nested_deeper_than_the_limit_are_a_located_error(sandbox, hotsync, levels):
+    compiled_host(sandbox, **SCENARIOS["master"])
+    (sandbox / "etc/hotsync/rules.d/deep.hs").write_text(nested_rule(levels))
+    before = tree_hash(sandbox)
+    for command in (("compile",), ("compile", "--check")):
+        outcome = hotsync("--root", sandbox, *command)
+        assert outcome.code == 1
+        assert outcome.err.splitlines()[:2] == [
+            "/etc/hotsync/rules.d/deep.hs:34:5: error: rules nest deeper than 32 levels: this 'when' is "
+            "inside 32 others; join the conditions or split the rule",
+            "        when databases {",
+        ]
+        assert "Traceback" not in outcome.err
+    assert tree_hash(sandbox) == before
+
+
 DATABASE_ERRORS = [
     (["hotsync", "role", "master", "SlaveHost", ""],
      "configuration:hotsync.SlaveHost: error: this host is a master but has no slave host: run 'config setprop hotsync SlaveHost ADDRESS'"),

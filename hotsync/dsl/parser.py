@@ -11,7 +11,7 @@ import re
 from pathlib import PurePosixPath
 from typing import List, Optional, Tuple
 
-from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedInput, UnexpectedToken, v_args
+from lark import Lark, Token, Transformer, Tree, UnexpectedCharacters, UnexpectedInput, UnexpectedToken, v_args
 
 from ..errors import Diagnostic, Span
 from ..resources import shipped_folder
@@ -23,6 +23,9 @@ MAIN_RULES_FILE = "/etc/hotsync/hotsync.hs"
 # keyed by a digest of the grammar and of lark's version, so every event after the first
 # starts fast. Inside the root (root-owned), never in a shared temp folder: it is a pickle.
 GRAMMAR_CACHE = "/var/cache/hotsync/grammar.lark-cache"
+# How deep 'when' blocks may nest. Every later stage walks the rules recursively; the
+# limit keeps a hostile or generated file from exhausting Python's recursion depth.
+MAX_NESTING_LEVELS = 32
 
 # What a terminal is called in an error message.
 TERMINAL_NAMES = {
@@ -59,6 +62,9 @@ def parse_text(text: str, file: str, parser: Optional[Lark] = None) -> Tuple[Opt
         tree = (parser or build_parser()).parse(text)
     except UnexpectedInput as error:
         return None, [_syntax_diagnostic(error, text, file)]
+    too_deep = _first_too_deep_block(tree)
+    if too_deep is not None:
+        return None, [_nesting_diagnostic(too_deep, text, file)]
     items = _ToModel(file).transform(tree)
     return model.SourceFile(path=file, text=text, items=tuple(items.children)), []
 
@@ -112,6 +118,32 @@ def _expand_include(root: Root, including_file: str, include: model.FileInclude)
     if not glob.has_magic(str(pattern)):
         return [str(pattern)]
     return sorted(root.host_path(match) for match in glob.glob(real_pattern))
+
+
+def _first_too_deep_block(tree: Tree) -> Optional[Tree]:
+    """The first 'when' block, in file order, nested deeper than ``MAX_NESTING_LEVELS``.
+
+    Walks with a list, not by recursion: the tree of the file may be deeper than Python's
+    recursion limit (which the transformer into the model, a recursive walk, would hit).
+    """
+    pending = [(tree, 0)]
+    while pending:
+        node, depth = pending.pop()
+        if node.data == "when":
+            depth += 1
+            if depth > MAX_NESTING_LEVELS:
+                return node
+        pending.extend((child, depth) for child in reversed(node.children) if isinstance(child, Tree))
+    return None
+
+
+def _nesting_diagnostic(block: Tree, text: str, file: str) -> Diagnostic:
+    line, column = block.meta.line, block.meta.column
+    lines = text.splitlines()
+    source_line = lines[line - 1] if 0 < line <= len(lines) else ""
+    return Diagnostic(Span(file, line, column),
+                      f"rules nest deeper than {MAX_NESTING_LEVELS} levels: this 'when' is inside "
+                      f"{MAX_NESTING_LEVELS} others; join the conditions or split the rule", source_line)
 
 
 def _syntax_diagnostic(error: UnexpectedInput, text: str, file: str) -> Diagnostic:
