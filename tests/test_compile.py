@@ -140,6 +140,49 @@ def test_rules_nested_deeper_than_the_limit_are_a_located_error(sandbox, hotsync
     assert tree_hash(sandbox) == before
 
 
+SHADOW_HASH = "$6$s4ltS4lt$Zq0rOOTHASHrecognisableXyZ"
+
+
+@pytest.mark.parametrize("include", ["/etc/shadow", "../../shadow", "/etc/hotsync/rsync.password", "*"])
+def test_an_include_of_a_file_that_is_not_a_rule_file_is_refused_without_quoting_it(sandbox, hotsync, include):
+    compiled_host(sandbox, **SCENARIOS["master"])
+    (sandbox / "etc/shadow").write_text(f"root:{SHADOW_HASH}:19000:0:99999:7:::\n")
+    (sandbox / "etc/hotsync/rules.d/50-site.hs").write_text(f'# site rules\ninclude "{include}"\n')
+    before = tree_hash(sandbox)
+    outcome = hotsync("--root", sandbox, "compile")
+    assert outcome.code == 1
+    assert outcome.err.splitlines()[0].startswith("/etc/hotsync/rules.d/50-site.hs:2:1: error: include ")
+    assert SHADOW_HASH not in outcome.err and PASSWORD not in outcome.err
+    assert "Traceback" not in outcome.err
+    assert tree_hash(sandbox) == before
+
+
+def test_an_include_outside_the_rule_folder_names_the_pattern_only(sandbox, hotsync):
+    compiled_host(sandbox, **SCENARIOS["master"])
+    (sandbox / "etc/shadow").write_text(f"root:{SHADOW_HASH}:19000:0:99999:7:::\n")
+    (sandbox / "etc/hotsync/rules.d/50-site.hs").write_text('include "/etc/shadow"\n')
+    outcome = hotsync("--root", sandbox, "compile")
+    assert outcome.err.splitlines()[:2] == [
+        "/etc/hotsync/rules.d/50-site.hs:1:1: error: include \"/etc/shadow\" is refused: rule files are read "
+        "only from /etc/hotsync/ and their names end in '.hs'",
+        '    include "/etc/shadow"',
+    ]
+
+
+@pytest.mark.parametrize("target", ["{ROOT}/etc/shadow", "../../shadow", "/etc/passwd"])
+def test_a_rule_file_that_links_outside_the_rule_folder_is_not_read(sandbox, hotsync, target):
+    compiled_host(sandbox, **SCENARIOS["master"])
+    (sandbox / "etc/shadow").write_text(f"root:{SHADOW_HASH}:19000:0:99999:7:::\n")
+    (sandbox / "etc/hotsync/rules.d/50-site.hs").symlink_to(target.replace("{ROOT}", str(sandbox)))
+    outcome = hotsync("--root", sandbox, "compile")
+    assert outcome.code == 1
+    assert outcome.err.splitlines()[0] == (
+        "/etc/hotsync/hotsync.hs:55:1: error: rule file /etc/hotsync/rules.d/50-site.hs is a link to a file "
+        "outside /etc/hotsync/: rule files are read only from there")
+    assert SHADOW_HASH not in outcome.err and "root:" not in outcome.err
+    assert "Traceback" not in outcome.err
+
+
 DATABASE_ERRORS = [
     (["hotsync", "role", "master", "SlaveHost", ""],
      "configuration:hotsync.SlaveHost: error: this host is a master but has no slave host: run 'config setprop hotsync SlaveHost ADDRESS'"),

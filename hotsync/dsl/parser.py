@@ -1,12 +1,15 @@
 """Parse rule files into the model: grammar loading, lark tree to frozen classes, includes.
 
 ``parse_program(root, main_file)`` reads the main rule file and every file it includes
-and returns the model plus the diagnostics of files that did not parse.
+and returns the model plus the diagnostics of files that did not parse. Only rule files
+are ever read (``*.hs`` inside ``/etc/hotsync/``, links followed), so no diagnostic can
+quote a line of another file.
 """
 
 import difflib
 import functools
 import glob
+import os
 import re
 from pathlib import PurePosixPath
 from typing import List, Optional, Tuple
@@ -18,7 +21,9 @@ from ..resources import shipped_folder
 from ..root import Root
 from . import model
 
-MAIN_RULES_FILE = "/etc/hotsync/hotsync.hs"
+RULES_FOLDER = "/etc/hotsync"
+MAIN_RULES_FILE = f"{RULES_FOLDER}/hotsync.hs"
+RULE_FILE_SUFFIX = ".hs"
 # Building the LALR tables costs far more than parsing the rules; lark keeps them here,
 # keyed by a digest of the grammar and of lark's version, so every event after the first
 # starts fast. Inside the root (root-owned), never in a shared temp folder: it is a pickle.
@@ -83,10 +88,14 @@ def parse_program(root: Root, main_file: str = MAIN_RULES_FILE, may_write_cache:
         if host_path in seen:
             return
         seen.add(host_path)
+        span = included_from.span if included_from else Span(host_path)
+        if not _inside_rules_folder(root, host_path):
+            diagnostics.append(Diagnostic(span, f"rule file {host_path} is a link to a file outside "
+                                                f"{RULES_FOLDER}/: rule files are read only from there"))
+            return
         try:
             text = root.path(host_path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
-            span = included_from.span if included_from else Span(host_path)
             reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
             hint = "; run 'hotsync install' to put the shipped rules in place" if host_path == main_file else ""
             diagnostics.append(Diagnostic(span, f"cannot read rule file {host_path}: {reason}{hint}"))
@@ -100,6 +109,10 @@ def parse_program(root: Root, main_file: str = MAIN_RULES_FILE, may_write_cache:
         files.append(source)
         for item in source.items:
             if isinstance(item, model.FileInclude):
+                refusal = _refuse_include(host_path, item)
+                if refusal:
+                    diagnostics.append(Diagnostic(item.span, refusal, _line(text, item.span.line)))
+                    continue
                 for included in _expand_include(root, host_path, item):
                     read(included, item)
 
@@ -107,17 +120,51 @@ def parse_program(root: Root, main_file: str = MAIN_RULES_FILE, may_write_cache:
     return model.Program(files=tuple(files)), diagnostics
 
 
-def _expand_include(root: Root, including_file: str, include: model.FileInclude) -> List[str]:
-    """Host paths named by an ``include "PATTERN"``; relative patterns start at the including file."""
+def _refuse_include(including_file: str, include: model.FileInclude) -> str:
+    """Why an ``include "PATTERN"`` may not be read ("" when it may), decided before reading.
+
+    Only rule files are read: a file of another kind would end up quoted in a syntax
+    error (``include "/etc/shadow"`` would print a password hash), so the message names
+    the pattern only.
+    """
+    pattern = _include_pattern(including_file, include)
+    if ".." in pattern.parts:
+        return ""  # reported by validation; _expand_include reads nothing
+    if not str(pattern).startswith(f"{RULES_FOLDER}/") or not pattern.name.endswith(RULE_FILE_SUFFIX):
+        return (f"include \"{include.pattern}\" is refused: rule files are read only from "
+                f"{RULES_FOLDER}/ and their names end in '{RULE_FILE_SUFFIX}'")
+    return ""
+
+
+def _inside_rules_folder(root: Root, host_path: str) -> bool:
+    """Whether the file at ``host_path``, links followed, is inside the rules folder."""
+    folder = os.path.realpath(root.path(RULES_FOLDER))
+    return os.path.realpath(root.path(host_path)).startswith(folder + os.sep)
+
+
+def _include_pattern(including_file: str, include: model.FileInclude) -> PurePosixPath:
+    """The include's pattern as a host path; relative patterns start at the including file."""
     pattern = PurePosixPath(include.pattern)
     if not pattern.is_absolute():
         pattern = PurePosixPath(including_file).parent / pattern
+    return pattern
+
+
+def _expand_include(root: Root, including_file: str, include: model.FileInclude) -> List[str]:
+    """Host paths named by an ``include "PATTERN"``, globs expanded and sorted."""
+    pattern = _include_pattern(including_file, include)
     if ".." in pattern.parts:
         return []  # reported by validation; never read outside the rule folders
-    real_pattern = str(root.path(str(pattern)))
     if not glob.has_magic(str(pattern)):
         return [str(pattern)]
-    return sorted(root.host_path(match) for match in glob.glob(real_pattern))
+    # Host paths spelled from the match itself: a match that is a link is judged by read().
+    matches = glob.glob(str(root.path(str(pattern))))
+    return sorted("/" + os.path.relpath(match, root.base) for match in matches)
+
+
+def _line(text: str, number: int) -> str:
+    lines = text.splitlines()
+    return lines[number - 1] if 0 < number <= len(lines) else ""
 
 
 def _first_too_deep_block(tree: Tree) -> Optional[Tree]:
