@@ -291,12 +291,16 @@ def database_path(root: Root, name: str = DEFAULT_DATABASE) -> Path:
 def read_database(path: Path) -> Database:
     """Read the database file at ``path``; a missing file is an empty database.
 
-    Raises ``CorruptDatabase`` when a line is not a valid record.
+    Raises ``CorruptDatabase`` when a line is not a valid record, ``HotsyncError`` when
+    the file cannot be read.
     """
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
         return Database()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise HotsyncError(f"cannot read the {Path(path).name} database {path}: {reason}") from None
     # surrogateescape keeps bytes that are not UTF-8 intact through a rewrite.
     return parse_database(data.decode("utf-8", "surrogateescape"), Path(path))
 
@@ -400,12 +404,14 @@ def _split_type(props: Mapping[str, str]) -> Dict[str, str]:
     return plain
 
 
-def _database_mode(path: Path) -> int:
-    """The mode to write ``path`` with: its own, minus any access for others."""
+def _database_metadata(path: Path) -> Tuple[int, Optional[int], Optional[int]]:
+    """Mode, owner id and group id to write ``path`` with: its own, minus any access for
+    others (0600, the writer's own, for a new file)."""
     try:
-        return (path.stat().st_mode & 0o777) & ~0o007
+        status = path.stat()
     except FileNotFoundError:
-        return DATABASE_MODE
+        return DATABASE_MODE, None, None
+    return (status.st_mode & 0o777) & ~0o007, status.st_uid, status.st_gid
 
 
 @contextmanager
@@ -416,15 +422,20 @@ def edit_database(path: Path) -> Iterator[DatabaseSession]:
     e-smith writers. The file is read under the lock, so no concurrent update is lost.
     On normal exit the whole file is rewritten atomically only if the records changed,
     keeping the file's mode without any access for others (0600 for a new file); if the
-    block raises, nothing is written.
+    block raises, nothing is written. A database that is a symbolic link is written
+    through: its target is replaced, in the target's folder, and the link stays. An
+    existing file keeps its owner and group.
     """
     path = Path(path)
+    target = Path(os.path.realpath(path))
     with _exclusive_lock(Path(f"{path}.lock")):
-        session = DatabaseSession(read_database(path))
+        session = DatabaseSession(read_database(target))
         yield session
         if session.changed:
             content = format_database(session.database)
-            write_file_atomic(path, content.encode("utf-8", "surrogateescape"), mode=_database_mode(path))
+            mode, user_id, group_id = _database_metadata(target)
+            write_file_atomic(target, content.encode("utf-8", "surrogateescape"), mode=mode,
+                              owner=user_id, group=group_id)
 
 
 @contextmanager

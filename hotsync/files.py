@@ -15,15 +15,16 @@ def write_file_atomic(
     path: Path,
     content: Union[str, bytes],
     mode: int = 0o644,
-    owner: Optional[str] = None,
-    group: Optional[str] = None,
+    owner: Union[str, int, None] = None,
+    group: Union[str, int, None] = None,
     durable: bool = True,
 ) -> None:
     """Replace ``path`` with ``content``: temp file in the same folder, fsync, rename, fsync folder.
 
     The mode is set on the temp file before any byte is written, so a secret is never
-    readable by others, not even for an instant. ``owner``/``group`` are names; they are
-    applied only when running as root (a sandbox run by a normal user keeps its own).
+    readable by others, not even for an instant. ``owner``/``group`` are names or numeric
+    ids; they are applied only when running as root (a sandbox run by a normal user keeps
+    its own).
     ``durable=False`` skips the two fsyncs, for a run's scratch files that a crash may lose:
     on a busy disk each fsync can cost tens of milliseconds, on every sync.
     """
@@ -33,7 +34,7 @@ def write_file_atomic(
     handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         os.fchmod(handle, mode)
-        if os.geteuid() == 0 and (owner or group):
+        if os.geteuid() == 0 and (owner is not None or group is not None):
             os.fchown(handle, _user_id(owner), _group_id(group))
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
@@ -68,11 +69,15 @@ def sync_directory(directory: Path) -> None:
         os.close(descriptor)
 
 
-def _user_id(name: Optional[str]) -> int:
+def _user_id(name: Union[str, int, None]) -> int:
+    if isinstance(name, int):
+        return name
     return pwd.getpwnam(name).pw_uid if name else -1
 
 
-def _group_id(name: Optional[str]) -> int:
+def _group_id(name: Union[str, int, None]) -> int:
+    if isinstance(name, int):
+        return name
     return grp.getgrnam(name).gr_gid if name else -1
 
 

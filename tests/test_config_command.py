@@ -1,12 +1,15 @@
 """``hotsync config``: every verb's output and exit code, and bad input that changes nothing."""
 
 import json
+import os
+import stat
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 
-from helpers import run_hotsync_process
+from helpers import admin, run_hotsync_process, set_up_host
 from hotsync.esmith import HEADER, read_database
 
 DB = "var/lib/nethserver/db/configuration"
@@ -263,3 +266,63 @@ def test_a_real_process_reports_exit_codes(host):
     assert run_hotsync_process("--root", host, "config", "getprop", "hotsync", "nothing").code == 1
     bad = run_hotsync_process("--root", host, "config", "setprop", "hotsync", "role")
     assert bad.code == 2 and "Traceback" not in bad.err
+
+
+# --- the database file itself ---------------------------------------------------------
+
+
+def test_a_database_that_is_a_link_is_written_through_and_stays_a_link(config, host):
+    target = host / "srv/settings/configuration"
+    target.parent.mkdir(parents=True)
+    (host / DB).rename(target)
+    (host / DB).symlink_to("../../../../srv/settings/configuration")
+
+    assert config("setprop", "hotsync", "role", "slave").code == 0
+
+    assert (host / DB).is_symlink()
+    assert (host / DB).resolve() == target
+    assert read_database(target).get_prop("hotsync", "role") == "slave"
+    assert config("getprop", "hotsync", "role").out == "slave\n"
+    assert sorted(path.name for path in (host / DB).parent.iterdir()) == ["configuration", "configuration.lock"]
+    assert sorted(path.name for path in target.parent.iterdir()) == ["configuration"]
+
+
+def test_a_rewritten_database_keeps_its_mode_owner_and_group(config, host):
+    os.chmod(host / DB, 0o640)
+    os.chown(host / DB, 1234, 5678)
+
+    assert config("setprop", "hotsync", "role", "slave").code == 0
+
+    status = os.stat(host / DB)
+    assert (stat.S_IMODE(status.st_mode), status.st_uid, status.st_gid) == (0o640, 1234, 5678)
+    assert read_database(host / DB).get_prop("hotsync", "role") == "slave"
+
+
+def test_an_unreadable_database_is_one_line_for_every_command(hotsync, sandbox):
+    set_up_host(sandbox, "master")
+    admin(sandbox, "compile", "--quiet")
+    (sandbox / DB).unlink()
+    (sandbox / DB).mkdir()  # root reads any file: a folder in its place is what root cannot read
+    expected = f"hotsync: cannot read the configuration database {sandbox / DB}: Is a directory\n"
+
+    for command in (("config", "show"), ("config", "setprop", "hotsync", "role", "slave"), ("compile",),
+                    ("compile", "--check"), ("sync",)):
+        outcome = hotsync("--root", sandbox, *command)
+        assert (outcome.code, outcome.err) == (1, expected), command
+    # status needs only the plan: it works, and shows the sync that could not read the settings
+    status = hotsync("--root", sandbox, "status")
+    assert status.code == 0 and "Traceback" not in status.err
+    assert f"error: cannot read the configuration database {sandbox / DB}: Is a directory" in status.out
+
+
+def test_a_database_without_read_permission_is_one_line(hotsync, host, monkeypatch):
+    real_read_bytes = Path.read_bytes
+
+    def refuse(path):
+        if path == host / DB:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    outcome = run_config(hotsync, host, "show")
+    assert outcome == (1, "", f"hotsync: cannot read the configuration database {host / DB}: Permission denied\n")
