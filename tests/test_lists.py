@@ -223,3 +223,13 @@ def test_the_push_leaves_out_exclude_rules_that_cannot_match_under_any_include_r
 def test_with_the_whole_root_included_every_exclude_rule_is_kept():
     excludes = ["/var/log/", "/etc/hotsync.conf", "/"]
     assert excludes_that_can_match(excludes, ["/"]) == tuple(excludes)
+
+
+def test_a_rule_pointing_at_a_file_that_is_no_list_never_quotes_its_lines(sandbox, tmp_path):
+    (sandbox / "etc").mkdir()
+    (sandbox / "etc/shadow").write_text("root:$6$secret-salt$secret-hash:19000:0:99999:7:::\n/var/lib/kept\n")
+    plan = make_plan(Rule("odd", "odd.hs:1:1", include_lists=entries("/etc/shadow")))
+    lists = lists_for(sandbox, plan, tmp_path)
+    assert "/var/lib/kept" in lists.includes
+    assert not any("secret" in entry for entry in lists.includes)
+    assert lists.warnings == ("/etc/shadow:1: ignored an entry that is not an absolute host path",)

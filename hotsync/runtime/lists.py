@@ -129,7 +129,7 @@ def collect_rule_lists(root: Root, states: Sequence[RuleState]) -> RuleLists:
         excludes.extend(entry.path for entry in rule.exclude)
         withdrawn.extend(entry.path for entry in rule.unexclude)
         for pattern in rule.include_lists:
-            includes.extend(read_list_files(root, pattern.path, warnings))
+            includes.extend(read_include_list_files(root, pattern.path, warnings))
         for pattern in rule.exclude_lists:
             excludes.extend(read_list_files(root, pattern.path, warnings))
     kept = [entry for entry in excludes if not is_withdrawn(entry, withdrawn)]
@@ -145,6 +145,29 @@ def is_withdrawn(exclude: str, unexcludes: Iterable[str]) -> bool:
 def read_list_files(root: Root, pattern: str, warnings: List[str]) -> List[str]:
     """The entries of every list file matching the host glob ``pattern``, files in name order."""
     return [entry for entry, _where in list_file_entries(root, pattern, warnings)]
+
+
+def read_include_list_files(root: Root, pattern: str, warnings: List[str]) -> List[str]:
+    """Like ``read_list_files``, for include lists: an entry that is not an absolute host path
+    is left out with a warning that names its place, never its text. A rule may point at a
+    file that is not a list (``include from "/etc/shadow"``): its lines must not reach the
+    status file, the log or a mail."""
+    entries = []
+    for entry, where in list_file_entries(root, pattern, warnings):
+        if is_host_path(root, entry):
+            entries.append(entry)
+        else:
+            warnings.append(f"{where}: ignored an entry that is not an absolute host path")
+    return entries
+
+
+def is_host_path(root: Root, entry: str) -> bool:
+    """Whether ``entry`` names a path of the host (absolute, not climbing with ``..``)."""
+    try:
+        root.path(entry)
+    except ValueError:
+        return False
+    return True
 
 
 def list_file_entries(root: Root, pattern: str, problems: List[str]) -> List[Tuple[str, str]]:
