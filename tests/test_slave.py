@@ -3,6 +3,7 @@
 import io
 import hashlib
 import os
+import shutil
 import socket
 import stat
 import tarfile
@@ -10,6 +11,9 @@ import tarfile
 import pytest
 
 from helpers import run_hotsync_process
+from hotsync.root import Root
+from hotsync.runtime.accounts import parse_account_file
+from hotsync.runtime.ownership import change_owners
 
 PASSWORD = "correct-horse-battery"
 ASTERISK_ID = 4242
@@ -129,6 +133,153 @@ def test_missing_required_path_is_named(hotsync, sandbox):
 
     assert outcome.code == 1
     assert "missing: /etc/amportal.conf" in outcome.err
+
+
+
+OTHER_ID = 4444  # owns a file outside the tree that must keep its owner
+
+
+def make_outside_folder(sandbox):
+    """A folder outside the synced tree, shaped like a mail folder, whose files a swapped
+    link would hand to vmail: one owned by root, one by another user."""
+    outside = sandbox.parent / "outside"
+    write(outside / "secret", "root's\n")
+    write(outside / "cur/mail1", "root's too\n")
+    os.chown(write(outside / "other", "someone else's\n"), OTHER_ID, OTHER_ID)
+    return outside
+
+
+def owners_under(folder):
+    return {str(path.relative_to(folder)): owner_of(path) for path in sorted(folder.rglob("*"))}
+
+
+def chown_hook(monkeypatch, actions):
+    """Run ``actions[name]()`` right after root changes the owner of an entry called
+    ``name``, whichever call the code uses (by path or inside an open folder)."""
+    for function_name in ("chown", "lchown"):
+        original = getattr(os, function_name)
+
+        def hooked(path, *arguments, original=original, **options):
+            original(path, *arguments, **options)
+            action = actions.pop(os.path.basename(os.fspath(path)), None)
+            if action:
+                action()
+
+        monkeypatch.setattr(os, function_name, hooked)
+
+
+def swap_for_link(folder, outside):
+    """What a service user does: move their folder away and put a link to ``outside`` in its place."""
+    def swap():
+        folder.rename(folder.with_name(folder.name + ".moved"))
+        folder.symlink_to(outside)
+    return swap
+
+
+@pytest.mark.parametrize("swapped, hook", [
+    ("user", "user"),  # the folder the walk is about to enter
+    ("user", "cur"),  # a folder the walk is inside of already
+    ("user/cur", "cur"),  # a folder one level deeper
+])
+def test_a_folder_swapped_for_a_link_during_fixperm_hands_nothing_outside(hotsync, sandbox, monkeypatch,
+                                                                          swapped, hook):
+    make_slave(hotsync, sandbox)
+    make_synced_files(sandbox)
+    outside = make_outside_folder(sandbox)
+    before = owners_under(outside)
+    chown_hook(monkeypatch, {hook: swap_for_link(sandbox / "srv/vmail" / swapped, outside)})
+
+    outcome = hotsync("--root", sandbox, "slave", "fixperm")
+
+    assert outcome.code == 0, outcome.err
+    assert owners_under(outside) == before
+    assert owner_of(sandbox / "srv/vmail" / f"{swapped}.moved") == (VMAIL_ID, VMAIL_ID)
+    assert owner_of(sandbox / "srv/vmail" / swapped) == (0, 0), "the user's link came after the walk passed"
+
+
+def test_files_vanishing_during_fixperm_are_skipped_and_later_rules_still_run(hotsync, sandbox, monkeypatch):
+    make_slave(hotsync, sandbox)
+    make_synced_files(sandbox)
+    mailbox = sandbox / "srv/vmail/user"
+    write(mailbox / "cur/mail2", "read and deleted\n")
+    write(mailbox / "new/mail3", "moved to cur\n")
+    chown_hook(monkeypatch, {
+        "mail1": (mailbox / "cur/mail2").unlink,  # listed, gone before its turn
+        "cur": lambda: shutil.rmtree(mailbox / "new"),  # a listed folder gone before it is entered
+    })
+
+    outcome = hotsync("--root", sandbox, "slave", "fixperm")
+
+    assert outcome.code == 0, outcome.err
+    assert owner_of(mailbox / "cur/mail1") == (VMAIL_ID, VMAIL_ID)
+    # the statement after the mail tree's still ran
+    assert owner_of(sandbox / "srv/sieve/user/default.svbin") == (VMAIL_ID, VMAIL_ID)
+    assert "FAILED" not in outcome.err
+
+
+def test_a_link_on_the_way_to_a_path_is_followed_only_from_a_folder_only_root_writes(hotsync, sandbox):
+    make_slave(hotsync, sandbox)
+    make_synced_files(sandbox)
+    # the admin moved the FreePBX web folder to another disk: root's own link
+    moved = sandbox.parent / "disk2/html"
+    moved.parent.mkdir()
+    (sandbox / "var/www/html").rename(moved)
+    (sandbox / "var/www/html").symlink_to(moved)
+    # asterisk owns /var/lib/asterisk: its 'db' swapped for a link is refused, not followed
+    outside = make_outside_folder(sandbox)
+    before = owners_under(outside)
+    os.chown(sandbox / "var/lib/asterisk", ASTERISK_ID, ASTERISK_ID)
+    write(sandbox / "etc/hotsync/rules.d/91-tests.hs",
+          "rule tests-deep {\n    owner asterisk:asterisk recursive /var/lib/asterisk/db/cur/\n}\n")
+    shutil.move(sandbox / "var/lib/asterisk/db", sandbox / "var/lib/asterisk/db.moved")
+    (sandbox / "var/lib/asterisk/db").symlink_to(outside)
+    assert hotsync("--root", sandbox, "compile").code == 0
+
+    outcome = hotsync("--root", sandbox, "slave", "fixperm")
+
+    assert outcome.code == 1, outcome.err
+    assert owner_of(moved / "freepbx/index.php") == (ASTERISK_ID, ASTERISK_ID)
+    assert "FAILED owner asterisk:asterisk recursive /var/lib/asterisk/db/cur/ (" in outcome.err
+    assert ("/var/lib/asterisk/db/cur/: the symbolic link 'db' on the way lies in a folder other users can write: "
+            "not followed, owners left as they are") in outcome.err
+    assert owners_under(outside) == before
+
+
+def test_a_path_that_is_itself_a_link_gets_its_own_owner_and_is_not_followed(hotsync, sandbox):
+    make_slave(hotsync, sandbox)
+    make_synced_files(sandbox)
+    outside = make_outside_folder(sandbox)
+    before = owners_under(outside)
+    shutil.rmtree(sandbox / "srv/vmail")
+    (sandbox / "srv/vmail").symlink_to(outside)
+
+    outcome = hotsync("--root", sandbox, "slave", "fixperm")
+
+    assert outcome.code == 0, outcome.err
+    assert owner_of(sandbox / "srv/vmail") == (VMAIL_ID, VMAIL_ID)
+    assert owners_under(outside) == before
+
+
+
+def test_a_pattern_without_recursion_changes_the_matching_direct_entries_only(sandbox):
+    write(sandbox / "srv/sieve/default.svbin", "compiled\n")
+    write(sandbox / "srv/sieve/default.sieve", "source\n")
+    write(sandbox / "srv/sieve/user/deep.svbin", "compiled\n")
+    open_descriptors = len(os.listdir("/proc/self/fd"))
+
+    changed = change_owners(Root(sandbox), "/srv/sieve/", (VMAIL_ID, VMAIL_ID), recursive=False, pattern="*.svbin")
+
+    assert changed == 1
+    assert owner_of(sandbox / "srv/sieve/default.svbin") == (VMAIL_ID, VMAIL_ID)
+    for name in ("srv/sieve", "srv/sieve/default.sieve", "srv/sieve/user/deep.svbin"):
+        assert owner_of(sandbox / name) == (0, 0), name
+    assert len(os.listdir("/proc/self/fd")) == open_descriptors, "every folder descriptor closed"
+
+
+
+def test_account_lines_whose_id_is_not_an_ascii_number_are_skipped_not_a_traceback():
+    text = "odd:x:\u00b2:1\nwide:x:\uff14\uff12:1\nhuge:x:99999999999:1\nvmail:x:4343:4343\n"
+    assert parse_account_file(text) == {"vmail": 4343}
 
 
 def make_master_backup(root, package_names):

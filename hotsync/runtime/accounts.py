@@ -5,7 +5,8 @@ as a real slave resolves names with its own files: user ids can differ between m
 and slave, which is why ownership is fixed by name after every sync.
 """
 
-from typing import Dict
+import re
+from typing import Dict, Optional
 
 from ..errors import HotsyncError
 from ..frozen import frozen
@@ -13,6 +14,9 @@ from ..root import Root
 
 PASSWD_PATH = "/etc/passwd"
 GROUP_PATH = "/etc/group"
+# ASCII digits only: str.isdigit() also accepts '²', which int() refuses.
+_NUMBER = re.compile(r"[0-9]{1,10}")
+NO_ID = 2**32 - 1  # chown's "leave unchanged"; larger ids do not exist
 
 
 class UnknownAccount(HotsyncError):
@@ -28,7 +32,7 @@ class Accounts:
 
     def user_id(self, name: str) -> int:
         """The uid of ``name``; ``UnknownAccount`` names the user and the file when absent."""
-        if name.isdigit():
+        if account_id(name) is not None:
             return int(name)
         if name not in self.users:
             raise UnknownAccount(f"user '{name}' does not exist in {PASSWD_PATH} of this host")
@@ -36,7 +40,7 @@ class Accounts:
 
     def group_id(self, name: str) -> int:
         """The gid of ``name``; ``UnknownAccount`` names the group and the file when absent."""
-        if name.isdigit():
+        if account_id(name) is not None:
             return int(name)
         if name not in self.groups:
             raise UnknownAccount(f"group '{name}' does not exist in {GROUP_PATH} of this host")
@@ -60,10 +64,18 @@ def parse_account_file(text: str) -> Dict[str, int]:
     accounts: Dict[str, int] = {}
     for line in text.splitlines():
         fields = line.split(":")
-        if len(fields) < 3 or line.startswith("#") or not fields[0] or not fields[2].isdigit():
+        if len(fields) < 3 or line.startswith("#") or not fields[0] or account_id(fields[2]) is None:
             continue
         accounts.setdefault(fields[0], int(fields[2]))
     return accounts
+
+
+def account_id(text: str) -> Optional[int]:
+    """The user or group id ``text`` spells in ASCII digits, or None when it spells none
+    (another kind of digit, or a number no id can be)."""
+    if not _NUMBER.fullmatch(text) or int(text) >= NO_ID:
+        return None
+    return int(text)
 
 
 def _read(root: Root, host_path: str) -> str:

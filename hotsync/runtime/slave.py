@@ -13,7 +13,6 @@ Each step reports what it did; ``UpkeepResult.failed`` counts the failed steps, 
 the command's exit status.
 """
 
-import fnmatch
 import hashlib
 import os
 import shutil
@@ -21,7 +20,7 @@ import socket
 import stat
 import tarfile
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 from urllib.parse import urlparse
 
 from ..command import run_command
@@ -33,6 +32,7 @@ from ..root import Root
 from .accounts import Accounts, UnknownAccount, read_accounts
 from .backup import ARCHIVE_MD5_PATH, ARCHIVE_PATH, PACKAGE_LIST_PATH
 from .conditions import SANDBOX_PACKAGES_PATH, InstalledPackages, evaluate_rules, read_sandbox_packages
+from .ownership import UnsafeLink, change_owners
 
 # Synced cron files the slave must not run (they belong to the master's own duties).
 CRON_FILES_REMOVED_ON_SLAVE = ("/etc/cron.d/backup-data", "/etc/cron.d/dante", "/etc/cron.d/queuereport")
@@ -157,26 +157,31 @@ def apply_owner_fixes(root: Root, plan: Plan, packages: InstalledPackages) -> Li
 def apply_owner_fix(root: Root, fix: OwnerFix, accounts: Accounts) -> StepReport:
     """Give ``fix.paths`` (and their content when recursive, or the names matching the
     pattern) the owner and group by name. Symbolic links are changed themselves, never
-    followed: a synced link must not hand a file outside the synced tree to a service user."""
+    followed: a synced link must not hand a file outside the synced tree to a service user
+    (see ``hotsync.runtime.ownership``, which also keeps a user from racing the walk)."""
     name = describe_owner_fix(fix)
     try:
-        user_id, group_id = accounts.user_id(fix.owner), accounts.group_id(fix.group)
+        ids = (accounts.user_id(fix.owner), accounts.group_id(fix.group))
     except UnknownAccount as error:
         return StepReport(name, error=f"{error}: install the package that creates it "
                                       f"(run 'hotsync-slave' to reinstall the master's packages)")
-    changed, absent, missing = 0, [], []
+    changed, absent, missing, failures = 0, [], [], []
     for host_path in fix.paths:
-        real = root.path(host_path)
-        if not os.path.lexists(real):
+        try:
+            changed += change_owners(root, host_path, ids, fix.recursive, fix.pattern)
+        except (FileNotFoundError, NotADirectoryError):
             (absent if fix.optional else missing).append(host_path)
-            continue
-        for target in owner_targets(real, fix.recursive, fix.pattern):
-            changed += _change_owner(target, user_id, group_id)
+        except UnsafeLink as error:
+            failures.append(f"{host_path}: {error}")
+        except OSError as error:
+            failures.append(f"{host_path}: cannot change owners: {error.strerror or error}")
     done = (f"{changed} path(s) given to {fix.owner}:{fix.group}",)
     if absent:
         done += (f"absent, optional: {', '.join(absent)}",)
     if missing:
-        return StepReport(name, done, error=f"missing: {', '.join(missing)} (has the master synced them?)")
+        failures.append(f"missing: {', '.join(missing)} (has the master synced them?)")
+    if failures:
+        return StepReport(name, done, error="; ".join(failures))
     return StepReport(name, done)
 
 
@@ -187,33 +192,6 @@ def describe_owner_fix(fix: OwnerFix) -> str:
         words.append(f"pattern {fix.pattern}")
     text = " ".join(words + list(fix.paths))
     return f"{text} ({fix.origin})" if fix.origin else text
-
-
-def owner_targets(real: Path, recursive: bool, pattern: str) -> Iterator[Path]:
-    """The paths one owner fix changes: the path, its tree when recursive, or the names
-    matching ``pattern`` (its direct entries, or its whole tree when recursive)."""
-    if not pattern:
-        yield real
-        if not recursive:
-            return
-    if real.is_symlink() or not real.is_dir():
-        return
-    if not recursive:
-        yield from (entry for entry in sorted(real.iterdir()) if fnmatch.fnmatch(entry.name, pattern))
-        return
-    for folder, folders, files in os.walk(real, followlinks=False):
-        for entry in folders + files:
-            if not pattern or fnmatch.fnmatch(entry, pattern):
-                yield Path(folder) / entry
-
-
-def _change_owner(path: Path, user_id: int, group_id: int) -> int:
-    """``lchown`` when the owner differs (an untouched file keeps its ctime); 1 when changed."""
-    status = path.lstat()
-    if (status.st_uid, status.st_gid) == (user_id, group_id):
-        return 0
-    os.lchown(path, user_id, group_id)
-    return 1
 
 
 # ----------------------------------------------------------------------------- packages
