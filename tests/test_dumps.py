@@ -1,15 +1,23 @@
 """Database dumps against the machine's real MariaDB and PostgreSQL, with throwaway databases."""
 
+import json
+import re
+import shutil
 import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 
 import pytest
 
-from hotsync.plan import Condition, Dump, PathEntry, Rule
+from hotsync.errors import HotsyncError
+from hotsync.plan import Condition, Dump, PathEntry, PromoteStep, Rule
 from hotsync.root import Root
-from hotsync.runtime.dumps import dump_command, list_mysql_databases, make_dumps
+from hotsync.runtime.dumps import (UnsafeDatabaseName, check_database_name, dump_command, list_mysql_databases,
+                                   make_dumps)
+from hotsync.runtime.promote import restore_databases
 from sync_hosts import host_pair  # noqa: F401  (fixture)
+from two_hosts import MariaDB
 
 MYSQL = {"socket": "/run/mysqld/mysqld.sock", "user": "root"}
 POSTGRESQL = {"socket": "/var/run/postgresql", "user": "postgres"}
@@ -112,7 +120,13 @@ def test_postgresql_command_line(sandbox):
     dump = Dump("postgresql", ("mattermost",), "/x.sql", {"host": "127.0.0.1", "port": "55434", "user": "postgres"})
     argv = dump_command(Root(sandbox), dump, "mattermost", Path("/tmp/out"))
     assert argv == ["pg_dump", "--no-password", "--host=127.0.0.1", "--port=55434", "--username=postgres",
-                    "--file=/tmp/out", "mattermost"]
+                    "--file=/tmp/out", "--", "mattermost"]
+
+
+def test_mysql_command_line_ends_the_options_before_the_database_name(sandbox):
+    dump = Dump("mysql", (), "/dumps/", {"socket": "/run/mysqld/mysqld.sock"})
+    argv = dump_command(Root(sandbox), dump, "shop", Path("/tmp/out"))
+    assert argv[-4:] == ["--result-file=/tmp/out", "--databases", "--", "shop"]
 
 
 @pytest.mark.e2e
@@ -162,3 +176,152 @@ def test_no_dump_when_databases_are_not_synchronized(host_pair, hotsync, mysql_d
     pair.change_master_plan(databases_enabled=False)
     assert hotsync("--root", pair.master).code == 0
     assert not pair.on_master("/dumps").exists()
+
+
+# ----------------------------------------------------------------------------- hostile database names
+
+DUMP_FOLDER = "/var/lib/nethserver/backup/mysql/"
+
+
+@pytest.fixture(scope="module")
+def private_mariadb():
+    """A MariaDB of this module's own: every database it lists was made by a test here."""
+    folder = Path(tempfile.mkdtemp(prefix="hotsync-dumps-db-"))
+    server = MariaDB("", folder / "mariadb")
+    try:
+        server.ensure_running()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def hostile_databases(private_mariadb):
+    """A shop database and databases whose names aim at mysqldump's options and at the
+    dump folder's parents; dropped afterwards."""
+    victim_folder = Path(tempfile.mkdtemp(prefix="hsv"))  # short: a name holds 64 characters at most
+    victim = victim_folder / "victim"
+    victim.write_text("precious\n")
+    names = {"option": f"--result-file={victim}", "climb": "up/../../../../etc/cron.d/evil", "dots": ".."}
+    statements = [f"CREATE DATABASE `{name}`" for name in names.values()]
+    statements += ["CREATE DATABASE shop", "CREATE TABLE shop.orders (id INT)", "INSERT INTO shop.orders VALUES (42)"]
+    private_mariadb.query("; ".join(statements))
+    yield dict(names, victim=victim, connection={"socket": private_mariadb.socket, "user": "root"})
+    private_mariadb.query("; ".join(f"DROP DATABASE `{name}`" for name in list(names.values()) + ["shop"]))
+    shutil.rmtree(victim_folder)
+
+
+def tree(folder: Path):
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*"))
+
+
+def test_databases_named_like_an_option_or_a_path_are_skipped_with_a_warning(sandbox, hostile_databases):
+    names = hostile_databases
+    root = Root(sandbox)
+
+    results = make_dumps(root, [Dump("mysql", (), DUMP_FOLDER, names["connection"])])
+
+    assert names["victim"].read_text() == "precious\n", "mysqldump never saw the name as an option"
+    by_name = {result.database: result for result in results}
+    for kind in ("option", "climb", "dots"):
+        skipped = by_name[names[kind]]
+        assert skipped.skipped and not skipped.ok
+        assert f"skipped the mysql database '{names[kind]}': its name " in skipped.describe()
+    assert by_name["shop"].ok, by_name["shop"].error
+    assert "INSERT INTO `orders` VALUES" in root.path(f"{DUMP_FOLDER}shop.dump").read_text()
+    assert tree(sandbox) == ["var", "var/lib", "var/lib/nethserver", "var/lib/nethserver/backup",
+                             "var/lib/nethserver/backup/mysql", "var/lib/nethserver/backup/mysql/mysql.dump",
+                             "var/lib/nethserver/backup/mysql/shop.dump"]
+
+
+@pytest.mark.e2e
+def test_a_sync_skips_unsafe_database_names_with_a_warning_and_copies_the_others(
+    host_pair, hotsync, hostile_databases
+):
+    pair, names = host_pair, hostile_databases
+    pair.add_master_rule(Rule(name="databases-test", origin="test", conditions=(Condition("databases"),),
+                              include=(PathEntry(DUMP_FOLDER),),
+                              dumps=(Dump("mysql", (), DUMP_FOLDER, names["connection"]),)))
+
+    outcome = hotsync("--root", pair.master)
+
+    assert outcome.code == 0, outcome.err
+    assert f"warning: skipped the mysql database '{names['option']}': its name starts with '-'" in outcome.out
+    status = json.loads(pair.on_master("/var/lib/nethserver/hotsync/status.json").read_text())
+    assert status["result"] == "ok"
+    assert sum("skipped the mysql database" in warning for warning in status["warnings"]) == 3
+    assert "INSERT INTO `orders` VALUES" in pair.on_slave(f"{DUMP_FOLDER}shop.dump").read_text()
+    assert names["victim"].read_text() == "precious\n"
+    assert not pair.on_master("/etc/cron.d/evil.dump").exists()
+
+
+def test_mysqldump_sees_only_safe_names_and_each_after_a_double_dash(fp, sandbox):
+    fp.register(["mysql", fp.any()], stdout="shop\n-x\n a b\nnl\\nname\n")
+    fp.register(["mysqldump", fp.any()], occurrences=5)
+
+    results = make_dumps(Root(sandbox), [Dump("mysql", (), "/dumps/", {"socket": "/s"})])
+
+    dumped = [call[-1] for call in fp.calls if call[0] == "mysqldump"]
+    assert dumped == ["shop", " a b"]
+    assert all(call[-2:-1] == ["--"] for call in fp.calls if call[0] == "mysqldump")
+    assert sorted(result.database for result in results if result.skipped) == ["-x", "nl\\nname"]
+
+
+@pytest.mark.parametrize("engine, name, reason", [
+    ("mysql", "", "is not a file name"),
+    ("mysql", ".", "is not a file name"),
+    ("mysql", "-x", "starts with '-'"),
+    ("mysql", "a/b", "holds '/'"),
+    ("mysql", "a\\nb", "holds '\\'"),
+    ("mysql", "a\nb", "control or invisible character"),
+    ("mysql", "a\x00b", "control or invisible character"),
+    ("mysql", "a\u202eb", "control or invisible character"),  # right-to-left override
+    ("mysql", "a\u00a0b", "control or invisible character"),  # no-break space
+    ("postgresql", "host=elsewhere", "connection string"),
+    ("postgresql", "postgresql://elsewhere/db", "holds '/'"),
+    ("postgresql", "postgres:x", "connection string"),
+])
+def test_unsafe_database_names_are_refused_with_the_reason(engine, name, reason):
+    with pytest.raises(UnsafeDatabaseName, match=re.escape(reason)):
+        check_database_name(engine, name)
+
+
+@pytest.mark.parametrize("engine, name", [
+    ("mysql", "asterisk"), ("mysql", "my shop"), ("mysql", "caf\u00e9"), ("mysql", "a=b"), ("mysql", "..x"),
+    ("mysql", "o'brien`s"), ("postgresql", "webtop5"), ("postgresql", "\u65e5\u672c"),
+])
+def test_safe_database_names_pass(engine, name):
+    assert check_database_name(engine, name) == name
+
+
+def restore_step(root, engine, name):
+    """A promotion's restore of ``name``, its dump file in place."""
+    target = "/dumps/restore.sql"
+    root.path(target).parent.mkdir(parents=True, exist_ok=True)
+    root.path(target).write_text("-- dump\n")
+    return PromoteStep(kind="restore", engine=engine, databases=(name,), dump_targets=(target,),
+                       connection={"socket": "/s"})
+
+
+def test_promotion_quotes_a_name_in_sql_and_passes_it_after_a_double_dash(fp, sandbox):
+    root = Root(sandbox)
+    fp.register(["mysql", "--socket=/s", "--execute", "DROP DATABASE IF EXISTS `o``b`; CREATE DATABASE `o``b`"])
+    fp.register(["mysql", "--socket=/s", "--execute", f"source {sandbox}/dumps/restore.sql", "--", "o`b"])
+    psql = ["psql", "--no-password", "--quiet", "--host=/s", "--set", "ON_ERROR_STOP=1"]
+    fp.register(psql + ["--dbname", "postgres", "--command", 'DROP DATABASE IF EXISTS "o""b"'])
+    fp.register(psql + ["--dbname", "postgres", "--command", 'CREATE DATABASE "o""b"'])
+    fp.register(psql + ["--single-transaction", "--dbname", 'o"b', "--file", f"{sandbox}/dumps/restore.sql"])
+
+    restore_databases(root, None, restore_step(root, "mysql", "o`b"))
+    restore_databases(root, None, restore_step(root, "postgresql", 'o"b'))
+
+    assert len(fp.calls) == 5
+
+
+@pytest.mark.parametrize("engine, name", [("mysql", "--help"), ("mysql", "a/b"), ("postgresql", "host=elsewhere")])
+def test_promotion_refuses_an_unsafe_name_before_running_anything(fp, sandbox, engine, name):
+    root = Root(sandbox)
+    with pytest.raises(HotsyncError, match=re.escape(f"not restoring the {engine} database '{name}': its name")):
+        restore_databases(root, None, restore_step(root, engine, name))
+    assert list(fp.calls) == []

@@ -196,7 +196,7 @@ def network():
 
 
 class MariaDB:
-    """A private MariaDB server (socket only) started inside a namespace."""
+    """A private MariaDB server (socket only) started inside a namespace ("" for none)."""
 
     def __init__(self, namespace: str, folder: Path):
         self.namespace = namespace
@@ -215,8 +215,9 @@ class MariaDB:
     def ensure_running(self) -> None:
         if self.alive():
             return
+        namespace = ["ip", "netns", "exec", self.namespace] if self.namespace else []
         self.process = subprocess.Popen(
-            ["ip", "netns", "exec", self.namespace, "mariadbd", "--no-defaults", f"--datadir={self.datadir}",
+            [*namespace, "mariadbd", "--no-defaults", f"--datadir={self.datadir}",
              f"--socket={self.socket}", f"--pid-file={self.pid_file}", "--skip-networking", "--user=root",
              f"--log-error={self.log}", "--innodb-buffer-pool-size=32M"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

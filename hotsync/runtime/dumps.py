@@ -5,11 +5,16 @@ renamed into place only when the tool succeeded, so the slave never receives a
 truncated dump and a failed dump leaves the previous good one where it was.
 Connection settings come from the plan (``host``, ``port``, ``socket``, ``user``,
 ``defaults_file``); passwords only ever travel in a defaults file, never in argv.
+
+Database names come from the server (``SHOW DATABASES``) and anyone who may create a
+database chooses them: a name that is not safe both as a program argument and as a file
+name is skipped with a warning naming it (see ``check_database_name``), names follow
+``--`` on every command line, and a dump file never leaves its folder.
 """
 
 import os
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Dict, List, Sequence, Tuple
 
 from ..command import run_command
@@ -28,19 +33,29 @@ MYSQL_SYSTEM_SCHEMAS = ("information_schema", "performance_schema", "sys")
 DUMP_MODE = 0o600  # dumps hold every secret the databases hold
 # Suffix of a dump still being written; the push excludes such files (left by a crash).
 PARTIAL_SUFFIX = ".hotsync-partial"
+# libpq reads a database name holding '=' or starting with one of these as a connection string.
+POSTGRESQL_URI_PREFIXES = ("postgresql:", "postgres:")
+
+
+class UnsafeDatabaseName(HotsyncError):
+    """A database name HotSync does not pass to a client nor use as a file name."""
 
 
 @frozen
 class DumpResult:
-    """One database's dump: ``ok`` and where it went, or why it failed (the old file stays)."""
+    """One database's dump: ``ok`` and where it went, or why it failed (the old file stays),
+    or ``skipped`` (a name HotSync does not dump, see ``check_database_name``: a warning)."""
 
     engine: str
     database: str  # "" = every database in one file
     target: str  # host path of the dump file
     ok: bool
     error: str = ""
+    skipped: bool = False
 
     def describe(self) -> str:
+        if self.skipped:
+            return self.error
         name = self.database or "all databases"
         if self.ok:
             return f"{self.engine} dump of {name} -> {self.target}"
@@ -63,7 +78,16 @@ def make_dump(root: Root, dump: Dump) -> List[DumpResult]:
         jobs = plan_dump_files(root, dump)
     except HotsyncError as error:
         return [DumpResult(dump.engine, ",".join(dump.databases), dump.target, False, str(error))]
-    return [dump_one(root, dump, database, target) for database, target in jobs]
+    results = []
+    for database, target in jobs:
+        try:
+            check_dump_job(dump, database, target)
+        except UnsafeDatabaseName as error:
+            warning = f"skipped {error}; rename the database to have it synced"
+            results.append(DumpResult(dump.engine, database, dump.target, False, warning, skipped=True))
+            continue
+        results.append(dump_one(root, dump, database, target))
+    return results
 
 
 def plan_dump_files(root: Root, dump: Dump) -> List[Tuple[str, str]]:
@@ -83,22 +107,90 @@ def plan_dump_files(root: Root, dump: Dump) -> List[Tuple[str, str]]:
     return [(name, f"{dump.target}{name}{suffix}") for name in databases]
 
 
+def check_dump_job(dump: Dump, database: str, target: str) -> None:
+    """Raise ``UnsafeDatabaseName`` unless ``database`` (when named) is a safe name and a
+    folder dump's ``target`` is a file right inside that folder.
+
+    The second check cannot fail for a safe name; it keeps the promise that a dump never
+    leaves its folder whatever the name check becomes. The file itself is written
+    through a new temp file and a rename, which replaces a link there rather than
+    following it (``dump_one``).
+    """
+    if database:
+        check_database_name(dump.engine, database)
+    if dump.target.endswith("/") and PurePosixPath(target).parent != PurePosixPath(dump.target):
+        raise UnsafeDatabaseName(f"the {dump.engine} database '{shown_name(database)}': "
+                                 f"its dump {target} would not be inside {dump.target}")
+
+
+def check_database_name(engine: str, name: str) -> str:
+    """``name`` when it is safe as a client argument and as a file name, else
+    ``UnsafeDatabaseName`` saying why.
+
+    MariaDB and PostgreSQL take nearly anything in a quoted name, so the safe set is
+    HotSync's choice. A name is safe when it
+
+    * is not empty, ``.`` or ``..`` (names of folders, not files);
+    * does not start with ``-`` (a program would read it as an option);
+    * holds no ``/`` (its dump would leave the dump folder) and no ``\\`` (the mysql
+      client's listing escapes special characters with it: the listed name is not the
+      real one);
+    * holds printable characters only (``str.isprintable``): no NUL, no line break or
+      other control character, no invisible format character, no space other than the
+      ASCII space. ASCII spaces and non-ASCII letters are safe: no shell is ever
+      involved, and a UTF-8 file name holds them;
+    * for PostgreSQL, holds no ``=`` and does not start with ``postgresql:`` or
+      ``postgres:``: libpq would read it as a connection string (another server, user...).
+    """
+    reason = ""
+    if name in ("", ".", ".."):
+        reason = "is not a file name"
+    elif name.startswith("-"):
+        reason = "starts with '-' (a program would read it as an option)"
+    elif "/" in name:
+        reason = "holds '/' (its dump would leave the dump folder)"
+    elif "\\" in name:
+        reason = "holds '\\' (the server lists such names escaped, not as they are)"
+    elif not name.isprintable():
+        reason = "holds a control or invisible character"
+    elif engine == "postgresql" and ("=" in name or name.startswith(POSTGRESQL_URI_PREFIXES)):
+        reason = "would be read as a connection string by PostgreSQL's tools"
+    if reason:
+        raise UnsafeDatabaseName(f"the {engine} database '{shown_name(name)}': its name {reason}")
+    return name
+
+
+def shown_name(name: str) -> str:
+    """``name`` for a message: characters that are not printable shown as escapes."""
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in name)
+
+
 def list_mysql_databases(root: Root, connection: Dict[str, str]) -> List[str]:
-    """The server's user databases (system schemas left out)."""
+    """The server's databases (system schemas left out), as ``mysql --batch`` lists them.
+
+    Lines are not stripped: a name may start with a space. The listing escapes NUL, tab,
+    newline and backslash with a backslash, so such names come back escaped and
+    ``check_database_name`` refuses them.
+    """
     argv = ["mysql", *mysql_connection_options(root, connection), "--batch", "--skip-column-names"]
     argv += ["--execute", "SHOW DATABASES"]
     try:
         finished = run_command(argv, timeout=LIST_TIMEOUT_SECONDS)
     except CommandError as error:
         raise HotsyncError(f"cannot list the MySQL databases: {error}") from None
-    names = [line.strip() for line in finished.stdout.splitlines() if line.strip()]
+    names = [line for line in finished.stdout.split("\n") if line]
     return [name for name in names if name not in MYSQL_SYSTEM_SCHEMAS]
 
 
 def dump_command(root: Root, dump: Dump, database: str, output: Path) -> List[str]:
-    """The argv that writes ``database`` ("" = all, mysql only) to the file ``output``."""
+    """The argv that writes ``database`` ("" = all, mysql only) to the file ``output``.
+
+    The name comes after ``--``: mysqldump's option parser (my_getopt, MariaDB 5.5 too)
+    and pg_dump's (getopt_long) both end options there; without it mysqldump reads a
+    database named ``--result-file=PATH`` as that option (it reads options anywhere in argv).
+    """
     if dump.engine == "mysql":
-        selection = ["--databases", database] if database else ["--all-databases"]
+        selection = ["--databases", "--", database] if database else ["--all-databases"]
         return [
             "mysqldump",
             *mysql_connection_options(root, dump.connection),
@@ -109,7 +201,8 @@ def dump_command(root: Root, dump: Dump, database: str, output: Path) -> List[st
             f"--result-file={output}",
             *selection,
         ]
-    return ["pg_dump", "--no-password", *postgresql_connection_options(dump.connection), f"--file={output}", database]
+    return ["pg_dump", "--no-password", *postgresql_connection_options(dump.connection), f"--file={output}",
+            "--", database]
 
 
 def mysql_connection_options(root: Root, connection: Dict[str, str]) -> List[str]:
@@ -154,6 +247,9 @@ def dump_one(root: Root, dump: Dump, database: str, target: str) -> DumpResult:
     except CommandError as error:
         _remove_quietly(temp_name)
         return DumpResult(dump.engine, database, target, False, str(error))
+    except OSError as error:  # e.g. a folder where the dump file goes
+        _remove_quietly(temp_name)
+        return DumpResult(dump.engine, database, target, False, f"cannot put the dump at {target}: {error.strerror}")
     except BaseException:
         _remove_quietly(temp_name)
         raise

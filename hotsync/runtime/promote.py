@@ -18,7 +18,6 @@ after fixing what made a step fail the admin just runs the command again.
 """
 
 import json
-import re
 import tarfile
 import time
 from pathlib import Path
@@ -36,7 +35,7 @@ from ..root import Root
 from ..services import apply_service_state, stop_service
 from .backup import ARCHIVE_PATH
 from .conditions import InstalledPackages, evaluate_rules
-from .dumps import mysql_connection_options, postgresql_connection_options
+from .dumps import UnsafeDatabaseName, check_database_name, mysql_connection_options, postgresql_connection_options
 from .failure import failure_recorded
 from .fence import FENCE_PORT_PROPERTY, GENERATION_PROPERTY, FenceSettings, next_generation
 from .slave import (UpkeepResult, disable_synced_cron_jobs, enable_synced_cron_jobs, apply_owner_fixes,
@@ -52,7 +51,6 @@ DATABASE_FOLDER_IN_ARCHIVE = "var/lib/nethserver/db/"
 SAVE_EVENT = "nethserver-hotsync-save"
 RESTORE_TIMEOUT_SECONDS = 4 * 3600
 SERVICE_TIMEOUT_SECONDS = 300
-_DATABASE_NAME = re.compile(r"^[A-Za-z0-9_$-]{1,64}$")
 
 
 class PromotionStopped(HotsyncError):
@@ -254,8 +252,10 @@ def fixperm_step(root: Root, plan: Plan) -> str:
 def restore_databases(root: Root, plan: Plan, statement: PromoteStep) -> str:
     """Load each database's dump into this host's server; a database is replaced, never merged."""
     for name in statement.databases:
-        if not _DATABASE_NAME.match(name):
-            raise HotsyncError(f"'{name}' is not a database name HotSync restores")
+        try:
+            check_database_name(statement.engine, name)  # the names the master would dump
+        except UnsafeDatabaseName as error:
+            raise HotsyncError(f"not restoring {error}") from None
     for name, target in zip(statement.databases, statement.dump_targets):
         if not root.path(target).is_file():
             raise HotsyncError(f"the dump of {statement.engine} database {name} is missing at {target} "
@@ -273,18 +273,28 @@ def restore_databases(root: Root, plan: Plan, statement: PromoteStep) -> str:
 def _restore_mysql(root: Root, connection: Dict[str, str], statement: PromoteStep) -> None:
     client = ["mysql", *mysql_connection_options(root, connection)]
     for name in statement.databases:
-        _run_client(client + ["--execute", f"DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}`"])
+        quoted = _quote_identifier(name, "`")
+        _run_client(client + ["--execute", f"DROP DATABASE IF EXISTS {quoted}; CREATE DATABASE {quoted}"])
     for name, target in zip(statement.databases, statement.dump_targets):
         # 'source' reads the file itself: a dump of any size never passes through Python.
-        _run_client(client + [name, "--execute", f"source {root.path(target)}"])
+        # The name follows '--': never read as an option.
+        _run_client(client + ["--execute", f"source {root.path(target)}", "--", name])
 
 
 def _restore_postgresql(connection: Dict[str, str], root: Root, statement: PromoteStep) -> None:
     client = ["psql", "--no-password", "--quiet", *postgresql_connection_options(connection), "--set", "ON_ERROR_STOP=1"]
     for name, target in zip(statement.databases, statement.dump_targets):
-        _run_client(client + ["--dbname", "postgres", "--command", f'DROP DATABASE IF EXISTS "{name}"'])
-        _run_client(client + ["--dbname", "postgres", "--command", f'CREATE DATABASE "{name}"'])
+        quoted = _quote_identifier(name, '"')
+        _run_client(client + ["--dbname", "postgres", "--command", f"DROP DATABASE IF EXISTS {quoted}"])
+        _run_client(client + ["--dbname", "postgres", "--command", f"CREATE DATABASE {quoted}"])
+        # The name is the argument of --dbname: psql never reads it as an option.
         _run_client(client + ["--single-transaction", "--dbname", name, "--file", str(root.path(target))])
+
+
+def _quote_identifier(name: str, quote: str) -> str:
+    """``name`` as an SQL identifier: inside ``quote`` (MySQL's backtick, PostgreSQL's double
+    quote), the quote itself doubled, so no name can end the identifier early."""
+    return quote + name.replace(quote, quote * 2) + quote
 
 
 def _run_client(argv: List[str]) -> None:

@@ -100,7 +100,8 @@ def _run_steps(root: Root, plan: Plan, dry_run: bool, force_delete: bool, progre
         backup_message = ""
         if not dry_run:
             dumps = make_dumps(root, lists.dumps) if plan.databases_enabled else ()
-            errors += [result.describe() for result in dumps if not result.ok]
+            errors += [result.describe() for result in dumps if not result.ok and not result.skipped]
+            warnings += [result.describe() for result in dumps if result.skipped]
             backup_message = _make_backup(root, packages, errors)
         existing, _missing, invalid = split_existing(root, lists.includes)
         warnings += [f"ignored include entry {entry!r}: not an absolute host path" for entry in invalid]
