@@ -21,6 +21,17 @@ from .resources import shipped_folder
 from .root import Root
 
 PSK_IDENTITY = "hotsync"
+# rsync options the slave's daemon refuses: no push of HotSync uses them (see
+# runtime/push.py), and each would let a client write outside the pushed paths (backups,
+# link or compare folders, temporary folders, links followed on the slave), leave
+# half-written files (the slave keeps every file whole), or rewrite owners and modes the
+# master did not send. Every name exists in rsync 3.1.2's daemon.
+REFUSED_RSYNC_OPTIONS = (
+    "remove-source-files", "remove-sent-files", "backup", "backup-dir", "suffix",
+    "link-dest", "copy-dest", "compare-dest", "temp-dir", "partial", "partial-dir",
+    "inplace", "append", "append-verify", "write-batch", "only-write-batch", "read-batch",
+    "keep-dirlinks", "chown", "usermap", "groupmap", "chmod", "fake-super", "super",
+)
 
 
 @frozen
@@ -100,6 +111,7 @@ def render_context(root: Root, plan: Plan, resolved) -> dict:
         "hotsync": scheduled_command(root, "hotsync"),
         "hotsync_slave": scheduled_command(root, "hotsync-slave"),
         "stamp_marker_command": f"{scheduled_command(root, 'hotsync-slave')} stamp-marker",
+        "refused_options": " ".join(REFUSED_RSYNC_OPTIONS),
         # Longer than rsync's own I/O timeout, so a stalled transfer ends with rsync's clear
         # message; the tunnel's limit only reaps connections nobody is left to end.
         "tunnel_idle_timeout": plan.limits.io_timeout * 2 + 60,

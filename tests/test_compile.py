@@ -350,11 +350,15 @@ def tunnel_pair(tmp_path):
         run_hotsync_process("--root", host, "services", "stop")
 
 
-def list_slave_through_tunnel(master: Path, client_port: int):
+def push_through_tunnel(master: Path, client_port: int):
+    """A file pushed from the master into the slave's /srv/ through the tunnel (the slave's modules are write only)."""
     import subprocess
 
+    source = master / "srv/from-master.txt"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    source.write_text("pushed through the tunnel\n")
     return subprocess.run(
-        ["rsync", "--list-only", "--timeout=10", f"--password-file={master}/etc/hotsync/rsync.password",
+        ["rsync", "--timeout=10", f"--password-file={master}/etc/hotsync/rsync.password", str(source),
          f"rsync://hotsyncuser@127.0.0.1:{client_port}/hotsync/srv/"],
         capture_output=True, text=True, timeout=30,
     )
@@ -362,16 +366,16 @@ def list_slave_through_tunnel(master: Path, client_port: int):
 
 def test_the_tunnel_carries_rsync_when_both_hosts_share_the_secret(tunnel_pair):
     master, slave, client_port = tunnel_pair("correct-horse-battery", "correct-horse-battery")
-    listing = list_slave_through_tunnel(master, client_port)
-    assert listing.returncode == 0, listing.stderr
-    assert "marker" in listing.stdout
+    pushed = push_through_tunnel(master, client_port)
+    assert pushed.returncode == 0, pushed.stderr
+    assert (slave / "srv/from-master.txt").read_text() == "pushed through the tunnel\n"
 
 
 def test_real_stunnel_refuses_a_peer_with_the_wrong_key(tunnel_pair):
     master, slave, client_port = tunnel_pair("an-intruders-guess", "correct-horse-battery")
-    listing = list_slave_through_tunnel(master, client_port)
-    assert listing.returncode != 0
-    assert "marker" not in listing.stdout
+    pushed = push_through_tunnel(master, client_port)
+    assert pushed.returncode != 0
+    assert not (slave / "srv/from-master.txt").exists()
     assert wait_for_log_line(slave / "var/log/stunnel.log", "SSL_accept"), "the slave's stunnel logged no refusal"
 
 

@@ -186,3 +186,16 @@ def test_stamp_marker_is_what_the_slave_daemon_runs_and_never_fails(sandbox):
     assert stamp_marker_command(root, {}) == 0
     assert read_marker(root)["rsync_exit"] == -1 and read_marker(root)["last_success_epoch"] == marker["last_success_epoch"]
     assert oct(root.path("/var/lib/nethserver/hotsync/slave-marker.json").stat().st_mode & 0o777) == "0o644"
+
+
+@pytest.mark.parametrize("refused_exit", ["1", "4"])
+def test_a_request_the_slave_daemon_refused_leaves_the_marker_as_it_was(sandbox, refused_exit):
+    """rsync's post-xfer exec learns only the exit: 1 is a download or a listing refused by the
+    write-only module, 4 a refused option or a push refused by the fence. Neither is a push."""
+    root = Root(sandbox)
+    stamp_marker(root, "192.168.1.1", 0, 1_700_000_000)
+    before = root.path("/var/lib/nethserver/hotsync/slave-marker.json").read_bytes()
+
+    assert stamp_marker_command(root, {"RSYNC_EXIT_STATUS": refused_exit}) == 0
+
+    assert root.path("/var/lib/nethserver/hotsync/slave-marker.json").read_bytes() == before

@@ -268,3 +268,61 @@ def test_progress_is_shown_on_a_terminal_only(host_pair):
     (data / "blob-0").write_bytes(os.urandom(1024))
     piped = run_hotsync_process("--root", pair.master)
     assert "%" not in piped.out + piped.err
+
+
+def rsync_with_the_password(pair, *arguments):
+    """rsync as anyone holding the shared password on the master, through its end of the tunnel.
+
+    ``SLAVE`` in an argument stands for the slave's daemon (``rsync://USER@127.0.0.1:PORT``).
+    """
+    slave = f"rsync://hotsyncuser@127.0.0.1:{pair.master_plan().transport.rsync_port}"
+    argv = ["rsync", "--timeout=10", f"--password-file={pair.on_master('/etc/hotsync/rsync.password')}",
+            *[argument.replace("SLAVE", slave) for argument in arguments]]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+
+def test_the_password_can_neither_read_the_slave_nor_stamp_its_marker(host_pair, hotsync, tmp_path):
+    pair = host_pair
+    data = make_office_tree(pair)
+    assert hotsync("--root", pair.master).code == 0
+    pair.wait_for_new_marker(None)
+    stamped = pair.marker_version()
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+
+    attempts = [
+        rsync_with_the_password(pair, "SLAVE/hotsync/etc/rsyncd.secrets", str(downloads)),
+        rsync_with_the_password(pair, "-r", "SLAVE/hotsync/var/lib/nethserver/", str(downloads)),
+        rsync_with_the_password(pair, "--list-only", "SLAVE/hotsync/srv/office/"),
+        rsync_with_the_password(pair, "-r", "SLAVE/hotsync-preview/etc/", str(downloads)),
+    ]
+
+    for attempt in attempts:
+        assert attempt.returncode == 1, attempt.stderr
+        assert "ERROR: module is write only" in attempt.stderr
+        assert "q1.txt" not in attempt.stdout
+    assert list(downloads.iterdir()) == []
+    time.sleep(1)  # the daemon runs its post-xfer exec just after each connection ended
+    assert pair.marker_version() == stamped, "a refused download stamped the sync marker"
+
+    (data / "reports" / "q3.txt").write_text("third quarter\n")
+    pushed = hotsync("--root", pair.master)
+    assert pushed.code == 0, pushed.err
+    assert pair.wait_for_new_marker(stamped)["result"] == "ok"
+    assert pair.on_slave("/srv/office/reports/q3.txt").read_text() == "third quarter\n"
+
+
+def test_an_option_no_push_needs_is_refused_with_rsyncs_message(host_pair, tmp_path):
+    pair = host_pair
+    source = tmp_path / "pushed.txt"
+    source.write_text("written in place\n")
+
+    for option, refused in (("--inplace", "--inplace"), ("--temp-dir=/tmp", "--temp-dir"),
+                            ("--link-dest=/etc", "--link-dest")):
+        pushed = rsync_with_the_password(pair, option, str(source), "SLAVE/hotsync/srv/")
+        assert pushed.returncode == 4, pushed.stderr
+        assert f"The server is configured to refuse {refused}" in pushed.stderr
+
+    assert not pair.on_slave("/srv/pushed.txt").exists()
+    time.sleep(1)
+    assert pair.marker_version() is None

@@ -178,3 +178,22 @@ def test_other_usage_errors_are_not_retried(fp, master):
     result = push_tree(master, master_plan(), argv)
     assert result.errors[0].startswith("rsync failed (exit 1): rsync: --bogus: unknown option")
     assert len(fp.calls) == 1
+
+
+def test_the_slave_refuses_no_option_a_push_uses(master):
+    """The slave's daemon refuses the options of render.REFUSED_RSYNC_OPTIONS: none may be one
+    HotSync's push sends, in any of its forms."""
+    from hotsync.render import REFUSED_RSYNC_OPTIONS
+
+    plan = master_plan(compress=True)
+    forms = [
+        build_push_command(master, plan, Path("/w/inc"), Path("/w/exc"), guard_file=Path("/w/guard"), max_delete=7,
+                           early_input=Path("/w/early"), **variant)
+        for variant in ({}, {"dry_run": True}, {"progress": True})
+    ]
+    long_names = {argument[2:].split("=", 1)[0] for argv in forms for argument in argv if argument.startswith("--")}
+    short_flags = {flag for argv in forms for argument in argv if argument.startswith("-") and not argument.startswith("--")
+                   for flag in argument[1:]}
+    assert long_names and not long_names & set(REFUSED_RSYNC_OPTIONS)
+    # the one-letter forms of refused options: --backup, --temp-dir, --keep-dirlinks, --partial (-P)
+    assert not short_flags & set("bTKP")

@@ -76,6 +76,11 @@ def append_log(root: Root, line: str) -> None:
 # rsync exits after which the slave holds every file of the master: 24, files that vanished
 # on the master during the run; 25, deletions held back by the delete guard (extra files).
 COMPLETE_PUSH_EXITS = (0, 24, 25)
+# rsync's exits when the daemon refused the client's request before the transfer: 1, a
+# download or a listing (the modules are write only); 4, a refused option or a push the
+# fence refused. No file changed, and a download is no push: such a connection leaves the
+# marker as it was. (rsync's post-xfer exec learns only the exit, not the direction.)
+REFUSED_REQUEST_EXITS = (1, 4)
 
 
 def stamp_marker(root: Root, master_host: str, rsync_exit: int, now: float) -> Dict[str, Any]:
@@ -105,11 +110,14 @@ def stamp_marker_command(root: Root, environment: Mapping[str, str] = os.environ
     """``post-xfer exec`` of the slave's rsync module: stamp the marker for the push that ended.
 
     rsync gives the receiving side's exit code in ``RSYNC_EXIT_STATUS`` (files the master
-    could not read are the master's to report, in its status and mail). Always exits 0
-    and never prints: the master has already gone, and a problem here is the slave's to log.
+    could not read are the master's to report, in its status and mail); a request the
+    daemon refused (``REFUSED_REQUEST_EXITS``) stamps nothing. Always exits 0 and never
+    prints: the master has already gone, and a problem here is the slave's to log.
     """
     text = environment.get("RSYNC_EXIT_STATUS", "")
     rsync_exit = int(text) if text.lstrip("-").isdigit() else -1
+    if rsync_exit in REFUSED_REQUEST_EXITS:
+        return 0
     try:
         stamp_marker(root, _master_host(root), rsync_exit, time.time())
     except Exception as error:  # noqa: BLE001 - whatever it is, the log is the only place to say it
