@@ -121,11 +121,21 @@ def render_context(root: Root, plan: Plan, resolved) -> dict:
 
 
 def fence_context(root: Root, resolved) -> dict:
-    """What the daemons need to refuse pushes on a promoted host (see ``runtime/fence.py``)."""
+    """What the daemons need to refuse pushes on a promoted host (see ``runtime/fence.py``).
+
+    ``closed``: the host takes no push at all, so the daemons offer only the fence (a
+    promoted master that answers its old master, or a slave whose promotion has started).
+    A started promotion fences the port the master pushes to.
+    """
     check = scheduled_command(root, "hotsync-slave")
+    role = resolved.values.get("role")
+    promoting = role == "slave" and bool(resolved.values.get("promotion_started"))
+    port = resolved.values.get("tunnel_port") if promoting else resolved.values.get("fence_port") or 0
     return {
         "generation": resolved.values.get("promotion_generation") or 0,
-        "port": resolved.values.get("fence_port") or 0,
+        "port": port,
+        "promoting": promoting,
+        "closed": bool(port) and (role == "master" or promoting),
         "record_command": f"{check} record-push-generation",
         "check_command": f"{check} check-push",
         "rsync": shutil.which("rsync") or "/usr/bin/rsync",

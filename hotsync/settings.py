@@ -148,6 +148,7 @@ GLOBAL_SETTINGS = {
     # Written by hotsync-promote (see hotsync/runtime/fence.py), not by the admin.
     "promotion_generation": SettingKind(check_count, "0", "how many promotions this host's data has seen"),
     "fence_port": SettingKind(check_optional_port, "", "the port a promoted master answers its old master on, to refuse its pushes"),
+    "promotion_started": SettingKind(check_count, "0", "when this slave's promotion started (epoch; 0: none under way): it then refuses every push"),
 }
 
 ROLE_SETTINGS = {

@@ -295,3 +295,55 @@ def test_check_push_fails_closed_without_a_configuration(tmp_path):
     assert outcome.code == 1
     assert outcome.out.startswith(REFUSAL)
     assert "Traceback" not in outcome.err + outcome.out
+
+
+def test_a_slave_whose_promotion_stopped_at_a_step_refuses_every_push_even_after_events(tmp_path, databases, capsys):
+    """No dump arrived yet, so the promotion stops at its restore step. The save and update
+    events that follow (a package update) do not reopen the host; every push is refused, whatever
+    generation it claims, without rsync's early exec (so with rsync 3.1.2 too)."""
+    slave = Host(tmp_path / "slave", free_port(), free_port())
+    try:
+        slave.configure("slave", None, databases)
+        stopped = slave.promote()
+        assert stopped.code == 1 and "promotion stopped at step 4/" in stopped.err, stopped.err + stopped.out
+        admin(slave.root, "signal-event", "nethserver-hotsync-save")
+        admin(slave.root, "signal-event", "nethserver-hotsync-update")
+        source = tmp_path / "client" / "data"
+        write(source / "file.txt", "from a master\n")
+
+        refused = [raw_push(slave, source), raw_push(slave, source, generation=99)]
+    finally:
+        slave.stop()
+        capsys.readouterr()
+
+    for outcome in refused:
+        assert outcome.returncode != 0
+        assert f"{REFUSAL}: the receiving host is being promoted to master" in outcome.stderr, outcome.stderr
+    assert not slave.path("/incoming").exists()
+    assert not slave.path(MARKER_PATH).exists()
+    assert "early exec" not in slave.path("/etc/rsyncd.conf").read_text()
+
+
+def test_a_started_promotion_refuses_masters_of_any_generation():
+    from hotsync.runtime.fence import FenceSettings, decide_push
+
+    promoting = FenceSettings(role="slave", generation=0, promotion_started=1_767_258_000)
+    for sent in (None, 0, 5):
+        refusal = decide_push(promoting, sent)
+        assert refusal.startswith(f"{REFUSAL}: the receiving host is being promoted to master (promotion started ")
+        assert "configure it as a slave of the promoted host" in refusal
+    assert decide_push(FenceSettings(role="slave", generation=0), None) is None
+    # a master whose promotion ended keeps the master's refusal
+    assert "is the master now" in decide_push(FenceSettings(role="master", generation=1, promotion_started=0), 1)
+
+
+@pytest.mark.parametrize("conf, writable", [
+    ("[a]\n    path = /\n", []),  # rsync's default: read only
+    ("[a]\n    read only = no\n[b]\n    read only = yes\n", ["a"]),
+    ("read only = false\n[a]\n    path = /\n[b]\n    readonly = 1\n", ["a"]),  # the global default, then an override
+    ("# read only = no\n[a]\n    ; read only = no\n    write only = yes\n", []),
+])
+def test_writable_modules_reads_read_only_as_rsync_does(conf, writable):
+    from hotsync.runtime.fence import writable_modules
+
+    assert writable_modules(conf) == writable

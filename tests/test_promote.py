@@ -19,6 +19,10 @@ from hotsync.esmith import database_path, read_database
 from hotsync.root import Root
 from hotsync.runtime.backup import make_config_backup
 from hotsync.runtime.conditions import InstalledPackages
+from hotsync.runtime.fence import writable_modules
+from hotsync.runtime.lock import hold_sync_lock
+from hotsync.runtime.promote import STATE_PATH
+from hotsync.services import service_status
 
 PASSWORD = "correct-horse-battery"
 PROMOTE = str(Path(sys.executable).parent / "hotsync-promote")
@@ -116,7 +120,8 @@ def test_a_failed_step_stops_with_what_to_do_and_a_rerun_resumes(slave):
 
     assert resumed.code == 0, resumed.err
     assert "Resuming the promotion" not in resumed.out  # --yes: no confirmation text needed
-    assert resumed.out.count("done by an earlier run") == 3
+    assert resumed.out.count("done by an earlier run") == 2  # closing the host is checked again
+    assert "[1/7] stop receiving data: rsync daemon stopped" in resumed.out
     assert (slave / "prepared").read_text() == "now\n"
     assert configuration(slave).get_prop("hotsync", "role") == "master"
     assert "since the first attempt" in resumed.out
@@ -193,3 +198,105 @@ def test_without_a_terminal_and_without_yes_nothing_changes(slave):
 
 def test_bad_network_answer_is_a_usage_error(slave, hotsync):
     assert hotsync("--root", slave, "promote", "--network", "maybe").code == 2
+
+
+# ----------------------------------------------------------------------------- a started promotion stays closed
+
+FAILING_RULE = 'rule tests-promote {\n    promote run /usr/local/bin/prepare "now"\n}\n'
+
+
+def stop_promotion_at_a_rule_step(slave):
+    """Promotion stops at step 4: the program a rule's step runs is missing."""
+    write(slave / "etc/hotsync/rules.d/90-tests.hs", FAILING_RULE)
+    cli("--root", slave, "compile")
+    failed = run_hotsync_process("--root", slave, "--yes", "--network", "continue", program="hotsync-promote")
+    assert failed.code == 1 and "promotion stopped at step 4/7" in failed.err, failed.err + failed.out
+    return failed
+
+
+def receives_pushes(slave) -> bool:
+    """Whether anything on this host could take a push: the rsync daemon, or a writable module."""
+    conf = (slave / "etc/rsyncd.conf").read_text()
+    return service_status(Root(slave), "rsyncd").running or bool(writable_modules(conf))
+
+
+def test_no_event_reopens_a_slave_whose_promotion_stopped_at_a_step(slave, hotsync):
+    stop_promotion_at_a_rule_step(slave)
+    assert not receives_pushes(slave)
+
+    for event in ("nethserver-hotsync-save", "nethserver-hotsync-update"):
+        assert hotsync("--root", slave, "signal-event", event).code == 0
+
+    assert configuration(slave).get_prop("rsyncd", "status") == "disabled"
+    assert configuration(slave).get_prop("hotsync", "role") == "slave"
+    assert not receives_pushes(slave)
+    stunnel = (slave / "etc/stunnel/stunnel.conf").read_text()
+    port = configuration(slave).get_prop("hotsync", "SlavePort")
+    assert "[hotsync-fence]" in stunnel and f"accept = {port}\n" in stunnel  # answers, to refuse
+    assert service_status(Root(slave), "stunnel").running
+    rsyncd = (slave / "etc/rsyncd.conf").read_text()
+    assert "pre-xfer exec" in rsyncd and "early exec" not in rsyncd  # no need for rsync >= 3.2.4
+
+
+def test_a_resumed_promotion_checks_the_daemon_again_instead_of_trusting_an_earlier_run(slave):
+    # A promotion recorded its first step as done, but the daemon runs again (an earlier
+    # HotSync trusted that record; an admin may have started it by hand).
+    assert run_hotsync_process("--root", slave, "services", "start").code == 0
+    assert receives_pushes(slave)
+    started = int(time.time()) - 60
+    write(slave / STATE_PATH.lstrip("/"), json.dumps({
+        "started_epoch": started, "network": "continue", "data_epoch": None,
+        "done": {"receiving": {"title": "stop receiving data", "message": "rsync daemon stopped", "epoch": started}},
+    }), 0o600)
+
+    stop_promotion_at_a_rule_step(slave)
+
+    assert not receives_pushes(slave)
+
+
+def test_upkeep_and_fixperm_do_nothing_once_a_promotion_has_started(slave):
+    stop_promotion_at_a_rule_step(slave)
+    job = write(slave / "etc/cron.daily/report", "#!/bin/sh\n", 0o755)  # the promotion re-enables jobs at its end
+
+    for action in ((), ("fixperm",)):
+        outcome = run_hotsync_process("--root", slave, *action, program="hotsync-slave")
+        assert outcome.code == 0, outcome.err
+        assert outcome.out == "hotsync-slave: this slave's promotion has started: nothing to do " \
+                              "(run 'hotsync-promote' to finish it)\n"
+        assert outcome.err == ""
+    assert stat.S_IMODE(os.stat(job).st_mode) == 0o755
+
+
+def test_upkeep_on_a_promoted_host_says_so_and_succeeds(slave):
+    promoted = run_hotsync_process("--root", slave, "--yes", "--network", "continue", program="hotsync-promote")
+    assert promoted.code == 0, promoted.err
+
+    outcome = run_hotsync_process("--root", slave, "fixperm", program="hotsync-slave")
+
+    assert (outcome.code, outcome.err) == (0, "")
+    assert outcome.out == "hotsync-slave: this host was promoted to master (promotion generation 1): nothing to do\n"
+
+
+def test_fixperm_ends_quietly_while_a_promotion_holds_the_lock(slave):
+    job = write(slave / "etc/cron.daily/report", "#!/bin/sh\n", 0o755)
+    with hold_sync_lock(Root(slave)) as held:
+        assert held
+        outcome = run_hotsync_process("--root", slave, "fixperm", program="hotsync-slave")
+    assert (outcome.code, outcome.out, outcome.err) == (0, "", "")
+    assert stat.S_IMODE(os.stat(job).st_mode) == 0o755  # fixperm would have disabled it
+
+
+def test_promotion_waits_for_the_upkeep_holding_the_lock(slave):
+    import subprocess
+
+    with hold_sync_lock(Root(slave)) as held:
+        assert held
+        child = subprocess.Popen([PROMOTE, "--root", str(slave), "--yes", "--network", "continue"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert child.stdout.readline() == "Waiting for the slave's upkeep (hotsync-slave) to end...\n"
+        time.sleep(0.5)
+        assert not (slave / STATE_PATH.lstrip("/")).exists()  # nothing done while it waits
+        assert configuration(slave).get_prop("hotsync", "PromotionStarted") is None
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 0, err
+    assert "Promotion complete" in out

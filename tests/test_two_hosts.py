@@ -472,6 +472,36 @@ def test_the_old_master_coming_back_after_the_promotion_is_refused_and_changes_n
     assert (tree_digest(pair.slave.root), pair.database_contents(pair.slave)) == before
 
 
+def test_a_promotion_stopped_at_a_step_stays_closed_through_an_event_and_refuses_the_old_master(hosts):
+    pair = hosts
+    make_office_data(pair.master)
+    synced = pair.sync()
+    assert synced.code == 0, synced.err
+    rows = pair.database_contents(pair.master)
+    # The slave's own MariaDB is down: its promotion stops at the restore step.
+    pair.slave.databases.mariadb.stop()
+    stopped = pair.slave.run("--yes", "--network", "continue", program="hotsync-promote")
+    assert stopped.code == 1, stopped.err + stopped.out
+    assert "promotion stopped at step" in stopped.err and "restore mysql" in stopped.err, stopped.err
+    before = tree_digest(pair.slave.root)
+
+    # Any event (an admin's save, a package update), then the master's next scheduled push.
+    pair.slave.admin("signal-event", "nethserver-hotsync-save")
+    pair.master.write("/srv/office/readme.txt", "changed on the master after the promotion began\n")
+    pushed = pair.sync()
+
+    assert pushed.code == 1
+    assert "HotSync refused this push: the receiving host is being promoted to master" in pushed.err, pushed.err
+    assert tree_digest(pair.slave.root) == before, "the slave changed after its promotion had started"
+
+    # Once its database server is back, the promotion resumes, checking first that it is still closed.
+    pair.slave.databases.mariadb.ensure_running()
+    resumed = promote_the_slave(pair)
+    assert "stop receiving data: rsync daemon stopped" in resumed.out
+    assert pair.database_contents(pair.slave) == rows
+    assert pair.slave.path("/srv/office/readme.txt").read_text() == "Office shares\n"
+
+
 # ----------------------------------------------------------------------------- found on the way
 
 

@@ -24,6 +24,7 @@ global {
     # Set by hotsync-promote: a promoted host refuses pushes from the master it replaced.
     promotion_generation = setting hotsync.PromotionGeneration default 0
     fence_port     = setting hotsync.FencePort default ""
+    promotion_started = setting hotsync.PromotionStarted default 0
 }
 
 role master {

@@ -14,6 +14,7 @@ from typing import Callable, List, Optional
 from ..errors import EXIT_FAILURE, EXIT_OK
 from ..plan import load_plan
 from ..root import Root
+from ..runtime.lock import hold_sync_lock
 from ..runtime.promote import (NETWORK_CHOICES, PromotionReport, check_can_promote, data_age, promote,
                                promotion_in_progress, read_state, repositories_problem)
 from .parsing import CommandParser
@@ -50,7 +51,9 @@ def main(root: Root, argv: List[str], ask: Callable[[str], str] = input) -> int:
         print("Promotion stopped before any change: fix the network in the Server Manager, "
               "then run hotsync-promote again.")
         return EXIT_FAILURE
-    report = promote(root, network, announce=print)
+    # The slave's upkeep takes the same lock: it never runs beside the promotion.
+    with hold_sync_lock(root, waiting=lambda: print("Waiting for the slave's upkeep (hotsync-slave) to end...", flush=True)):
+        report = promote(root, network, announce=print)
     print_summary(report, root)
     return EXIT_OK
 

@@ -4,6 +4,8 @@ Without an action (cron, daily): reinstall the master's packages, keep the synce
 jobs from running, fix the owners of synced paths. ``fixperm`` (cron, every 15 minutes):
 the last two only. The exit status is the number of failed steps; each is named on stderr.
 An unexpected error ends the run with exit 1, one line on stderr and its traceback in the log.
+Both take the lock promotion takes (a busy lock ends them quietly) and do nothing, saying
+so, once a promotion has started.
 
 ``check-push`` and ``record-push-generation`` are run by the rsync daemon itself before a
 push is accepted (see ``hotsync.runtime.fence``), ``stamp-marker`` after a push ended (see
@@ -17,7 +19,8 @@ from ..plan import load_plan
 from ..root import Root
 from ..runtime import fence
 from ..runtime.failure import failure_recorded
-from ..runtime.slave import UpkeepResult, check_plan_is_slave, run_upkeep
+from ..runtime.lock import hold_sync_lock
+from ..runtime.slave import UpkeepResult, check_plan_is_slave, promotion_blocks_upkeep, run_upkeep
 from ..runtime.status import stamp_marker_command
 from .parsing import CommandParser
 
@@ -45,9 +48,16 @@ def main(root: Root, argv: List[str]) -> int:
     if options.action == "stamp-marker":
         return stamp_marker_command(root)
     plan = load_plan(root)
-    check_plan_is_slave(plan)
-    with failure_recorded(root, "the slave upkeep"):
-        result = run_upkeep(root, plan, reinstall=options.action is None)
+    with hold_sync_lock(root) as held:
+        if not held:
+            return 0  # a promotion or another upkeep runs; the next scheduled run does this one's work
+        blocked = promotion_blocks_upkeep(root)
+        if blocked:
+            print(f"hotsync-slave: {blocked}")
+            return 0
+        check_plan_is_slave(plan)
+        with failure_recorded(root, "the slave upkeep"):
+            result = run_upkeep(root, plan, reinstall=options.action is None)
     report(result)
     return min(result.failed, 125)
 

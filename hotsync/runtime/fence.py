@@ -15,6 +15,11 @@ master's). A host's data is as new as its generation.
   ``pre-xfer exec``. A master promoted earlier than this slave (lower generation) has
   older data and is refused; a master promoted later syncs normally.
 
+* A slave whose promotion has started (``hotsync PromotionStarted``, set by promotion's
+  first step and cleared by the step that makes it the master) is closed for good: its
+  daemons take the promoted master's form above, whatever event runs, and every push is
+  refused. That needs no ``early exec``, so it holds on rsync 3.1.2 too.
+
 Never-promoted slaves (generation 0) run no check at all: their daemon configuration has
 no early or pre-xfer exec.
 """
@@ -24,7 +29,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import List, Mapping, Optional
 
 from ..esmith import Database, database_path, read_database
 from ..files import write_file_atomic
@@ -34,6 +39,7 @@ from .status import append_log
 
 GENERATION_PROPERTY = "PromotionGeneration"
 FENCE_PORT_PROPERTY = "FencePort"
+PROMOTION_STARTED_PROPERTY = "PromotionStarted"
 INCOMING_FOLDER = "/var/lib/nethserver/hotsync/incoming"
 EARLY_INPUT_LIMIT = 5000  # rsync sends at most about 5 KB of early input
 EARLY_INPUT_WORD = "hotsync-generation"
@@ -48,13 +54,20 @@ class FenceSettings:
 
     role: str
     generation: int
+    promotion_started: int = 0  # epoch when this slave's promotion started; 0 when none is under way
 
     @classmethod
     def from_database(cls, database: Database) -> "FenceSettings":
         return cls(
             role=database.get_prop("hotsync", "role", "") or "",
             generation=read_number(database.get_prop("hotsync", GENERATION_PROPERTY, "")),
+            promotion_started=read_number(database.get_prop("hotsync", PROMOTION_STARTED_PROPERTY, "")),
         )
+
+    @property
+    def promoting(self) -> bool:
+        """A slave whose promotion has started: it takes no data any more, from anyone."""
+        return self.role == "slave" and self.promotion_started > 0
 
 
 def read_fence_settings(root: Root) -> FenceSettings:
@@ -102,6 +115,14 @@ def decide_push(settings: FenceSettings, master_generation: Optional[int]) -> Op
     A master that sent no generation is taken as generation 0 (never promoted): refusing
     it when this host is newer is the safe side.
     """
+    if settings.promoting:
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(settings.promotion_started))
+        return (
+            f"{REFUSAL_MARK}: the receiving host is being promoted to master (promotion started {started}) "
+            "and accepts no data any more. The sending host is no longer the master: configure it as a "
+            "slave of the promoted host ('config setprop hotsync role slave MasterHost ADDRESS', then "
+            "'signal-event nethserver-hotsync-save')"
+        )
     if settings.role != "slave":
         return (
             f"{REFUSAL_MARK}: the receiving host is the master now (role: {settings.role or 'none'}, "
@@ -190,3 +211,35 @@ def _log_refusal(root: Root, refusal: str) -> None:
         append_log(root, f"refused a push: {refusal}")
     except OSError:
         pass
+
+
+# ----------------------------------------------------------------------------- checking a configuration
+
+_FALSE_WORDS = ("no", "false", "0")
+
+
+def writable_modules(rsyncd_conf: str) -> List[str]:
+    """The modules an rsyncd configuration text lets a client write into.
+
+    rsync's own reading: a module is read-only unless ``read only`` says no, in its
+    section or (as every module's default) before the first section.
+    """
+    default_read_only, modules, current = True, {}, None
+    for raw in rsyncd_conf.splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            current = line[1:-1].strip()
+            modules.setdefault(current, None)
+            continue
+        key, _, value = line.partition("=")
+        if key.replace(" ", "").lower() != "readonly":
+            continue
+        read_only = value.strip().lower() not in _FALSE_WORDS
+        if current is None:
+            default_read_only = read_only
+        else:
+            modules[current] = read_only
+    return [name for name, read_only in modules.items()
+            if not (default_read_only if read_only is None else read_only)]

@@ -1,4 +1,7 @@
-"""One sync at a time: a kernel lock (``flock``) on ``/var/lock/hotsync.lock``.
+"""One HotSync run at a time: a kernel lock (``flock``) on ``/var/lock/hotsync.lock``.
+
+A master's sync takes it; on a slave, the upkeep, fixperm and promotion take it, so the
+upkeep never runs beside a promotion.
 
 The kernel drops the lock when the holding process ends, however it ends, so a
 crashed run can never leave a stale lock behind (the original's lock directory could).
@@ -7,7 +10,7 @@ crashed run can never leave a stale lock behind (the original's lock directory c
 import fcntl
 import os
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator, Optional
 
 from ..root import Root
 
@@ -15,12 +18,14 @@ LOCK_PATH = "/var/lock/hotsync.lock"
 
 
 @contextmanager
-def hold_sync_lock(root: Root) -> Iterator[bool]:
+def hold_sync_lock(root: Root, waiting: Optional[Callable[[], None]] = None) -> Iterator[bool]:
     """Try to take the root's sync lock without waiting.
 
     Yields True while this process holds the lock, False when another run holds it
-    (the caller should then end quietly). The lock file is never written: it only
-    names the lock, so it is opened directly rather than through ``write_file_atomic``.
+    (the caller should then end quietly). With ``waiting``, a busy lock is waited for
+    instead: ``waiting`` is called once first (to say so), and the result is always True.
+    The lock file is never written: it only names the lock, so it is opened directly
+    rather than through ``write_file_atomic``.
     Its descriptor is not inherited by child processes (Python's default), so a
     leftover rsync cannot keep the lock after its parent died.
     """
@@ -31,8 +36,11 @@ def hold_sync_lock(root: Root) -> Iterator[bool]:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            yield False
-            return
+            if waiting is None:
+                yield False
+                return
+            waiting()
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield True
     finally:
         os.close(descriptor)  # closing releases the lock

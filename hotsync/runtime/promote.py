@@ -2,7 +2,11 @@
 
 Steps, in this order (reference §7, driven by the plan):
 
-1. ``receiving``: stop the rsync daemon first, so no push can change the data being promoted;
+1. ``receiving``: close this host to pushes for good, before anything else: the promotion
+   is marked started in the configuration database, the rsync daemon stops, and the
+   daemons take the fence's form (every push refused, whatever event runs later; see
+   ``fence.py``). This step runs again on every resume: it checks the daemon rather than
+   trusting an earlier run;
 2. ``packages``: reinstall the master's packages (skipped with network choice ``continue``);
 3. ``fixperm``: the slave's ownership fixes;
 4. one step per ``promote`` statement of the active rules, in plan order: ``restore`` loads
@@ -13,8 +17,9 @@ Steps, in this order (reference §7, driven by the plan):
 6. ``master``: role master, a new promotion generation, the fence (see ``fence.py``);
 7. ``cron``: the periodic jobs executable again.
 
-Each completed step is recorded in ``STATE_PATH``; running promotion again skips them, so
-after fixing what made a step fail the admin just runs the command again.
+Each completed step is recorded in ``STATE_PATH``; running promotion again skips them
+(except the first), so after fixing what made a step fail the admin just runs the command
+again.
 """
 
 import json
@@ -32,12 +37,13 @@ from ..files import write_file_atomic
 from ..frozen import frozen
 from ..plan import Plan, PromoteStep, load_plan
 from ..root import Root
-from ..services import apply_service_state, stop_service
+from ..services import apply_service_state, service_status, stop_service
 from .backup import ARCHIVE_PATH
 from .conditions import InstalledPackages, evaluate_rules
 from .dumps import UnsafeDatabaseName, check_database_name, mysql_connection_options, postgresql_connection_options
 from .failure import failure_recorded
-from .fence import FENCE_PORT_PROPERTY, GENERATION_PROPERTY, FenceSettings, next_generation
+from .fence import (FENCE_PORT_PROPERTY, GENERATION_PROPERTY, PROMOTION_STARTED_PROPERTY, FenceSettings,
+                    next_generation, writable_modules)
 from .slave import (UpkeepResult, disable_synced_cron_jobs, enable_synced_cron_jobs, apply_owner_fixes,
                     reinstall_packages, unreachable_repositories, verify_backup_checksum)
 from .status import read_marker, render_json
@@ -49,6 +55,7 @@ HOTSYNC_KEYS = ("hotsync", "rsyncd", "stunnel")
 NETWORK_DATABASE = "networks"
 DATABASE_FOLDER_IN_ARCHIVE = "var/lib/nethserver/db/"
 SAVE_EVENT = "nethserver-hotsync-save"
+RSYNCD_CONF_PATH = "/etc/rsyncd.conf"
 RESTORE_TIMEOUT_SECONDS = 4 * 3600
 SERVICE_TIMEOUT_SECONDS = 300
 
@@ -65,6 +72,7 @@ class Step:
     title: str
     action: Callable[[], str]  # returns what it did; raises HotsyncError when it fails
     hint: str
+    recheck: bool = False  # run again on resume, even when an earlier run completed it
 
 
 @frozen
@@ -134,7 +142,7 @@ def promote(root: Root, network: str, announce: Callable[[str], None]) -> Promot
     skipped: List[str] = []
     for number, step in enumerate(steps, 1):
         label = f"[{number}/{len(steps)}] {step.title}"
-        if step.key in state["done"]:
+        if step.key in state["done"] and not step.recheck:
             skipped.append(step.title)
             announce(f"{label}: done by an earlier run")
             continue
@@ -177,7 +185,8 @@ def promotion_steps(root: Root, plan: Plan, network: str) -> List[Step]:
     """Every step of this host's promotion, in order (see the module's docstring)."""
     steps = [
         Step("receiving", "stop receiving data", lambda: stop_receiving(root),
-             "stop the rsync daemon by hand ('hotsync services stop rsyncd')"),
+             "see /var/log/hotsync-events.log; stop the rsync daemon by hand if it still runs "
+             "('hotsync services stop rsyncd')", recheck=True),
         Step("packages", "reinstall the master's packages", lambda: reinstall_step(root, network),
              "fix the network or the repositories, or answer 3 (continue without reinstalling packages)"),
         Step("fixperm", "fix permissions", lambda: fixperm_step(root, plan),
@@ -225,11 +234,38 @@ def _rule_step(root: Root, plan: Plan, rule: str, statement: PromoteStep, key: s
 
 
 def stop_receiving(root: Root) -> str:
-    """Stop the rsync daemon and keep it disabled: from now on this host's data is its own."""
+    """Close this host to pushes for good: from now on its data is its own.
+
+    The promotion is marked started in the configuration database (the compiler and the
+    events read it there: no event can make this host receive again), the rsync daemon
+    stops, and the save event gives the daemons the fence's form. Then the result is
+    checked, never assumed: raises ``HotsyncError`` when the daemon still runs or the
+    daemon's configuration still offers a writable module.
+    """
     with edit_database(database_path(root)) as session:
+        fence = FenceSettings.from_database(session.database)
+        if fence.role == "slave" and not fence.promotion_started:  # a resume after 'master' only checks
+            session.set_prop("hotsync", PROMOTION_STARTED_PROPERTY, str(int(time.time())))
         session.set_prop("rsyncd", "status", "disabled")
     stop_service(root, "rsyncd")
-    return "rsync daemon stopped and disabled; no push can change this host's data now"
+    result = run_event(root, SAVE_EVENT)
+    if not result.ok:
+        raise HotsyncError(f"'signal-event {SAVE_EVENT}' failed at {', '.join(result.failed_steps)}")
+    check_closed(root)
+    return "rsync daemon stopped and disabled; every push is refused from now on"
+
+
+def check_closed(root: Root) -> None:
+    """Raise unless the rsync daemon is stopped and its configuration offers no writable module."""
+    if service_status(root, "rsyncd").running:
+        raise HotsyncError("the rsync daemon still runs")
+    try:
+        text = root.path(RSYNCD_CONF_PATH).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return
+    writable = writable_modules(text)
+    if writable:
+        raise HotsyncError(f"{RSYNCD_CONF_PATH} still offers writable module(s) {', '.join(writable)}")
 
 
 def reinstall_step(root: Root, network: str) -> str:
@@ -394,6 +430,8 @@ def become_master(root: Root, plan: Plan) -> str:
             "role": "master", "MasterHost": "", "SlaveHost": "", "status": "disabled",
             GENERATION_PROPERTY: str(generation), FENCE_PORT_PROPERTY: str(plan.transport.tunnel_port),
         })
+        # The role closes this host from now on; the mark would close it again as a slave later.
+        session.delete_prop("hotsync", PROMOTION_STARTED_PROPERTY)
         session.set_prop("rsyncd", "status", "disabled")
     result = run_event(root, SAVE_EVENT)
     if not result.ok:

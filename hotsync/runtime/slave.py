@@ -32,6 +32,7 @@ from ..root import Root
 from .accounts import Accounts, UnknownAccount, read_accounts
 from .backup import ARCHIVE_MD5_PATH, ARCHIVE_PATH, PACKAGE_LIST_PATH
 from .conditions import SANDBOX_PACKAGES_PATH, InstalledPackages, evaluate_rules, read_sandbox_packages
+from .fence import read_fence_settings
 from .ownership import UnsafeLink, change_owners
 
 # Synced cron files the slave must not run (they belong to the master's own duties).
@@ -74,6 +75,20 @@ def check_plan_is_slave(plan: Plan, command: str = "hotsync-slave") -> None:
     if plan.role != "slave":
         role = plan.role or "no role"
         raise HotsyncError(f"this host is not a slave (role: {role}); {command} runs on the slave only")
+
+
+def promotion_blocks_upkeep(root: Root) -> str:
+    """Why upkeep must not touch this host because of a promotion ("" when it may run).
+
+    Once a promotion has started the synced files are the promoted data: upkeep would
+    disable the cron jobs the promotion re-enables, or reinstall packages behind its back.
+    """
+    fence = read_fence_settings(root)
+    if fence.promoting:
+        return "this slave's promotion has started: nothing to do (run 'hotsync-promote' to finish it)"
+    if fence.role == "master" and fence.generation:
+        return f"this host was promoted to master (promotion generation {fence.generation}): nothing to do"
+    return ""
 
 
 def run_upkeep(root: Root, plan: Plan, reinstall: bool) -> UpkeepResult:
