@@ -165,6 +165,6 @@ def test_a_promotion_step_that_crashes_is_a_failed_step_and_a_rerun_resumes_it(s
     resumed = hotsync("--root", slave, "promote", "--yes")
 
     assert resumed.code == 0, resumed.err
-    assert resumed.out.count("done by an earlier run") == 3
+    assert resumed.out.count("done by an earlier run") == 2  # the first step, closing the host, is checked again
     assert "[4/6] restore the configuration: restored" in resumed.out
     assert json.loads((slave / STATE_PATH[1:]).read_text())["finished_epoch"] <= time.time()
