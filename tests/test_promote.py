@@ -113,6 +113,8 @@ def test_a_failed_step_stops_with_what_to_do_and_a_rerun_resumes(slave):
     assert "promotion stopped at step 4/7 'tests-promote: run /usr/local/bin/prepare now'" in failed.err
     assert "program not found" in failed.err
     assert "What to do: run '/usr/local/bin/prepare now' by hand" in failed.err
+    assert ("it resumes at this step (the 2 completed step(s) are not repeated; "
+            "'stop receiving data' is checked again)") in failed.err
     assert configuration(slave).get_prop("hotsync", "role") == "slave"  # not half-promoted silently
     write(slave / "usr/local/bin/prepare", '#!/bin/sh\necho "$1" >> "$HOTSYNC_ROOT/prepared"\n', 0o755)
 

@@ -155,7 +155,7 @@ def promote(root: Root, network: str, announce: Callable[[str], None]) -> Promot
             raise PromotionStopped(
                 f"promotion stopped at step {number}/{len(steps)} '{step.title}': {error}\n"
                 f"What to do: {step.hint}\n"
-                f"Then run 'hotsync-promote' again: the {number - 1} completed step(s) are not repeated."
+                f"Then run 'hotsync-promote' again: it resumes at this step ({_rerun_note(steps[:number - 1])})."
             ) from None
         state["done"][step.key] = {"title": step.title, "message": message, "epoch": int(time.time())}
         state.pop("failed", None)
@@ -167,6 +167,15 @@ def promote(root: Root, network: str, announce: Callable[[str], None]) -> Promot
     write_state(root, state)
     return PromotionReport(tuple(ran), tuple(skipped), finished - started, finished - state["started_epoch"],
                            state.get("data_epoch"))
+
+
+def _rerun_note(completed: List[Step]) -> str:
+    """What a re-run does with the steps before the one that failed."""
+    checked = [step.title for step in completed if step.recheck]
+    skipped = len(completed) - len(checked)
+    parts = [f"the {skipped} completed step(s) are not repeated"] if skipped else []
+    parts += [f"'{title}' is checked again" for title in checked]
+    return "; ".join(parts) or "nothing before it had completed"
 
 
 def _current_state(root: Root, now: float, network: str) -> Dict:
