@@ -41,6 +41,9 @@ HEADER = (
 # A field separator is a '|' that is not escaped by a backslash.
 _SEPARATOR = re.compile(r"(?<!\\)\|")
 _ESCAPED_NEWLINE = "\\n"
+# A file byte that is not UTF-8 reads as a surrogate from U+DC80 to U+DCFF and is written back
+# as that byte; any other surrogate stands for no byte and cannot be written at all.
+_UNWRITABLE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
 
 
 class InvalidDatabaseEntry(HotsyncError):
@@ -217,6 +220,7 @@ def _unescape_field(text: str) -> str:
 def validate_key(key: str) -> None:
     """Raise InvalidDatabaseEntry unless ``key`` can be stored and read back unchanged."""
     _require_text(key, "key")
+    _require_writable(key, f"key {key!r}")
     for forbidden, why in (("\n", "a newline"), ("|", "'|'"), ("=", "'='")):
         if forbidden in key:
             raise InvalidDatabaseEntry(f"invalid key {key!r}: a key must not contain {why}")
@@ -249,6 +253,7 @@ def validate_value(value: str, what: str = "value") -> None:
     """
     if not isinstance(value, str):
         raise InvalidDatabaseEntry(f"invalid {what}: expected text, got {type(value).__name__}")
+    _require_writable(value, what)
     if value.endswith("\\"):
         raise InvalidDatabaseEntry(f"invalid {what}: it must not end with a backslash")
     if _ESCAPED_NEWLINE in value:
@@ -276,6 +281,11 @@ def validate_props(props: Mapping[str, str]) -> None:
 def _require_text(text: str, what: str) -> None:
     if not isinstance(text, str) or not text:
         raise InvalidDatabaseEntry(f"invalid {what}: it must be non-empty text")
+
+
+def _require_writable(text: str, what: str) -> None:
+    if _UNWRITABLE.search(text):
+        raise InvalidDatabaseEntry(f"invalid {what}: it holds a character that has no UTF-8 form (a lone surrogate)")
 
 
 # ---------------------------------------------------------------------------

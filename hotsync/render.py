@@ -1,7 +1,8 @@
 """Plan -> file contents, rendered with jinja2 from ``templates/``; one table says each file's mode.
 
 Rendering never touches the disk: it returns ``Output`` values that ``apply.py`` writes.
-Templates hold layout only; every decision is in the plan or in the context built here.
+Templates hold layout only; every decision is in the plan or in the context built here. No value of the context may hold a line break or a control
+character, whatever the validator let through: such a value could add a line to a file.
 """
 
 import functools
@@ -10,15 +11,16 @@ import hmac
 import os
 import shutil
 import sysconfig
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import jinja2
 
 from .errors import HotsyncError
-from .frozen import frozen
+from .frozen import fields, frozen, is_frozen
 from .plan import Plan
 from .resources import shipped_folder
 from .root import Root
+from .settings import unsafe_character
 
 PSK_IDENTITY = "hotsync"
 # rsync options the slave's daemon refuses: no push of HotSync uses them (see
@@ -144,13 +146,55 @@ def fence_context(root: Root, resolved) -> dict:
 
 
 def render_outputs(root: Root, plan: Plan, resolved) -> List[Output]:
-    """Every generated file's content, in memory."""
+    """Every generated file's content, in memory.
+
+    Raises ``UnsafeValue`` when a value of the context holds a control character.
+    """
     environment = template_environment()
     context = render_context(root, plan, resolved)
+    refuse_unsafe_values(context)
     return [
         Output(path=path, content=_render(environment, template, context), mode=mode)
         for path, template, mode in OUTPUT_FILES
     ]
+
+
+class UnsafeValue(HotsyncError):
+    """A value about to be rendered holds a line break or a control character: the checks of
+    the settings should have refused it, so this is a bug, and nothing is written."""
+
+
+def refuse_unsafe_values(context: dict) -> None:
+    """Raise ``UnsafeValue`` naming the first value of ``context`` (walked through mappings,
+    sequences and frozen classes such as the plan) that holds a control character, a line
+    break or bytes that are not UTF-8. The message names where, never the value (it may be
+    the password)."""
+    found = _find_unsafe_value(context, "")
+    if found:
+        where, what = found
+        raise UnsafeValue(
+            f"cannot render the configuration: the value {where} holds {what}; nothing was written. "
+            "The setting it comes from should have been refused: please report this as a bug")
+
+
+def _find_unsafe_value(value, where: str) -> Optional[Tuple[str, str]]:
+    if isinstance(value, str):
+        what = unsafe_character(value)
+        return (where, what) if what else None
+    if isinstance(value, dict):
+        items = [(f"{where}.{key}" if where else str(key), item) for key, item in value.items()]
+        items += [(f"{where} (a key)", key) for key in value]
+    elif isinstance(value, (list, tuple)):
+        items = [(f"{where}[{index}]", item) for index, item in enumerate(value)]
+    elif is_frozen(value) and not isinstance(value, type):
+        items = [(f"{where}.{item.name}", getattr(value, item.name)) for item in fields(value)]
+    else:
+        return None  # numbers, booleans, None: nothing to break a line with
+    for item_where, item in items:
+        found = _find_unsafe_value(item, item_where)
+        if found:
+            return found
+    return None
 
 
 class TemplateFailure(HotsyncError):

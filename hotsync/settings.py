@@ -14,11 +14,30 @@ from .errors import Span
 from .frozen import frozen
 
 MINIMUM_PASSWORD_LENGTH = 12
+# rsync reads a password file into a 512-byte buffer, its last byte the terminator.
+MAXIMUM_PASSWORD_BYTES = 511
+# rsync keeps its I/O timeout in an int and the tunnel's idle limit is twice it plus a
+# minute; a day is far beyond any stall worth waiting for and safe in both.
+MAXIMUM_SECONDS = 86400
+# Counts and epochs (a promotion's start) up to ten digits: past the year 2038, short of int()'s limits.
+MAXIMUM_COUNT = 10**10 - 1
 
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
-_ACCOUNT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
-_MAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Every pattern is matched against the whole value with ``fullmatch``: ``$`` would accept a
+# trailing newline. Character classes are spelled out: ``\d`` and ``str.isdigit()`` take
+# '²' and full-width digits.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+_HOST_CHARACTERS = re.compile(r"[A-Za-z0-9_.:%-]{1,253}")
+_ZONE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_ACCOUNT = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
+_MAIL_LOCAL_PART = re.compile(r"[A-Za-z0-9._%+-]{1,64}")
+# Ten digits hold any number a setting takes, and keep int() away from a 5,000-digit value.
+_DIGITS = re.compile(r"[0-9]{1,10}")
+# C0 and C1 control characters and DEL (line breaks, NUL, escapes), and Unicode's line and
+# paragraph separators, which Python's splitlines() takes for line breaks.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Bytes of the database file that are not UTF-8 arrive as lone surrogates (surrogateescape).
+_NOT_UTF8 = re.compile("[\ud800-\udfff]")
 _TRUE = {"on", "yes", "true", "enabled", "1"}
 _FALSE = {"off", "no", "false", "disabled", "0"}
 
@@ -27,10 +46,29 @@ class BadValue(ValueError):
     """A value that fails its check; the message says what was expected."""
 
 
+def unsafe_character(text: str) -> Optional[str]:
+    """What makes ``text`` unfit for any generated file, or None: a control character or a
+    line break, or bytes that are not UTF-8."""
+    if _CONTROL.search(text):
+        return "a line break or a control character"
+    if _NOT_UTF8.search(text):
+        return "bytes that are not UTF-8 text"
+    return None
+
+
+def _whole_number(text: str, low: int, high: int) -> Optional[int]:
+    """``text`` as a number when it is ASCII digits from ``low`` to ``high``, else None."""
+    if not _DIGITS.fullmatch(text):
+        return None
+    number = int(text)
+    return number if low <= number <= high else None
+
+
 def check_port(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise BadValue(f"'{text}' is not a TCP port (expected a number from 1 to 65535)")
-    return int(text)
+    port = _whole_number(text, 1, 65535)
+    if port is None:
+        raise BadValue(f"{quoted(text)} is not a TCP port (expected a number from 1 to 65535)")
+    return port
 
 
 def check_optional_port(text: str) -> int:
@@ -39,9 +77,10 @@ def check_optional_port(text: str) -> int:
 
 
 def check_count(text: str) -> int:
-    if not text.isdigit():
-        raise BadValue(f"'{printable(text)}' is not a whole number (expected 0, 1, 2...)")
-    return int(text)
+    count = _whole_number(text, 0, MAXIMUM_COUNT)
+    if count is None:
+        raise BadValue(f"{quoted(text)} is not a whole number (expected 0, 1, 2... up to {MAXIMUM_COUNT})")
+    return count
 
 
 def check_switch(text: str) -> bool:
@@ -50,46 +89,71 @@ def check_switch(text: str) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise BadValue(f"'{text}' is not a switch (expected enabled/disabled, on/off, yes/no)")
+    raise BadValue(f"{quoted(text)} is not a switch (expected enabled/disabled, on/off, yes/no)")
 
 
 def check_percent(text: str) -> int:
-    if not text.isdigit() or not 0 <= int(text) <= 100:
-        raise BadValue(f"'{text}' is not a percentage (expected 0% to 100%)")
-    return int(text)
+    percent = _whole_number(text, 0, 100)
+    if percent is None:
+        raise BadValue(f"{quoted(text)} is not a percentage (expected 0% to 100%)")
+    return percent
 
 
 def check_seconds(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise BadValue(f"'{text}' is not a duration (expected a whole number of seconds, at least 1)")
-    return int(text)
+    seconds = _whole_number(text, 1, MAXIMUM_SECONDS)
+    if seconds is None:
+        raise BadValue(f"{quoted(text)} is not a duration (expected a whole number of seconds from 1 to {MAXIMUM_SECONDS})")
+    return seconds
 
 
 def check_host(text: str) -> str:
-    """An IPv4/IPv6 address or a host name; empty means 'not set' (the role checks that)."""
-    if text == "":
+    """An IPv4/IPv6 address (IPv6 with an optional zone: ``fe80::1%eth0``) or an RFC 1123
+    host name; empty means 'not set' (the role checks that)."""
+    if text == "" or is_address(text) or (is_host_name(text) and not text.replace(".", "").isdigit()):
         return text
+    raise BadValue(f"{quoted(text)} is not an IPv4/IPv6 address or a host name")
+
+
+def is_address(text: str) -> bool:
+    """Whether ``text`` is an IP address; an IPv6 zone may hold only letters, digits, '_.-'.
+
+    ``ipaddress`` alone takes any zone but '%' and '/' — a newline, a quote, a ';' — so the
+    zone is checked here and the address is parsed without it.
+    """
+    if not _HOST_CHARACTERS.fullmatch(text):
+        return False
+    address, percent, zone = text.partition("%")
+    if percent and not _ZONE_ID.fullmatch(zone):
+        return False
     try:
-        ipaddress.ip_address(text)
-        return text
+        parsed = ipaddress.ip_address(address)
     except ValueError:
-        pass
-    if _HOSTNAME.match(text) and not text.replace(".", "").isdigit():
-        return text
-    raise BadValue(f"'{printable(text)}' is not an IPv4/IPv6 address or a host name")
+        return False
+    return not percent or parsed.version == 6
+
+
+def is_host_name(text: str) -> bool:
+    """Whether ``text`` is an RFC 1123 host name: dot-separated labels of letters, digits and
+    inner hyphens, at most 63 characters each and 253 in all."""
+    return len(text.rstrip(".")) <= 253 and _HOSTNAME.fullmatch(text) is not None
 
 
 def check_account(text: str) -> str:
-    if not _ACCOUNT.match(text):
-        raise BadValue(f"'{printable(text)}' is not a valid user name (letters, digits, '_', '-', '.')")
+    if not _ACCOUNT.fullmatch(text):
+        raise BadValue(f"{quoted(text)} is not a valid user name (letters, digits, '_', '-', '.')")
     return text
 
 
 def check_password(text: str) -> str:
+    """The shared secret: the messages never show it."""
     if text == "":
         raise BadValue("the password is empty: set one with 'config setprop rsyncd password SECRET' on both hosts")
+    if _NOT_UTF8.search(text):
+        raise BadValue("the password holds bytes that are not UTF-8 text: set it again with 'config setprop rsyncd password SECRET'")
     if _CONTROL.search(text) or text != text.strip():
         raise BadValue("the password contains a line break, a control character or surrounding spaces")
+    if len(text.encode("utf-8")) > MAXIMUM_PASSWORD_BYTES:
+        raise BadValue(f"the password is too long: rsync reads at most {MAXIMUM_PASSWORD_BYTES} bytes of it")
     if len(text) < MINIMUM_PASSWORD_LENGTH:
         raise BadValue(f"the password is too short: use at least {MINIMUM_PASSWORD_LENGTH} characters")
     return text
@@ -97,29 +161,54 @@ def check_password(text: str) -> str:
 
 def check_role(text: str) -> str:
     if text not in ("", "master", "slave"):
-        raise BadValue(f"'{printable(text)}' is not a role (expected master, slave or empty)")
+        raise BadValue(f"{quoted(text)} is not a role (expected master, slave or empty)")
     return text
 
 
 def check_mail(text: str) -> str:
-    if text and not _MAIL.match(text):
-        raise BadValue(f"'{printable(text)}' is not a mail address")
+    """A mail address ``LOCAL@DOMAIN`` (the domain an RFC 1123 host name), or empty."""
+    local, at, domain = text.rpartition("@")
+    if text and not (at and _MAIL_LOCAL_PART.fullmatch(local) and is_host_name(domain)):
+        raise BadValue(f"{quoted(text)} is not a mail address")
     return text
 
 
 def check_path(text: str) -> str:
-    if _CONTROL.search(text):
-        raise BadValue(f"path '{printable(text)}' contains a line break or a control character")
+    unsafe = unsafe_character(text)
+    if unsafe:
+        raise BadValue(f"path {quoted(text)} contains {unsafe}")
     if not text.startswith("/"):
-        raise BadValue(f"path '{text}' is relative: write it from the root, starting with '/'")
+        raise BadValue(f"path {quoted(text)} is relative: write it from the root, starting with '/'")
     if ".." in text.split("/"):
-        raise BadValue(f"path '{text}' contains '..': write it without going up")
+        raise BadValue(f"path {quoted(text)} contains '..': write it without going up")
+    return text
+
+
+def check_text(text: str) -> str:
+    """Free text of a rule file (a warning, a file name pattern, a program's argument)."""
+    unsafe = unsafe_character(text)
+    if unsafe:
+        raise BadValue(f"{quoted(text)} contains {unsafe}")
     return text
 
 
 def printable(text: str) -> str:
-    """``text`` with control characters made visible, for error messages."""
-    return text.encode("unicode_escape").decode("ascii")
+    """``text`` with control characters made visible (``\\n``), and bytes that are not UTF-8
+    shown as ``\\xNN``, for error messages."""
+    return "".join(character if character.isprintable() else _escape(character) for character in text)
+
+
+def _escape(character: str) -> str:
+    if "\udc80" <= character <= "\udcff":  # a byte that was not UTF-8 (surrogateescape)
+        return f"\\x{ord(character) - 0xdc00:02x}"
+    return character.encode("unicode_escape", "backslashreplace").decode("ascii")
+
+
+def quoted(text: str, limit: int = 60) -> str:
+    """``text`` quoted on one line for an error message: control characters and bytes that
+    are not UTF-8 escaped, a long value cut (with its length)."""
+    shown = f"'{printable(text[:limit])}'"
+    return shown if len(text) <= limit else f"{shown[:-1]}...' ({len(text)} characters)"
 
 
 @frozen
@@ -170,19 +259,19 @@ DUMP_OPTIONS = {
 }
 
 _CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
-_CRON_ITEM = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?$")
+_CRON_ITEM = re.compile(r"(\*|[0-9]{1,9}(-[0-9]{1,9})?)(/[0-9]{1,9})?")
 
 
 def check_cron(text: str) -> str:
     """Five cron fields of numbers, ranges, lists and steps (no names: they are easy to typo)."""
     fields = text.split()
-    if len(fields) != 5 or _CONTROL.search(text):
-        raise BadValue(f"'{printable(text)}' is not a cron schedule (expected 5 fields: minute hour day month weekday)")
+    if len(fields) != 5 or unsafe_character(text):
+        raise BadValue(f"{quoted(text)} is not a cron schedule (expected 5 fields: minute hour day month weekday)")
     for field, (name, low, high) in zip(fields, _CRON_FIELDS):
         for item in field.split(","):
-            if not _CRON_ITEM.match(item):
-                raise BadValue(f"cron {name} field '{field}' is malformed")
-            for number in re.findall(r"\d+", item.split("/")[0]):
+            if not _CRON_ITEM.fullmatch(item):
+                raise BadValue(f"cron {name} field {quoted(field)} is malformed")
+            for number in re.findall(r"[0-9]+", item.split("/")[0]):
                 if not low <= int(number) <= high:
                     raise BadValue(f"cron {name} {number} is out of range {low}-{high}")
             if "/" in item and int(item.split("/")[1]) == 0:

@@ -216,8 +216,24 @@ def _check_statement(statement, problems: _Problems, dumped, database) -> None:
             named.check_path(statement.arguments[0])
         except named.BadValue as error:
             problems.add(statement.span, str(error))
+    for text in _free_text(statement):
+        try:
+            named.check_text(text)
+        except named.BadValue as error:
+            problems.add(statement.span, str(error))
     if isinstance(statement, model.WhenStatement) and statement.condition.kind == "exists":
         _check_path(problems, model.PathRef(statement.condition.argument, statement.condition.span))
+
+
+def _free_text(statement) -> Tuple[str, ...]:
+    """The quoted strings of ``statement`` that reach the plan unchecked by any other rule."""
+    if isinstance(statement, model.WarnStatement):
+        return (statement.text,)
+    if isinstance(statement, model.OwnerStatement):
+        return (statement.pattern,)
+    if isinstance(statement, model.PromoteStatement) and statement.kind == "run":
+        return tuple(statement.arguments[1:])
+    return ()
 
 
 def _check_dump(statement: model.DumpStatement, problems: _Problems, database) -> None:

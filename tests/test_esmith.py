@@ -183,6 +183,8 @@ def test_an_exception_inside_the_edit_writes_nothing(tmp_path):
         lambda s: s.set_record("ok", "t", {"p": "ends with \\"}),
         lambda s: s.set_record("ok", "t", {"p": "C:\\new"}),
         lambda s: s.set_prop("hotsync", "role", None),
+        lambda s: s.set_prop("hotsync", "role", "master\ud800"),  # a surrogate that stands for no byte
+        lambda s: s.set_record("key\udfff", "t"),
         lambda s: s.delete_prop("hotsync", "type"),
     ],
 )

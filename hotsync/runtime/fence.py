@@ -45,7 +45,8 @@ EARLY_INPUT_LIMIT = 5000  # rsync sends at most about 5 KB of early input
 EARLY_INPUT_WORD = "hotsync-generation"
 STALE_INCOMING_SECONDS = 24 * 3600
 REFUSAL_MARK = "HotSync refused this push"
-_EARLY_INPUT = re.compile(rf"^{EARLY_INPUT_WORD}\s+(\d+)\s*$", re.M)
+# ASCII digits, at most ten: the line comes from the peer, and int() of a 5,000-digit number fails.
+_EARLY_INPUT = re.compile(rf"^{EARLY_INPUT_WORD}[ \t]+([0-9]{{1,10}})[ \t\r]*$", re.M)
 
 
 @frozen
@@ -77,7 +78,8 @@ def read_fence_settings(root: Root) -> FenceSettings:
 def read_number(text: Optional[str]) -> int:
     """A non-negative whole number from the database; anything else counts as 0."""
     text = (text or "").strip()
-    return int(text) if text.isdigit() else 0
+    # Not str.isdigit(): it takes '²' (which int() refuses) and full-width digits.
+    return int(text) if re.fullmatch(r"[0-9]{1,10}", text) else 0
 
 
 def next_generation(own: int, old_master: int) -> int:
