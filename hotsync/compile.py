@@ -23,7 +23,8 @@ DUMP_SUFFIX = {"mysql": ".dump", "postgresql": ".sql"}
 
 @frozen
 class Compilation:
-    """The result of compiling a root: the plan and the files, or the diagnostics."""
+    """The result of compiling a root: the plan and the files (and any warnings), or the
+    diagnostics with at least one error."""
 
     plan: Optional[planned.Plan]
     outputs: Tuple[Output, ...]
@@ -31,7 +32,11 @@ class Compilation:
 
     @property
     def ok(self) -> bool:
-        return not self.diagnostics
+        return not self.errors
+
+    @property
+    def errors(self) -> Tuple[Diagnostic, ...]:
+        return tuple(diagnostic for diagnostic in self.diagnostics if diagnostic.severity == "error")
 
 
 def compile_root(root: Root, main_file: str = MAIN_RULES_FILE, will_apply: bool = False) -> Compilation:
@@ -42,11 +47,11 @@ def compile_root(root: Root, main_file: str = MAIN_RULES_FILE, will_apply: bool 
     program, diagnostics = parse_program(root, main_file, may_write_cache=will_apply)
     database = read_database(database_path(root))
     validation = validate_program(program, database)
-    diagnostics = list(diagnostics) + list(validation.diagnostics)
-    if diagnostics:
-        return Compilation(None, (), tuple(diagnostics))
+    diagnostics = tuple(diagnostics) + tuple(validation.diagnostics)
+    if any(diagnostic.severity == "error" for diagnostic in diagnostics):
+        return Compilation(None, (), diagnostics)
     plan = build_plan(program, validation.settings, database, source_hash(program, validation.settings))
-    return Compilation(plan, tuple(render_outputs(root, plan, validation.settings)), ())
+    return Compilation(plan, tuple(render_outputs(root, plan, validation.settings)), diagnostics)
 
 
 def source_hash(program: model.Program, resolved: ResolvedSettings) -> str:

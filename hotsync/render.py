@@ -1,13 +1,12 @@
 """Plan -> file contents, rendered with jinja2 from ``templates/``; one table says each file's mode.
 
-Rendering never touches the disk: it returns ``Output`` values that ``apply.py`` writes.
-Templates hold layout only; every decision is in the plan or in the context built here. No value of the context may hold a line break or a control
+Rendering writes nothing (it reads only the tunnel key's cache): it returns ``Output``
+values that ``apply.py`` writes. Templates hold layout only; every decision is in the plan
+or in the context built here. No value of the context may hold a line break or a control
 character, whatever the validator let through: such a value could add a line to a file.
 """
 
 import functools
-import hashlib
-import hmac
 import os
 import shutil
 import sysconfig
@@ -21,6 +20,7 @@ from .plan import Plan
 from .resources import shipped_folder
 from .root import Root
 from .settings import unsafe_character
+from .tunnel_key import CACHE_MODE, CACHE_PATH, cache_content, tunnel_key
 
 PSK_IDENTITY = "hotsync"
 # rsync options the slave's daemon refuses: no push of HotSync uses them (see
@@ -71,15 +71,6 @@ def template_environment() -> jinja2.Environment:
     )
 
 
-def derive_psk(password: str) -> str:
-    """The tunnel's pre-shared key, derived from the rsync password both hosts already share.
-
-    Deriving (instead of reusing the password) keeps the password itself out of stunnel's
-    files and always gives stunnel a 64-character key.
-    """
-    return hmac.new(password.encode("utf-8"), b"hotsync stunnel psk v1", hashlib.sha256).hexdigest()
-
-
 def scheduled_command(root: Root, program: str) -> str:
     """How cron starts ``program`` (hotsync, hotsync-slave) on this host: the installed
     script, told its root when the host is a sandbox."""
@@ -96,7 +87,7 @@ def render_context(root: Root, plan: Plan, resolved) -> dict:
         "transport": plan.transport,
         "password": password,
         "psk_identity": PSK_IDENTITY,
-        "psk": derive_psk(password) if password else "",
+        "psk": tunnel_key(root, password) if password else "",
         "paths": {
             "base": str(root.path("/")).rstrip("/") + "/",
             "rsyncd_secrets": str(root.path("/etc/rsyncd.secrets")),
@@ -146,17 +137,20 @@ def fence_context(root: Root, resolved) -> dict:
 
 
 def render_outputs(root: Root, plan: Plan, resolved) -> List[Output]:
-    """Every generated file's content, in memory.
+    """Every generated file's content, in memory, and the tunnel key's cache when there is a key.
 
     Raises ``UnsafeValue`` when a value of the context holds a control character.
     """
     environment = template_environment()
     context = render_context(root, plan, resolved)
     refuse_unsafe_values(context)
-    return [
+    outputs = [
         Output(path=path, content=_render(environment, template, context), mode=mode)
         for path, template, mode in OUTPUT_FILES
     ]
+    if context["psk"]:
+        outputs.append(Output(path=CACHE_PATH, content=cache_content(context["password"], context["psk"]), mode=CACHE_MODE))
+    return outputs
 
 
 class UnsafeValue(HotsyncError):

@@ -14,6 +14,8 @@ from .errors import Span
 from .frozen import frozen
 
 MINIMUM_PASSWORD_LENGTH = 12
+# Below this, ``compile`` warns: a human-chosen password of that size falls to a dictionary.
+RECOMMENDED_PASSWORD_LENGTH = 20
 # rsync reads a password file into a 512-byte buffer, its last byte the terminator.
 MAXIMUM_PASSWORD_BYTES = 511
 # rsync keeps its I/O timeout in an int and the tunnel's idle limit is twice it plus a

@@ -53,6 +53,10 @@ class _Problems:
     def add(self, span: Span, message: str) -> None:
         self.items.append(Diagnostic(span, message, self.program.line_of(span)))
 
+    def warn(self, span: Span, message: str) -> None:
+        """A problem that does not stop the compile, shown with its errors."""
+        self.items.append(Diagnostic(span, message, self.program.line_of(span), severity="warning"))
+
 
 def _suggest(name: str, choices: Iterable[str]) -> str:
     match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
@@ -150,6 +154,11 @@ def _check_role_requirements(values, spans, password_problem, problems) -> None:
                      "this host is a slave but has no master host: run 'config setprop hotsync MasterHost ADDRESS'")
     if password_problem:
         problems.add(*password_problem)
+    elif len(values.get("password") or "") < named.RECOMMENDED_PASSWORD_LENGTH:
+        problems.warn(spans["password"], (
+            f"the password is shorter than {named.RECOMMENDED_PASSWORD_LENGTH} characters: whoever records "
+            "one connection of the tunnel can try guesses at it offline; use a long random one on both hosts "
+            "('hotsync install' generates one)"))
 
 
 def _check_rules(program: model.Program, problems: _Problems, database) -> None:

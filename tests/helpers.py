@@ -84,3 +84,12 @@ def set_up_host(root: Path, role: str, peer: str = "127.0.0.1", password: str = 
     if rsync_port:
         rsyncd += ["TCPPort", str(rsync_port)]
     admin(root, "config", "setprop", *rsyncd)
+
+
+def pbkdf2_key(password: str) -> str:
+    """The tunnel key both hosts must derive from ``password``, worked out here and not by
+    HotSync: PBKDF2-HMAC-SHA256, 600,000 rounds, the fixed salt (changing any of them would
+    cut the tunnel between hosts on different versions)."""
+    import hashlib
+
+    return hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), b"hotsync stunnel pre-shared key v2", 600000).hex()

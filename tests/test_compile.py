@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import admin, admin_in_process, free_port, run_hotsync_process, set_up_host, tree_hash
+from helpers import admin, admin_in_process, free_port, pbkdf2_key, run_hotsync_process, set_up_host, tree_hash
 
 from hotsync import render
 from hotsync.dsl.parser import build_parser
@@ -52,7 +52,7 @@ def test_secret_files_are_readable_by_root_only_and_hold_the_secret(sandbox):
     assert secrets.read_text() == f"hotsyncuser:{PASSWORD}\n"
     psk = sandbox / "etc/stunnel/hotsync.psk"
     assert psk.stat().st_mode & 0o777 == 0o600
-    assert psk.read_text() == f"hotsync:{render.derive_psk(PASSWORD)}\n"
+    assert psk.read_text() == f"hotsync:{pbkdf2_key(PASSWORD)}\n"
     assert PASSWORD not in psk.read_text()
     plan = (sandbox / "var/lib/nethserver/hotsync/plan.json").read_text()
     assert PASSWORD not in plan

@@ -21,6 +21,7 @@ from hotsync.dsl import model
 from hotsync.dsl.parser import MAIN_RULES_FILE, parse_program
 from hotsync.esmith import InvalidDatabaseEntry, database_path, edit_database
 from hotsync.root import Root
+from hotsync.tunnel_key import CACHE_PATH
 
 PASSWORD = "s3cret-shared-passw0rd"
 
@@ -105,7 +106,7 @@ CONTROL = "[\x00-\x1f\x7f-\x9f\u2028\u2029]"
 def generated_shapes(root: Path) -> dict:
     """Each generated file as the list of its lines' shapes (a key, a section, a comment):
     what a value must never change."""
-    paths = [path for path, _template, _mode in render.OUTPUT_FILES] + ["/var/lib/nethserver/hotsync/plan.json"]
+    paths = [path for path, _template, _mode in render.OUTPUT_FILES] + [CACHE_PATH, "/var/lib/nethserver/hotsync/plan.json"]
     shapes = {}
     for path in paths:
         if not (root / path.lstrip("/")).exists():

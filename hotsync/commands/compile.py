@@ -27,18 +27,20 @@ def main(root, argv) -> int:
     options = build_parser().parse_args(argv)
     compilation = compile_root(root, will_apply=not options.check)
     if not compilation.ok:
-        _report_invalid(compilation.diagnostics, options.json)
+        _report_invalid(compilation, options.json)
         return EXIT_FAILURE
     changes = find_changes(root, (plan_output(compilation.plan),) + compilation.outputs)
     if not options.check:
         write_changes(root, changes)
     if options.json:
         print(json.dumps({
-            "valid": True, "diagnostics": [],
+            "valid": True, "diagnostics": [d.as_dict() for d in compilation.diagnostics],
             "changes": [{"path": c.output.path, "action": c.verb} for c in changes],
             "written": not options.check,
         }, indent=2))
         return EXIT_OK
+    for warning in compilation.diagnostics:
+        print(warning.format(), file=sys.stderr)
     for change in changes:
         if options.diff:
             sys.stdout.write(format_diff(change))
@@ -50,11 +52,11 @@ def main(root, argv) -> int:
     return EXIT_OK
 
 
-def _report_invalid(diagnostics, as_json: bool) -> None:
+def _report_invalid(compilation, as_json: bool) -> None:
     if as_json:
-        print(json.dumps({"valid": False, "diagnostics": [d.as_dict() for d in diagnostics], "changes": []}, indent=2))
+        print(json.dumps({"valid": False, "diagnostics": [d.as_dict() for d in compilation.diagnostics], "changes": []}, indent=2))
         return
-    for diagnostic in diagnostics:
+    for diagnostic in compilation.diagnostics:
         print(diagnostic.format(), file=sys.stderr)
-    count = len(diagnostics)
+    count = len(compilation.errors)
     print(f"hotsync: {count} error{'s' if count != 1 else ''}; nothing was written", file=sys.stderr)
