@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from .command import run_command
+from .digits import ascii_number, is_ascii_number
 from .errors import CommandError, HotsyncError, last_lines
 from .frozen import frozen
 from .root import Root
@@ -356,7 +357,8 @@ def _read_pid(path: Path) -> Optional[int]:
         text = path.read_text().strip()
     except (FileNotFoundError, NotADirectoryError):
         return None
-    return int(text) if text.isdigit() and int(text) > 0 else None
+    number = ascii_number(text)
+    return number if number else None
 
 
 def _process_alive(pid: int) -> bool:
@@ -373,7 +375,7 @@ def _processes_using(config_path: Path) -> List[int]:
     """Live processes whose command line names ``config_path`` (a daemon before its pid file exists)."""
     found = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and str(config_path) in _command_line(int(entry.name)):
+        if is_ascii_number(entry.name) and str(config_path) in _command_line(int(entry.name)):
             if _process_alive(int(entry.name)):
                 found.append(int(entry.name))
     return found
@@ -467,7 +469,7 @@ def _options(text: str, comment_marks: str) -> Tuple[Dict[str, str], List[Dict[s
 def _port_of(address: str) -> Optional[int]:
     """The port of an stunnel ``accept`` value: ``873``, ``127.0.0.1:873`` or ``:::873``."""
     tail = address.rsplit(":", 1)[-1].strip()
-    return int(tail) if tail.isdigit() else None
+    return ascii_number(tail, 5)
 
 
 def _parse_stunnel(path: Path, text: str) -> DaemonConfig:
@@ -490,7 +492,7 @@ def _parse_rsyncd(path: Path, text: str) -> DaemonConfig:
     return DaemonConfig(
         path=path,
         pid_file=Path(global_options["pidfile"]) if global_options.get("pidfile") else None,
-        ports=(int(port),) if port.isdigit() else (),
+        ports=(int(port),) if is_ascii_number(port, 5) else (),
         log_file=Path(global_options["logfile"]) if global_options.get("logfile") else None,
         foreground=False,
     )

@@ -199,3 +199,14 @@ def test_a_request_the_slave_daemon_refused_leaves_the_marker_as_it_was(sandbox,
     assert stamp_marker_command(root, {"RSYNC_EXIT_STATUS": refused_exit}) == 0
 
     assert root.path("/var/lib/nethserver/hotsync/slave-marker.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("odd_exit", ["²", "٣", "99999999999999999999", ""])
+def test_an_exit_status_that_is_no_ascii_number_stamps_a_failed_push_not_a_traceback(sandbox, odd_exit):
+    root = Root(sandbox)
+    stamp_marker(root, "192.168.1.1", 0, 1_700_000_000)
+
+    assert stamp_marker_command(root, {"RSYNC_EXIT_STATUS": odd_exit}) == 0
+
+    marker = json.loads(root.path("/var/lib/nethserver/hotsync/slave-marker.json").read_text())
+    assert marker["last_success_epoch"] == 1_700_000_000

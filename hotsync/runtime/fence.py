@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import List, Mapping, Optional
 
+from ..digits import ascii_number, is_ascii_number
 from ..esmith import Database, database_path, read_database
 from ..files import write_file_atomic
 from ..frozen import frozen
@@ -190,7 +191,7 @@ def take_recorded_generation(root: Root, connection: str) -> Optional[int]:
     except FileNotFoundError:
         return None
     path.unlink()
-    return int(text) if text.isdigit() else None
+    return ascii_number(text)
 
 
 def remove_stale_records(root: Root) -> None:
@@ -205,7 +206,7 @@ def remove_stale_records(root: Root) -> None:
 def _connection_id(environment: Mapping[str, str]) -> str:
     """rsync's id of this connection (same for the early and the pre-xfer exec), digits only."""
     value = environment.get("RSYNC_PID", "")
-    return value if value.isdigit() else ""
+    return value if is_ascii_number(value) else ""
 
 
 def _log_refusal(root: Root, refusal: str) -> None:

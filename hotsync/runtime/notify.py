@@ -8,6 +8,8 @@ mailbox. A mail that cannot be sent is reported, never fatal. The server is the 
 import os
 from typing import TYPE_CHECKING, Sequence, Tuple
 
+from ..digits import ascii_number
+
 if TYPE_CHECKING:  # building a mail is for failing runs only; the import costs every run ~50 ms
     from email.message import EmailMessage
 
@@ -22,7 +24,8 @@ def smtp_server() -> Tuple[str, int]:
     if not setting:
         return DEFAULT_SMTP_SERVER
     host, _, port = setting.rpartition(":")
-    return (host or "localhost", int(port)) if port.isdigit() else (setting, 25)
+    number = ascii_number(port, 5)
+    return (host or "localhost", number) if number is not None else (setting, 25)
 
 
 def build_failure_mail(recipient: str, slave_host: str, errors: Sequence[str], started: str) -> "EmailMessage":

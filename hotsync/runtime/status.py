@@ -17,6 +17,7 @@ import os
 import time
 from typing import Any, Dict, Mapping
 
+from ..digits import ascii_number
 from ..errors import HotsyncError
 from ..files import write_file_atomic
 from ..plan import load_plan
@@ -115,7 +116,8 @@ def stamp_marker_command(root: Root, environment: Mapping[str, str] = os.environ
     prints: the master has already gone, and a problem here is the slave's to log.
     """
     text = environment.get("RSYNC_EXIT_STATUS", "")
-    rsync_exit = int(text) if text.lstrip("-").isdigit() else -1
+    number = ascii_number(text, 3)
+    rsync_exit = number if number is not None else -1
     if rsync_exit in REFUSED_REQUEST_EXITS:
         return 0
     try:
