@@ -10,6 +10,7 @@ import ipaddress
 import re
 from typing import Any, Callable, Optional, Tuple
 
+from .digits import ascii_number
 from .errors import Span
 from .frozen import frozen
 
@@ -33,8 +34,6 @@ _HOST_CHARACTERS = re.compile(r"[A-Za-z0-9_.:%-]{1,253}")
 _ZONE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _ACCOUNT = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
 _MAIL_LOCAL_PART = re.compile(r"[A-Za-z0-9._%+-]{1,64}")
-# Ten digits hold any number a setting takes, and keep int() away from a 5,000-digit value.
-_DIGITS = re.compile(r"[0-9]{1,10}")
 # C0 and C1 control characters and DEL (line breaks, NUL, escapes), and Unicode's line and
 # paragraph separators, which Python's splitlines() takes for line breaks.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -60,10 +59,9 @@ def unsafe_character(text: str) -> Optional[str]:
 
 def _whole_number(text: str, low: int, high: int) -> Optional[int]:
     """``text`` as a number when it is ASCII digits from ``low`` to ``high``, else None."""
-    if not _DIGITS.fullmatch(text):
-        return None
-    number = int(text)
-    return number if low <= number <= high else None
+    # Ten digits hold any number a setting takes, and keep int() away from a 5,000-digit value.
+    number = ascii_number(text, max_digits=10)
+    return number if number is not None and low <= number <= high else None
 
 
 def check_port(text: str) -> int:

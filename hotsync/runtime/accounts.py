@@ -5,17 +5,15 @@ as a real slave resolves names with its own files: user ids can differ between m
 and slave, which is why ownership is fixed by name after every sync.
 """
 
-import re
 from typing import Dict, Optional
 
+from ..digits import ascii_number
 from ..errors import HotsyncError
 from ..frozen import frozen
 from ..root import Root
 
 PASSWD_PATH = "/etc/passwd"
 GROUP_PATH = "/etc/group"
-# ASCII digits only: str.isdigit() also accepts '²', which int() refuses.
-_NUMBER = re.compile(r"[0-9]{1,10}")
 NO_ID = 2**32 - 1  # chown's "leave unchanged"; larger ids do not exist
 
 
@@ -73,9 +71,8 @@ def parse_account_file(text: str) -> Dict[str, int]:
 def account_id(text: str) -> Optional[int]:
     """The user or group id ``text`` spells in ASCII digits, or None when it spells none
     (another kind of digit, or a number no id can be)."""
-    if not _NUMBER.fullmatch(text) or int(text) >= NO_ID:
-        return None
-    return int(text)
+    number = ascii_number(text)
+    return number if number is not None and number < NO_ID else None
 
 
 def _read(root: Root, host_path: str) -> str:
