@@ -291,14 +291,21 @@ def test_fixperm_ends_quietly_while_a_promotion_holds_the_lock(slave):
 def test_promotion_waits_for_the_upkeep_holding_the_lock(slave):
     import subprocess
 
-    with hold_sync_lock(Root(slave)) as held:
-        assert held
-        child = subprocess.Popen([PROMOTE, "--root", str(slave), "--yes", "--network", "continue"],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert child.stdout.readline() == "Waiting for the slave's upkeep (hotsync-slave) to end...\n"
-        time.sleep(0.5)
-        assert not (slave / STATE_PATH.lstrip("/")).exists()  # nothing done while it waits
-        assert configuration(slave).get_prop("hotsync", "PromotionStarted") is None
+    child = None
+    try:
+        with hold_sync_lock(Root(slave)) as held:
+            assert held
+            child = subprocess.Popen([PROMOTE, "--root", str(slave), "--yes", "--network", "continue"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            assert child.stdout.readline() == "Waiting for the slave's upkeep (hotsync-slave) to end...\n"
+            time.sleep(0.5)
+            assert not (slave / STATE_PATH.lstrip("/")).exists()  # nothing done while it waits
+            assert configuration(slave).get_prop("hotsync", "PromotionStarted") is None
+    except BaseException:
+        if child is not None:  # a promotion left to finish after the fixture stopped the daemons would outlive the test
+            child.kill()
+            child.wait()
+        raise
     out, err = child.communicate(timeout=120)
     assert child.returncode == 0, err
     assert "Promotion complete" in out
