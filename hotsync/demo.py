@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-from .command import run_command
+from .programs import run_command
 from .errors import CommandError, HotsyncError
 from .root import Root
 

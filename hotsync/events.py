@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
-from .command import run_command
+from .programs import run_command
 from .errors import CommandError, HotsyncError
 from .esmith import database_path, read_database
 from .frozen import frozen

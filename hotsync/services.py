@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from .command import run_command
+from .programs import run_command
 from .digits import ascii_number, is_ascii_number
 from .errors import CommandError, HotsyncError, last_lines
 from .frozen import frozen

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import List
 
-from ..command import run_command
+from ..programs import run_command
 from ..files import file_differs, write_file_atomic
 from ..root import Root
 from .conditions import InstalledPackages

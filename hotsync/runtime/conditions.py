@@ -16,7 +16,7 @@ import re
 from itertools import zip_longest
 from typing import Dict, Iterable, Optional, Tuple
 
-from ..command import run_command
+from ..programs import run_command
 from ..errors import CommandError
 from ..frozen import frozen
 from ..plan import Condition, Plan, Rule

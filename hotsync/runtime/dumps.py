@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Dict, List, Sequence, Tuple
 
-from ..command import run_command
+from ..programs import run_command
 from ..errors import CommandError, HotsyncError
 from ..files import sync_directory
 from ..frozen import frozen

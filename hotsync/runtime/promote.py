@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
-from ..command import run_command
+from ..programs import run_command
 from ..errors import CommandError, HotsyncError
 from ..esmith import (Database, apply_database_defaults, database_path, edit_database, parse_database,
                       read_database)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 from urllib.parse import urlparse
 
-from ..command import run_command
+from ..programs import run_command
 from ..errors import CommandError, HotsyncError
 from ..files import write_file_atomic
 from ..frozen import field, frozen

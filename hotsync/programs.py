@@ -1,7 +1,8 @@
-"""The one way HotSync starts an external program.
+"""The one way HotSync starts an external program (rsync, stunnel, systemctl, mysqldump...).
 
 argv is always a list (never a shell); secrets travel in the environment or a
 0600 file, never in argv; output is captured; every call has a timeout.
+(The admin's subcommands are ``hotsync/commands/``; this module is about other programs.)
 """
 
 import os
