@@ -16,9 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from hotsync.apply import find_changes, plan_output
 from hotsync.cli import main as hotsync_main
-from hotsync.compile import compile_root
+from hotsync.compiler import compile_root
+from hotsync.compiler.apply import find_changes, plan_output
+from hotsync.esmith import database_path, read_database
 from hotsync.root import Root
 
 
@@ -45,7 +46,7 @@ def main() -> None:
             assert hotsync_main(["--root", folder, *argv]) == 0
 
         def in_process():
-            compilation = compile_root(root)
+            compilation = compile_root(root, read_database(database_path(root)))
             find_changes(root, (plan_output(compilation.plan),) + compilation.outputs)
 
         scripts = Path(sys.executable).parent

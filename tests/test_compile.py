@@ -10,8 +10,8 @@ import pytest
 
 from helpers import admin, admin_in_process, free_port, pbkdf2_key, run_hotsync_process, set_up_host, tree_hash
 
-from hotsync import render
-from hotsync.dsl.parser import build_parser
+from hotsync.compiler import render
+from hotsync.compiler.parser import build_parser
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = DATA / "golden"

@@ -15,13 +15,12 @@ from hypothesis import strategies as st
 
 from helpers import admin_in_process, run_hotsync_process, tree_hash
 
-from hotsync import render
-from hotsync import settings as named
-from hotsync.dsl import model
-from hotsync.dsl.parser import MAIN_RULES_FILE, parse_program
+from hotsync.compiler import model, render
+from hotsync.compiler import settings as named
+from hotsync.compiler.parser import MAIN_RULES_FILE, parse_program
+from hotsync.compiler.tunnel_key import CACHE_PATH
 from hotsync.esmith import InvalidDatabaseEntry, database_path, edit_database
 from hotsync.root import Root
-from hotsync.tunnel_key import CACHE_PATH
 
 PASSWORD = "s3cret-shared-passw0rd"
 

@@ -183,7 +183,7 @@ def test_other_usage_errors_are_not_retried(fp, master):
 def test_the_slave_refuses_no_option_a_push_uses(master):
     """The slave's daemon refuses the options of render.REFUSED_RSYNC_OPTIONS: none may be one
     HotSync's push sends, in any of its forms."""
-    from hotsync.render import REFUSED_RSYNC_OPTIONS
+    from hotsync.compiler.render import REFUSED_RSYNC_OPTIONS
 
     plan = master_plan(compress=True)
     forms = [

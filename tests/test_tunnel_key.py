@@ -7,7 +7,7 @@ import pytest
 
 from helpers import admin_in_process, pbkdf2_key, run_hotsync_process, tree_hash
 
-from hotsync import tunnel_key
+from hotsync.compiler import tunnel_key
 
 PASSWORD = "a-long-shared-secret-of-both-hosts"
 PSK_FILE = "etc/stunnel/hotsync.psk"

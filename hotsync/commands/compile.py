@@ -3,9 +3,10 @@
 import json
 import sys
 
-from ..apply import find_changes, format_diff, plan_output, write_changes
-from ..compile import compile_root
+from ..compiler import compile_root
+from ..compiler.apply import find_changes, format_diff, plan_output, write_changes
 from ..errors import EXIT_FAILURE, EXIT_OK
+from ..esmith import database_path, read_database
 from .parsing import CommandParser
 
 
@@ -25,7 +26,8 @@ def build_parser() -> CommandParser:
 
 def main(root, argv) -> int:
     options = build_parser().parse_args(argv)
-    compilation = compile_root(root, will_apply=not options.check)
+    database = read_database(database_path(root))
+    compilation = compile_root(root, database, will_apply=not options.check)
     if not compilation.ok:
         _report_invalid(compilation, options.json)
         return EXIT_FAILURE

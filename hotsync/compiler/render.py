@@ -14,11 +14,11 @@ from typing import List, Optional, Tuple
 
 import jinja2
 
-from .errors import HotsyncError
-from .frozen import fields, frozen, is_frozen
-from .plan import Plan
-from .resources import shipped_folder
-from .root import Root
+from ..errors import HotsyncError
+from ..frozen import fields, frozen, is_frozen
+from ..plan import Plan
+from ..resources import shipped_folder
+from ..root import Root
 from .settings import unsafe_character
 from .tunnel_key import CACHE_MODE, CACHE_PATH, cache_content, tunnel_key
 

@@ -10,9 +10,9 @@ import ipaddress
 import re
 from typing import Any, Callable, Optional, Tuple
 
-from .digits import ascii_number
-from .errors import Span
-from .frozen import frozen
+from ..digits import ascii_number
+from ..errors import Span
+from ..frozen import frozen
 
 MINIMUM_PASSWORD_LENGTH = 12
 # Below this, ``compile`` warns: a human-chosen password of that size falls to a dictionary.
@@ -294,7 +294,7 @@ def database_span(key: str, prop: str) -> Span:
 
 def resolve_value(value, database) -> ResolvedValue:
     """The text of a literal, or of a setting read from ``database`` (falling back to its default)."""
-    from .dsl.model import SettingRef
+    from .model import SettingRef
 
     if isinstance(value, SettingRef):
         stored: Optional[str] = database.get_prop(value.key, value.prop) if database is not None else None

@@ -1,57 +1,15 @@
-"""Model + settings -> plan, and the whole compile pipeline of a root.
-
-``compile_root`` runs parse -> validate -> plan -> render and returns everything in
-memory; writing is ``apply.py``'s job, so ``--check`` is just "don't apply".
-"""
+"""Model + settings -> plan: the plan stage of the compiler (``compile_root`` runs it)."""
 
 import hashlib
 from typing import Dict, List, Optional, Tuple
 
-from . import plan as planned
+from .. import plan as planned
+from ..frozen import frozen
+from . import model
 from . import settings as named
-from .dsl import model
-from .dsl.parser import MAIN_RULES_FILE, parse_program
-from .errors import Diagnostic
-from .esmith import database_path, read_database
-from .frozen import frozen
-from .render import Output, render_outputs
-from .root import Root
-from .validate import ResolvedSettings, validate_program
+from .validate import ResolvedSettings
 
 DUMP_SUFFIX = {"mysql": ".dump", "postgresql": ".sql"}
-
-
-@frozen
-class Compilation:
-    """The result of compiling a root: the plan and the files (and any warnings), or the
-    diagnostics with at least one error."""
-
-    plan: Optional[planned.Plan]
-    outputs: Tuple[Output, ...]
-    diagnostics: Tuple[Diagnostic, ...]
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    @property
-    def errors(self) -> Tuple[Diagnostic, ...]:
-        return tuple(diagnostic for diagnostic in self.diagnostics if diagnostic.severity == "error")
-
-
-def compile_root(root: Root, main_file: str = MAIN_RULES_FILE, will_apply: bool = False) -> Compilation:
-    """Read the root's rule files and configuration database; plan and render in memory.
-
-    ``will_apply`` says the caller is going to write, so the parser may refresh its cache too.
-    """
-    program, diagnostics = parse_program(root, main_file, may_write_cache=will_apply)
-    database = read_database(database_path(root))
-    validation = validate_program(program, database)
-    diagnostics = tuple(diagnostics) + tuple(validation.diagnostics)
-    if any(diagnostic.severity == "error" for diagnostic in diagnostics):
-        return Compilation(None, (), diagnostics)
-    plan = build_plan(program, validation.settings, database, source_hash(program, validation.settings))
-    return Compilation(plan, tuple(render_outputs(root, plan, validation.settings)), diagnostics)
 
 
 def source_hash(program: model.Program, resolved: ResolvedSettings) -> str:

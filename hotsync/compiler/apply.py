@@ -7,11 +7,11 @@ code path minus ``write_changes``.
 import difflib
 from typing import Iterable, List, Optional
 
-from .files import file_differs, write_file_atomic
-from .frozen import frozen
-from .plan import PLAN_PATH, Plan, plan_to_json
+from ..files import file_differs, write_file_atomic
+from ..frozen import frozen
+from ..plan import PLAN_PATH, Plan, plan_to_json
+from ..root import Root
 from .render import Output
-from .root import Root
 
 
 @frozen

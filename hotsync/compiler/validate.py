@@ -7,10 +7,10 @@ their kinds) and every diagnostic found; the compiler runs only when there are n
 import difflib
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
+from ..errors import Diagnostic, Span
+from ..frozen import field, frozen
+from . import model
 from . import settings as named
-from .dsl import model
-from .errors import Diagnostic, Span
-from .frozen import field, frozen
 
 
 @frozen

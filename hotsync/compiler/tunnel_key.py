@@ -26,7 +26,7 @@ import json
 import re
 from typing import Optional
 
-from .root import Root
+from ..root import Root
 
 KDF = "pbkdf2-hmac-sha256"
 ITERATIONS = 600000

@@ -1,1 +1,0 @@
-"""The HotSync language: grammar loading, parse tree to model."""
