@@ -6,12 +6,15 @@ Each command lives in ``hotsync/commands/<name>.py`` and exposes
 
 import importlib
 import os
+import signal
 import sys
-from typing import List, NoReturn, Optional, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, List, NoReturn, Optional, Sequence
 
 from . import __version__
-from .errors import HotsyncError, UsageError
-from .root import resolve_root
+from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_SOFTWARE, HotsyncError, Terminated, UsageError
+from .root import Root, resolve_root
 
 # command word -> module under hotsync.commands, and the one-line help
 COMMANDS = {
@@ -40,7 +43,9 @@ global options:
 commands:
 {commands}
 
-Exit codes: 0 success, 1 the work failed or the input is invalid, 2 usage error.
+Exit codes: 0 success, 1 the work failed or the input is invalid, 2 usage error,
+70 internal error (a bug: its traceback is in /var/log/hotsync.log; please report it),
+130 interrupted (Ctrl-C), 143 stopped by SIGTERM (129 by SIGHUP).
 Run 'hotsync COMMAND --help' for a command's own options."""
 
 
@@ -52,19 +57,19 @@ def format_usage() -> str:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``hotsync``; returns the exit code (also used by the tests in-process)."""
     arguments = list(sys.argv[1:] if argv is None else argv)
-    return _guarded(lambda: _dispatch(arguments))
+    return _guarded(arguments)
 
 
 def slave_main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``hotsync-slave`` (same as ``hotsync slave``)."""
     arguments = list(sys.argv[1:] if argv is None else argv)
-    return _guarded(lambda: _dispatch(_with_command(arguments, "slave")))
+    return _guarded(_with_command(arguments, "slave"))
 
 
 def promote_main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``hotsync-promote`` (same as ``hotsync promote``)."""
     arguments = list(sys.argv[1:] if argv is None else argv)
-    return _guarded(lambda: _dispatch(_with_command(arguments, "promote")))
+    return _guarded(_with_command(arguments, "promote"))
 
 
 def run() -> NoReturn:
@@ -117,7 +122,19 @@ def _split_global_options(arguments: List[str]):
     return arguments[:index], arguments[index:]
 
 
-def _dispatch(arguments: List[str]) -> int:
+class _Reached:
+    """How far the command line got: the command and root a signal or a bug report names."""
+
+    def __init__(self) -> None:
+        self.word = ""
+        self.root: Optional[Root] = None
+
+    def command(self) -> str:
+        return f"'hotsync {self.word}'" if self.word else "hotsync"
+
+
+def _dispatch(arguments: List[str], reached: _Reached) -> int:
+    """Run the command ``arguments`` name; ``reached`` learns its word and root on the way."""
     root_option = None
     while arguments:
         token = arguments[0]
@@ -141,22 +158,75 @@ def _dispatch(arguments: List[str]) -> int:
         word, rest = "sync", arguments
     if word not in COMMANDS:
         raise UsageError(f"unknown command '{word}' (try 'hotsync --help')")
+    reached.word = word
     module = importlib.import_module(f"hotsync.commands.{COMMANDS[word][0]}")
     root = resolve_root(root_option)
+    reached.root = root
     return module.main(root, rest)
 
 
-def _guarded(action) -> int:
+def _guarded(arguments: List[str]) -> int:
+    """Run the command line; turn what it raises into one line on stderr and the exit code."""
+    reached = _Reached()
     try:
-        return action()
+        with _terminated_by_signals(reached):
+            return _dispatch(arguments, reached)
     except HotsyncError as error:
         print(f"hotsync: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("hotsync: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
-        return 1
+        return EXIT_FAILURE
+    except Exception as error:  # noqa: BLE001 - a bug: one line here, its traceback in the log
+        print(f"hotsync: {_log_bug(reached, error)}", file=sys.stderr)
+        return EXIT_SOFTWARE
+
+
+@contextmanager
+def _terminated_by_signals(reached: _Reached) -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into ``Terminated`` (exit 128 + the signal) while the command runs.
+
+    The error unwinds through the step that is running, which stops its own child
+    (rsync, a plugin, a dump) on the way out, and a run records its failure; otherwise a
+    killed sync would leave its rsync pushing after the lock was released, beside the next
+    run's. Only the first signal raises: a second one must not cut that cleanup short.
+    """
+    received = []
+
+    def stop(number, _frame):
+        if received:
+            return
+        received.append(number)
+        raise Terminated(number, f"stopped by {signal.Signals(number).name} before {reached.command()} finished")
+
+    previous = {number: signal.signal(number, stop) for number in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _log_bug(reached: _Reached, error: Exception) -> str:
+    """Log the traceback of a bug that escaped the command in its root's log; the line for stderr."""
+    try:
+        from .runtime.failure import log_bug  # only a bug pays for importing the runtime
+
+        return log_bug(reached.root or _root_for_a_bug_report(), reached.command(), error)
+    except Exception as problem:  # noqa: BLE001 - the report must not end in a traceback either
+        detail = " ".join(str(error).split())
+        return (f"internal error {type(error).__name__}: {detail} (this is a bug; its traceback could not "
+                f"be logged: {type(problem).__name__}: {problem} - please report it)")
+
+
+def _root_for_a_bug_report() -> Root:
+    """The root a bug before ``--root`` was read is logged under: ``$HOTSYNC_ROOT``, else ``/``."""
+    try:
+        return resolve_root(None)
+    except HotsyncError:
+        return Root(Path("/"))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,19 @@
 """The errors a user can meet, each with its exit code.
 
 Every error that reaches ``main()`` is printed as one line on stderr and turned
-into its exit code; only an unexpected exception (a bug) shows a traceback.
+into its exit code, so cron's mail tells an admin whether to fix the setup or
+report a bug:
+
+* 0   success;
+* 1   the work failed, or the input is invalid (``HotsyncError``): fix what the line says;
+* 2   the command line is wrong (``UsageError``);
+* 70  a bug (EX_SOFTWARE): an unexpected exception; its traceback goes to the log, never
+      to the terminal (``RunCrashed`` when a run recorded it as failed);
+* 130 stopped by Ctrl-C (128 + SIGINT);
+* 143 stopped by SIGTERM (128 + SIGTERM; 129 for SIGHUP): ``Terminated``.
 """
 
+import signal
 from typing import Optional, Sequence
 
 from .frozen import frozen
@@ -11,6 +21,9 @@ from .frozen import frozen
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_SOFTWARE = 70  # sysexits.h's EX_SOFTWARE: an internal software error
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 class HotsyncError(Exception):
@@ -26,7 +39,17 @@ class UsageError(HotsyncError):
 
 
 class RunCrashed(HotsyncError):
-    """A run ended on an unexpected exception; it was recorded as failed, its traceback logged."""
+    """A run ended on an unexpected exception (a bug); it was recorded as failed, its traceback logged."""
+
+    exit_code = EXIT_SOFTWARE
+
+
+class Terminated(HotsyncError):
+    """A signal stopped the command before it finished; exits 128 + the signal's number, as a shell shows it."""
+
+    def __init__(self, number: int, message: str):
+        super().__init__(message)
+        self.exit_code = 128 + number
 
 
 class CommandError(HotsyncError):

@@ -1,5 +1,5 @@
 """A run that crashes is still a failed run: its record, its log line with the traceback,
-its mail, one line on the terminal and a non-zero exit. The crash is a bug injected in
+its mail, one line on the terminal and exit 70 (a bug, not a failed run). The crash is a bug injected in
 process with monkeypatch, and once through ``sitecustomize`` in a real ``hotsync`` process."""
 
 import json
@@ -41,12 +41,12 @@ def master(sandbox):
 def assert_one_line_without_traceback(err: str) -> None:
     assert len(err.splitlines()) == 1, err
     assert "Traceback" not in err
-    assert f"unexpected error RuntimeError: {CRASH_TEXT} its second line (the traceback is in {LOG_PATH})" in err
+    assert f"internal error RuntimeError: {CRASH_TEXT} its second line (this is a bug; the traceback is in {LOG_PATH} - please report it)" in err
 
 
 def assert_logged_with_traceback(root, what: str) -> None:
     log = (root / LOG_PATH[1:]).read_text()
-    assert f"{what} stopped on an unexpected error RuntimeError: {CRASH_TEXT} its second line:" in log
+    assert f"{what} stopped on an internal error RuntimeError: {CRASH_TEXT} its second line:" in log
     assert "Traceback (most recent call last):" in log and f"RuntimeError: {CRASH_TEXT}" in log
 
 
@@ -55,21 +55,21 @@ def test_a_sync_that_crashes_is_recorded_logged_and_mailed_as_a_failure(master, 
 
     outcome = hotsync("--root", master, "sync")
 
-    assert outcome.code == 1
+    assert outcome.code == 70
     assert_one_line_without_traceback(outcome.err)
     status = json.loads(hotsync("--root", master, "status", "--json").out)
     assert status["last_result"] == "failed"
-    assert status["last_errors"][0].startswith(f"unexpected error RuntimeError: {CRASH_TEXT}")
+    assert status["last_errors"][0].startswith(f"internal error RuntimeError: {CRASH_TEXT}")
     assert status["last_success_epoch"] == LAST_SUCCESS
     text = hotsync("--root", master, "status").out
-    assert "(failed)" in text and f"  error: unexpected error RuntimeError: {CRASH_TEXT}" in text
+    assert "(failed)" in text and f"  error: internal error RuntimeError: {CRASH_TEXT}" in text
     record = json.loads((master / "var/lib/nethserver/hotsync/status.json").read_text())
     assert record["guard"]["files_total"] == 7, "the delete guard keeps the last complete push's baseline"
     assert_logged_with_traceback(master, "the sync")
     assert "sync failed in " in (master / LOG_PATH[1:]).read_text()
     (recipients, content), = mailbox.messages
     assert recipients == [RECIPIENT]
-    assert f"unexpected error RuntimeError: {CRASH_TEXT}" in content and "Traceback" not in content
+    assert f"internal error RuntimeError: {CRASH_TEXT}" in content and "Traceback" not in content
 
 
 def test_a_crash_in_a_real_sync_process_is_a_recorded_failure(master, mailbox, tmp_path):
@@ -84,10 +84,10 @@ def test_a_crash_in_a_real_sync_process_is_a_recorded_failure(master, mailbox, t
 
     outcome = run_hotsync_process("--root", master, environment={"PYTHONPATH": str(injected)})
 
-    assert outcome.code == 1
+    assert outcome.code == 70
     assert_one_line_without_traceback(outcome.err)
     status = run_hotsync_process("--root", master, "status")
-    assert "(failed)" in status.out and f"error: unexpected error RuntimeError: {CRASH_TEXT}" in status.out
+    assert "(failed)" in status.out and f"error: internal error RuntimeError: {CRASH_TEXT}" in status.out
     assert_logged_with_traceback(master, "the sync")
     assert len(mailbox.messages) == 1
 
@@ -98,7 +98,7 @@ def test_a_dry_run_that_crashes_says_so_in_one_line_and_records_no_run(master, h
 
     outcome = hotsync("--root", master, "sync", "--dry-run")
 
-    assert outcome.code == 1
+    assert outcome.code == 70
     assert_one_line_without_traceback(outcome.err)
     assert (master / "var/lib/nethserver/hotsync/status.json").read_text() == status_before
     assert_logged_with_traceback(master, "a dry run")
@@ -126,7 +126,7 @@ def test_a_crash_while_recording_the_crash_still_ends_in_one_line(master, hotsyn
 
     outcome = hotsync("--root", master, "sync")
 
-    assert outcome.code == 1
+    assert outcome.code == 70
     assert_one_line_without_traceback(outcome.err)
     log = (master / LOG_PATH[1:]).read_text()
     assert "the sync: could not record its failure" in log
@@ -141,7 +141,7 @@ def test_slave_upkeep_that_crashes_is_logged_and_ends_in_one_line(hotsync, sandb
     for action in ((), ("fixperm",)):
         outcome = hotsync("--root", sandbox, "slave", *action)
 
-        assert outcome.code == 1
+        assert outcome.code == 70
         assert_one_line_without_traceback(outcome.err)
     assert_logged_with_traceback(sandbox, "the slave upkeep")
 
@@ -151,10 +151,10 @@ def test_a_promotion_step_that_crashes_is_a_failed_step_and_a_rerun_resumes_it(s
 
     outcome = hotsync("--root", slave, "promote", "--yes", "--network", "continue")
 
-    assert outcome.code == 1
+    assert outcome.code == 70
     first = outcome.err.splitlines()[0]
     assert first.startswith("hotsync: promotion stopped at step 4/6 'restore the configuration': "
-                            f"unexpected error RuntimeError: {CRASH_TEXT} its second line")
+                            f"internal error RuntimeError: {CRASH_TEXT} its second line")
     assert "Traceback" not in outcome.err
     state = json.loads((slave / STATE_PATH[1:]).read_text())
     assert state["failed"]["step"] == "restore the configuration"

@@ -127,7 +127,7 @@ def test_a_terminated_run_stops_its_rsync_too(host_pair):
     run.send_signal(signal.SIGTERM)
     _out, err = run.communicate(timeout=30)
 
-    assert run.returncode == 1
+    assert run.returncode == 143
     assert "stopped by SIGTERM" in err
     for pid in rsync_children:
         assert not Path(f"/proc/{pid}").exists(), "no rsync left pushing after the run ended"

@@ -3,7 +3,7 @@
 Without an action (cron, daily): reinstall the master's packages, keep the synced cron
 jobs from running, fix the owners of synced paths. ``fixperm`` (cron, every 15 minutes):
 the last two only. The exit status is the number of failed steps; each is named on stderr.
-An unexpected error ends the run with exit 1, one line on stderr and its traceback in the log.
+An unexpected error (a bug) ends the run with exit 70, one line on stderr and its traceback in the log.
 Both take the lock promotion takes (a busy lock ends them quietly) and do nothing, saying
 so, once a promotion has started.
 

@@ -1,15 +1,14 @@
 """``hotsync``, ``hotsync sync [--dry-run] [--force-delete]``: one push from the master to the slave.
 
 Exit 0 when the run succeeded, or when another run was already going (quietly, so
-frequent cron runs never mail); 1 when anything failed (each problem on stderr).
+frequent cron runs never mail); 1 when anything failed (each problem on stderr); 143
+when SIGTERM stopped it (a failed run too: recorded, mailed, its rsync stopped).
 """
 
-import signal
 import sys
-from contextlib import contextmanager
-from typing import Iterator, List
+from typing import List
 
-from ..errors import EXIT_FAILURE, EXIT_OK, HotsyncError
+from ..errors import EXIT_FAILURE, EXIT_OK
 from ..plan import load_plan
 from ..root import Root
 from ..runtime.push import progress_wanted
@@ -41,37 +40,12 @@ def main(root: Root, argv: List[str]) -> int:
     options = build_parser().parse_args(argv)
     plan = load_plan(root)
     progress = sys.stderr if (progress_wanted() and not options.dry_run) else None
-    with stop_on_termination():
-        result = run_sync(root, plan, dry_run=options.dry_run, force_delete=options.force_delete,
-                          progress_stream=progress)
+    result = run_sync(root, plan, dry_run=options.dry_run, force_delete=options.force_delete,
+                      progress_stream=progress)
     if result.outcome == "overlapping":
         return EXIT_OK
     report(result, options.dry_run)
     return EXIT_OK if result.ok else EXIT_FAILURE
-
-
-class Terminated(HotsyncError):
-    """The run was stopped by a signal before it finished."""
-
-
-@contextmanager
-def stop_on_termination() -> Iterator[None]:
-    """Turn SIGTERM and SIGHUP into an error while the run goes on.
-
-    The error unwinds through the step that is running, which stops its own child
-    (rsync, a plugin, a dump) on the way out; otherwise a killed run would leave its rsync
-    pushing after the lock was released, beside the next run's.
-    """
-
-    def stop(number, _frame):
-        raise Terminated(f"stopped by {signal.Signals(number).name} before the sync finished")
-
-    previous = {number: signal.signal(number, stop) for number in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 def report(result: SyncResult, dry_run: bool) -> None:

@@ -5,7 +5,7 @@ Whatever escapes the run is handed to the run's own ``record`` function (the syn
 its failed status record and mails), so ``hotsync status`` never keeps saying "ok" after
 a run that crashed. An unexpected exception (not a ``HotsyncError``) also leaves its
 traceback in the log, where a bug report can quote it, and reaches the terminal as one
-line: a ``RunCrashed``.
+line: a ``RunCrashed``, exit 70. ``log_bug`` does the same for a bug outside any run.
 """
 
 import traceback
@@ -25,7 +25,7 @@ def failure_recorded(root: Root, what: str, record: Optional[Callable[[str], Non
 
     ``record(message)`` writes the run's failed record; a failure of its own is logged,
     never raised over the run's. A ``HotsyncError`` is re-raised as it is; any other
-    exception is logged with its traceback and raised as ``RunCrashed`` (exit 1).
+    exception is logged with its traceback and raised as ``RunCrashed`` (exit 70, a bug).
     ``KeyboardInterrupt`` passes untouched: an admin who stops a run knows it stopped.
     """
     try:
@@ -34,17 +34,31 @@ def failure_recorded(root: Root, what: str, record: Optional[Callable[[str], Non
         _record_quietly(root, what, record, str(error))
         raise
     except Exception as error:  # noqa: BLE001 - whatever the bug, the run must end recorded
-        message = f"{describe_exception(error)} (the traceback is in {LOG_PATH})"
+        message = log_bug(root, what, error)
         _record_quietly(root, what, record, message)
-        _log_quietly(root, f"{what} stopped on an {describe_exception(error)}:\n"
-                           f"{_indented(traceback.format_exc())}")
         raise RunCrashed(message) from error
 
 
+def log_bug(root: Root, what: str, error: BaseException) -> str:
+    """Append ``error``'s traceback to the root's log as the end of ``what``; the one line to show for it.
+
+    The line names the bug and says where its traceback is, or why it could not be
+    written there; it never holds the traceback itself.
+    """
+    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    try:
+        append_log(root, f"{what} stopped on an {describe_exception(error)}:\n{_indented(trace)}")
+    except OSError as problem:
+        where = f"its traceback could not be written to {LOG_PATH}: {problem.strerror or problem}"
+    else:
+        where = f"the traceback is in {LOG_PATH}"
+    return f"{describe_exception(error)} (this is a bug; {where} - please report it)"
+
+
 def describe_exception(error: BaseException) -> str:
-    """``unexpected error TYPE: DETAIL`` on one line, however many lines the exception's text has."""
+    """``internal error TYPE: DETAIL`` on one line, however many lines the exception's text has."""
     detail = " ".join(str(error).split())[:MAX_DETAIL_CHARACTERS]
-    return f"unexpected error {type(error).__name__}" + (f": {detail}" if detail else "")
+    return f"internal error {type(error).__name__}" + (f": {detail}" if detail else "")
 
 
 def _record_quietly(root: Root, what: str, record: Optional[Callable[[str], None]], message: str) -> None:

@@ -61,7 +61,14 @@ SERVICE_TIMEOUT_SECONDS = 300
 
 
 class PromotionStopped(HotsyncError):
-    """A step failed: promotion stopped there; the message says what to do next."""
+    """A step failed: promotion stopped there; the message says what to do next.
+
+    Exits as the step's own error did: 1 for a failure, 70 for a bug, 143 for SIGTERM.
+    """
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 @frozen
@@ -155,7 +162,8 @@ def promote(root: Root, network: str, announce: Callable[[str], None]) -> Promot
             raise PromotionStopped(
                 f"promotion stopped at step {number}/{len(steps)} '{step.title}': {error}\n"
                 f"What to do: {step.hint}\n"
-                f"Then run 'hotsync-promote' again: it resumes at this step ({_rerun_note(steps[:number - 1])})."
+                f"Then run 'hotsync-promote' again: it resumes at this step ({_rerun_note(steps[:number - 1])}).",
+                error.exit_code,
             ) from None
         state["done"][step.key] = {"title": step.title, "message": message, "epoch": int(time.time())}
         state.pop("failed", None)
