@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-from .programs import run_command
 from .errors import CommandError, HotsyncError
+from .programs import run_command
 from .root import Root
 
 DEMO_DATABASE = "hotsync_demo_office"
@@ -142,7 +142,8 @@ def _configure_hosts(state: DemoState, say) -> None:
         say(f"  [{host.name}] hotsync config setprop rsyncd password ******** TCPPort {rsync_port}")
         _hotsync(host, "config", "setprop", "rsyncd", "password", password, "TCPPort", str(rsync_port))
         _admin(say, host, "signal-event", "nethserver-hotsync-save")
-    say(f"  tunnel: master 127.0.0.1:{master_client_port} -> TLS (pre-shared key) -> slave :{tunnel_port} -> rsyncd 127.0.0.1:{slave_rsync_port}")
+    say(f"  tunnel: master 127.0.0.1:{master_client_port} -> TLS (pre-shared key) -> slave :{tunnel_port}"
+        f" -> rsyncd 127.0.0.1:{slave_rsync_port}")
 
 
 def _database_socket() -> Optional[str]:
@@ -206,7 +207,8 @@ def _write_office_data(state: DemoState, say) -> None:
         for number in range(30):
             message = master.path(f"{MAIL_STORE}/{person}/Maildir/cur/{1700000000 + number}.M1P1.demo:2,S")
             message.parent.mkdir(parents=True, exist_ok=True)
-            message.write_text(f"From: someone@example.com\nTo: {person}@example.com\nSubject: note {number}\n\nHello {person}.\n")
+            message.write_text(f"From: someone@example.com\nTo: {person}@example.com\nSubject: note {number}\n\n"
+                               f"Hello {person}.\n")
             count += 1
     big = master.path(f"{SHARED_FOLDER}/management/archive.bin")
     big.write_bytes(os.urandom(8 * 1024 * 1024))
@@ -227,7 +229,8 @@ def _change_some_data(state: DemoState) -> None:
     master.path(f"{SHARED_FOLDER}/sales/report-001.txt").unlink()
     master.path(f"{SHARED_FOLDER}/sales/new-offer.txt").write_text("a new offer\n")
     if state.database_socket:
-        _mysql(state, "INSERT INTO invoices VALUES (501, 'late invoice', 99.90); DELETE FROM invoices WHERE id = 2;", DEMO_DATABASE)
+        _mysql(state, "INSERT INTO invoices VALUES (501, 'late invoice', 99.90); DELETE FROM invoices WHERE id = 2;",
+               DEMO_DATABASE)
 
 
 def _sync(state: DemoState, say, label: str) -> None:
@@ -306,7 +309,8 @@ def _report(state: DemoState, say, failed_at: float, promote_seconds: float) -> 
     if state.database_socket:
         rows = _table_rows(state)
         rows_ok = rows == state.expected_rows
-        say(f"  database rows: {len(rows)} restored, {'all identical' if rows_ok else 'NOT identical'} to the master's {len(state.expected_rows or [])}")
+        identical = "all identical" if rows_ok else "NOT identical"
+        say(f"  database rows: {len(rows)} restored, {identical} to the master's {len(state.expected_rows or [])}")
         ok = ok and rows_ok
     role = _hotsync(state.slave, "config", "getprop", "hotsync", "role", check=False).stdout.strip()
     say(f"  the slave's role is now: {role or 'none'}")
@@ -344,4 +348,5 @@ def _explain_how_to_look_around(state: DemoState, say) -> None:
     say(f"  hotsync --root {state.slave.root} config show hotsync")
     say(f"  hotsync --root {state.master.root} explain --all")
     say(f"  ls {state.slave.root}{SHARED_FOLDER}")
-    say(f"When done: hotsync --root {state.slave.root} services stop; hotsync --root {state.master.root} services stop; rm -rf {state.folder}")
+    say(f"When done: hotsync --root {state.slave.root} services stop; hotsync --root {state.master.root} services stop;"
+        f" rm -rf {state.folder}")

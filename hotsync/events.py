@@ -23,10 +23,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
-from .programs import run_command
 from .errors import CommandError, HotsyncError
 from .esmith import database_path, read_database
 from .frozen import frozen
+from .programs import run_command
 from .root import ROOT_ENVIRONMENT_VARIABLE, Root
 from .services import apply_service_state, stop_service
 
@@ -161,7 +161,8 @@ def run_event(
         if isinstance(step, ServiceAdjustStep) and _expansion_failed(results):
             # The files on disk are the old, working ones: restarting would only interrupt
             # the running tunnel for nothing. The event still fails because S05 failed.
-            result = StepResult(step.name, 1, "skipped: the configuration did not compile; services left running as they are", 0.0, datetime.now())
+            result = StepResult(step.name, 1, "skipped: the configuration did not compile; services left running as they are",
+                                0.0, datetime.now())
         else:
             result = _run_step(root, step, timeout)
         append_to_log(root, event, result)

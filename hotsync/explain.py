@@ -282,7 +282,8 @@ def explain_path(root: Root, plan: Plan, text: str, lists: Optional[EffectiveLis
             reasons.append(f"included by {include.path} ({include.source()})")
         else:
             where = "" if step == path else f" at {step}"
-            reasons.append(f"included by {include.path} ({include.source()}) but excluded by {blocker.path}{where} ({blocker.source()})")
+            reasons.append(f"included by {include.path} ({include.source()})"
+                           f" but excluded by {blocker.path}{where} ({blocker.source()})")
     if not covering:
         reasons.append("no active rule includes it")
         reasons += [f"excluded by {entry.path}{'' if step == path else ' at ' + step} ({entry.source()})"

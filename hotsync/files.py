@@ -8,7 +8,7 @@ import os
 import pwd
 import tempfile
 from pathlib import Path
-from typing import Optional, Union
+from typing import Union
 
 
 def write_file_atomic(

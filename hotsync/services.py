@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from .programs import run_command
 from .digits import ascii_number, is_ascii_number
 from .errors import CommandError, HotsyncError, last_lines
 from .frozen import frozen
+from .programs import run_command
 from .root import Root
 
 SERVICE_NAMES = ("stunnel", "rsyncd")

@@ -50,13 +50,15 @@ def main(root, argv) -> int:
             tense = "would " + change.verb if options.check else change.verb + "d"
             print(f"{tense}: {change.output.path}")
     if not changes and not options.quiet:
-        print("configuration is valid; nothing to change" if options.check else "configuration is valid; all files are up to date")
+        print("configuration is valid; nothing to change" if options.check
+              else "configuration is valid; all files are up to date")
     return EXIT_OK
 
 
 def _report_invalid(compilation, as_json: bool) -> None:
     if as_json:
-        print(json.dumps({"valid": False, "diagnostics": [d.as_dict() for d in compilation.diagnostics], "changes": []}, indent=2))
+        diagnostics = [d.as_dict() for d in compilation.diagnostics]
+        print(json.dumps({"valid": False, "diagnostics": diagnostics, "changes": []}, indent=2))
         return
     for diagnostic in compilation.diagnostics:
         print(diagnostic.format(), file=sys.stderr)

@@ -15,8 +15,16 @@ from ..errors import EXIT_FAILURE, EXIT_OK
 from ..plan import load_plan
 from ..root import Root
 from ..runtime.lock import hold_sync_lock
-from ..runtime.promote import (NETWORK_CHOICES, PromotionReport, check_can_promote, data_age, promote,
-                               promotion_in_progress, read_state, repositories_problem)
+from ..runtime.promote import (
+    NETWORK_CHOICES,
+    PromotionReport,
+    check_can_promote,
+    data_age,
+    promote,
+    promotion_in_progress,
+    read_state,
+    repositories_problem,
+)
 from .parsing import CommandParser
 
 NETWORK_MENU = """The package repositories cannot be reached ({problem}).

@@ -74,7 +74,9 @@ def parse_text(text: str, file: str, parser: Optional[Lark] = None) -> Tuple[Opt
     return model.SourceFile(path=file, text=text, items=tuple(items.children)), []
 
 
-def parse_program(root: Root, main_file: str = MAIN_RULES_FILE, may_write_cache: bool = False) -> Tuple[model.Program, List[Diagnostic]]:
+def parse_program(
+    root: Root, main_file: str = MAIN_RULES_FILE, may_write_cache: bool = False
+) -> Tuple[model.Program, List[Diagnostic]]:
     """The main rule file and, depth first in order, every file it includes (globs sorted).
 
     A file included twice is read once; a missing main file is a diagnostic.

@@ -176,7 +176,8 @@ def _promote_step(statement: model.PromoteStatement, context: _Context, rule: st
         dumps = [context.dump_for_restore(rule, statement.engine, name) for name in statement.arguments]
         return planned.PromoteStep(
             kind="restore", engine=statement.engine, databases=statement.arguments,
-            dump_targets=tuple(dump_file(statement.engine, dump.target.path, name) for dump, name in zip(dumps, statement.arguments)),
+            dump_targets=tuple(dump_file(statement.engine, dump.target.path, name)
+                               for dump, name in zip(dumps, statement.arguments)),
             # Validation guarantees a dump for each database; they share one connection per statement.
             connection=context.connection(dumps[0]),
             origin=_origin(statement.span),

@@ -149,7 +149,8 @@ def check_password(text: str) -> str:
     if text == "":
         raise BadValue("the password is empty: set one with 'config setprop rsyncd password SECRET' on both hosts")
     if _NOT_UTF8.search(text):
-        raise BadValue("the password holds bytes that are not UTF-8 text: set it again with 'config setprop rsyncd password SECRET'")
+        raise BadValue("the password holds bytes that are not UTF-8 text:"
+                       " set it again with 'config setprop rsyncd password SECRET'")
     if _CONTROL.search(text) or text != text.strip():
         raise BadValue("the password contains a line break, a control character or surrounding spaces")
     if len(text.encode("utf-8")) > MAXIMUM_PASSWORD_BYTES:
@@ -236,8 +237,10 @@ GLOBAL_SETTINGS = {
     "plugin_dir": SettingKind(check_path, "/etc/hotsync.d", "folder of plugin executables"),
     # Written by hotsync-promote (see hotsync/runtime/fence.py), not by the admin.
     "promotion_generation": SettingKind(check_count, "0", "how many promotions this host's data has seen"),
-    "fence_port": SettingKind(check_optional_port, "", "the port a promoted master answers its old master on, to refuse its pushes"),
-    "promotion_started": SettingKind(check_count, "0", "when this slave's promotion started (epoch; 0: none under way): it then refuses every push"),
+    "fence_port": SettingKind(check_optional_port, "",
+                              "the port a promoted master answers its old master on, to refuse its pushes"),
+    "promotion_started": SettingKind(
+        check_count, "0", "when this slave's promotion started (epoch; 0: none under way): it then refuses every push"),
 }
 
 ROLE_SETTINGS = {

@@ -69,7 +69,8 @@ def _resolve_globals(program, database, problems):
         for assignment in block.assignments:
             if assignment.name not in named.GLOBAL_SETTINGS:
                 known = ", ".join(sorted(named.GLOBAL_SETTINGS))
-                problems.add(assignment.span, f"unknown setting '{assignment.name}'{_suggest(assignment.name, named.GLOBAL_SETTINGS)}; known settings: {known}")
+                suggestion = _suggest(assignment.name, named.GLOBAL_SETTINGS)
+                problems.add(assignment.span, f"unknown setting '{assignment.name}'{suggestion}; known settings: {known}")
             elif assignment.name in declared:
                 problems.add(assignment.span, f"setting '{assignment.name}' is already set at {declared[assignment.name].span}")
             else:
@@ -99,7 +100,8 @@ def _resolve_roles(program, database, problems, values, spans):
     seen: Dict[str, model.RoleBlock] = {}
     for block in program.items(model.RoleBlock):
         if block.role not in named.ROLE_SETTINGS:
-            problems.add(block.span, f"unknown role '{block.role}'{_suggest(block.role, named.ROLE_SETTINGS)}; roles are master and slave")
+            problems.add(block.span,
+                         f"unknown role '{block.role}'{_suggest(block.role, named.ROLE_SETTINGS)}; roles are master and slave")
             continue
         if block.role in seen:
             problems.add(block.span, f"role '{block.role}' is already declared at {seen[block.role].span}")
@@ -108,7 +110,8 @@ def _resolve_roles(program, database, problems, values, spans):
         allowed = named.ROLE_SETTINGS[block.role]
         for assignment in block.assignments:
             if assignment.name not in allowed:
-                problems.add(assignment.span, f"unknown setting '{assignment.name}' for role {block.role}{_suggest(assignment.name, allowed)}; known: {', '.join(sorted(allowed))}")
+                problems.add(assignment.span, f"unknown setting '{assignment.name}' for role {block.role}"
+                                              f"{_suggest(assignment.name, allowed)}; known: {', '.join(sorted(allowed))}")
                 continue
             resolved = named.resolve_value(assignment.value, database)
             value, error = named.check_value(allowed[assignment.name], resolved)
@@ -128,7 +131,8 @@ def _resolve_schedules(program, problems, role) -> Dict[str, str]:
         jobs = named.ROLE_SCHEDULES.get(block.role, {})
         for schedule in block.schedules:
             if schedule.job not in jobs:
-                problems.add(schedule.span, f"unknown job '{schedule.job}' for role {block.role}{_suggest(schedule.job, jobs)}; jobs: {', '.join(jobs)}")
+                problems.add(schedule.span, f"unknown job '{schedule.job}' for role {block.role}"
+                                            f"{_suggest(schedule.job, jobs)}; jobs: {', '.join(jobs)}")
                 continue
             try:
                 named.check_cron(schedule.cron)
@@ -249,13 +253,15 @@ def _check_dump(statement: model.DumpStatement, problems: _Problems, database) -
     _check_path(problems, statement.target)
     is_folder = statement.target.path.endswith("/")
     if not is_folder and len(statement.databases) != 1:
-        problems.add(statement.target.span, "a dump into a file takes exactly one database; end the path with '/' to dump into a folder")
+        problems.add(statement.target.span,
+                     "a dump into a file takes exactly one database; end the path with '/' to dump into a folder")
     if statement.engine == "postgresql" and not statement.databases:
         problems.add(statement.span, "postgresql dumps name their databases ('all' is for mysql)")
     seen = set()
     for option in statement.options:
         if option.name not in named.DUMP_OPTIONS:
-            problems.add(option.span, f"unknown dump option '{option.name}'{_suggest(option.name, named.DUMP_OPTIONS)}; options: {', '.join(named.DUMP_OPTIONS)}")
+            problems.add(option.span, f"unknown dump option '{option.name}'{_suggest(option.name, named.DUMP_OPTIONS)};"
+                                      f" options: {', '.join(named.DUMP_OPTIONS)}")
             continue
         if option.name in seen:
             problems.add(option.span, f"dump option '{option.name}' is given twice")

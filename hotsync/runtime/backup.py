@@ -14,8 +14,8 @@ import os
 from pathlib import Path
 from typing import List
 
-from ..programs import run_command
 from ..files import file_differs, write_file_atomic
+from ..programs import run_command
 from ..root import Root
 from .conditions import InstalledPackages
 

@@ -16,10 +16,10 @@ import re
 from itertools import zip_longest
 from typing import Dict, Iterable, Optional, Tuple
 
-from ..programs import run_command
 from ..errors import CommandError
 from ..frozen import frozen
 from ..plan import Condition, Plan, Rule
+from ..programs import run_command
 from ..root import Root
 
 SANDBOX_PACKAGES_PATH = "/var/lib/hotsync/sandbox-packages"

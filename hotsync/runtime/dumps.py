@@ -17,11 +17,11 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Dict, List, Sequence, Tuple
 
-from ..programs import run_command
 from ..errors import CommandError, HotsyncError
 from ..files import sync_directory
 from ..frozen import frozen
 from ..plan import Dump
+from ..programs import run_command
 from ..root import Root
 
 # A dump of a large database may take a long time; the bound only keeps a hung server

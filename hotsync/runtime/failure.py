@@ -33,7 +33,7 @@ def failure_recorded(root: Root, what: str, record: Optional[Callable[[str], Non
     except HotsyncError as error:
         _record_quietly(root, what, record, str(error))
         raise
-    except Exception as error:  # noqa: BLE001 - whatever the bug, the run must end recorded
+    except Exception as error:  # whatever the bug, the run must end recorded
         message = log_bug(root, what, error)
         _record_quietly(root, what, record, message)
         raise RunCrashed(message) from error

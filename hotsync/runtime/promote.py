@@ -28,24 +28,36 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
-from ..programs import run_command
 from ..errors import CommandError, HotsyncError
-from ..esmith import (Database, apply_database_defaults, database_path, edit_database, parse_database,
-                      read_database)
+from ..esmith import Database, apply_database_defaults, database_path, edit_database, parse_database, read_database
 from ..events import run_event
 from ..files import write_file_atomic
 from ..frozen import frozen
 from ..plan import Plan, PromoteStep, load_plan
+from ..programs import run_command
 from ..root import Root
 from ..services import apply_service_state, service_status, stop_service
 from .backup import ARCHIVE_PATH
 from .conditions import InstalledPackages, evaluate_rules
 from .dumps import UnsafeDatabaseName, check_database_name, mysql_connection_options, postgresql_connection_options
 from .failure import failure_recorded
-from .fence import (FENCE_PORT_PROPERTY, GENERATION_PROPERTY, PROMOTION_STARTED_PROPERTY, FenceSettings,
-                    next_generation, writable_modules)
-from .slave import (UpkeepResult, disable_synced_cron_jobs, enable_synced_cron_jobs, apply_owner_fixes,
-                    reinstall_packages, unreachable_repositories, verify_backup_checksum)
+from .fence import (
+    FENCE_PORT_PROPERTY,
+    GENERATION_PROPERTY,
+    PROMOTION_STARTED_PROPERTY,
+    FenceSettings,
+    next_generation,
+    writable_modules,
+)
+from .slave import (
+    UpkeepResult,
+    apply_owner_fixes,
+    disable_synced_cron_jobs,
+    enable_synced_cron_jobs,
+    reinstall_packages,
+    unreachable_repositories,
+    verify_backup_checksum,
+)
 from .status import read_marker, render_json
 
 STATE_PATH = "/var/lib/nethserver/hotsync/promotion.json"

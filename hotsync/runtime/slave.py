@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 from urllib.parse import urlparse
 
-from ..programs import run_command
 from ..errors import CommandError, HotsyncError
 from ..files import write_file_atomic
 from ..frozen import field, frozen
 from ..plan import OwnerFix, Plan
+from ..programs import run_command
 from ..root import Root
 from .accounts import Accounts, UnknownAccount, read_accounts
 from .backup import ARCHIVE_MD5_PATH, ARCHIVE_PATH, PACKAGE_LIST_PATH
