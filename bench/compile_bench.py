@@ -19,7 +19,7 @@ from pathlib import Path
 from hotsync.cli import main as hotsync_main
 from hotsync.compiler import compile_root
 from hotsync.compiler.apply import find_changes, plan_output
-from hotsync.esmith import database_path, read_database
+from hotsync.nethserver.esmith import database_path, read_database
 from hotsync.root import Root
 
 

@@ -46,12 +46,12 @@ def sandbox(tmp_path) -> Path:
 def host(sandbox):
     """A sandbox root whose daemons are always stopped at the end, whatever the test did."""
     from hotsync.root import Root
-    from hotsync.services import ServiceError, stop_service
+    from hotsync.host import ServiceError, host_for
 
     yield sandbox
     for name in ("stunnel", "rsyncd"):
         try:
-            stop_service(Root(sandbox), name)
+            host_for(Root(sandbox)).stop_service(name)
         except ServiceError:
             pass
         _kill_leftover(sandbox / f"var/run/{name}.pid")

@@ -239,7 +239,7 @@ INJECTIONS = [
 def test_injection_through_the_database_is_rejected_and_nothing_changes(sandbox, hotsync, key, prop, value, role):
     compiled_host(sandbox, **SCENARIOS[role])
     # The database stores newlines escaped; write the hostile value as the Perl tools would.
-    from hotsync.esmith import database_path, edit_database
+    from hotsync.nethserver.esmith import database_path, edit_database
     from hotsync.root import Root
 
     with edit_database(database_path(Root(sandbox))) as session:

@@ -10,7 +10,7 @@ from typing import NamedTuple
 import pytest
 
 from helpers import admin, run_hotsync_process, set_up_host
-from hotsync.esmith import HEADER, read_database
+from hotsync.nethserver.esmith import HEADER, read_database
 
 DB = "var/lib/nethserver/db/configuration"
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hotsync import esmith
-from hotsync.esmith import (
+from hotsync.nethserver import esmith
+from hotsync.nethserver.esmith import (
     CorruptDatabase,
     InvalidDatabaseEntry,
     InvalidDefaults,

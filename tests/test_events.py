@@ -7,9 +7,9 @@ import sysconfig
 from pathlib import Path
 
 from helpers import free_port
-from hotsync.events import plan_event, run_event
+from hotsync.nethserver.events import plan_event, run_event
 from hotsync.root import Root
-from hotsync.services import service_status
+from hotsync.host import host_for
 
 EVENT = "nethserver-hotsync-save"
 
@@ -218,11 +218,11 @@ def test_service_adjustment_starts_enabled_and_stops_disabled_services(hotsync, 
     outcome = hotsync("--root", host, "signal-event", EVENT)
 
     assert outcome.code == 0, outcome.err
-    status = service_status(Root(host), "rsyncd")
+    status = host_for(Root(host)).service_status("rsyncd")
     assert status.running
     with socket.create_connection(("127.0.0.1", port), timeout=2):
         pass
-    assert not service_status(Root(host), "stunnel").running
+    assert not host_for(Root(host)).service_status("stunnel").running
     lines = log_lines(host)
     assert "S90adjust-services: ok" in lines[0]
     assert lines[1:] == [f"    rsyncd: running (pid {status.pid})", "    stunnel: stopped"]
@@ -248,4 +248,4 @@ def test_a_corrupt_configuration_database_fails_the_service_step(hotsync, host):
     assert outcome.code == 1
     assert "S90adjust-services" in outcome.err
     assert "Traceback" not in outcome.err
-    assert not service_status(Root(host), "rsyncd").running
+    assert not host_for(Root(host)).service_status("rsyncd").running

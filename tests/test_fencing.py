@@ -13,7 +13,7 @@ import pytest
 
 from helpers import free_port, run_hotsync_process
 from hotsync.cli import main as hotsync_main
-from hotsync.esmith import database_path, read_database
+from hotsync.nethserver.esmith import database_path, read_database
 from hotsync.root import Root
 from hotsync.runtime.status import MARKER_PATH
 from sync_hosts import tree_digest

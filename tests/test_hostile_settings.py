@@ -19,7 +19,7 @@ from hotsync.compiler import model, render
 from hotsync.compiler import settings as named
 from hotsync.compiler.parser import MAIN_RULES_FILE, parse_program
 from hotsync.compiler.tunnel_key import CACHE_PATH
-from hotsync.esmith import InvalidDatabaseEntry, database_path, edit_database
+from hotsync.nethserver.esmith import InvalidDatabaseEntry, database_path, edit_database
 from hotsync.root import Root
 
 PASSWORD = "s3cret-shared-passw0rd"

@@ -24,6 +24,9 @@ BOUNDARIES = (
     # The compiler turns rule files and the values it is given into a plan and files: it reads no
     # platform, runs nothing of the runtime and knows no command line.
     ("hotsync.compiler", PLATFORM + ("hotsync.runtime", "hotsync.demo", "hotsync.commands")),
+    # The runtime reaches the platform only through the seam, hotsync.host (not in PLATFORM):
+    # the same code runs on NethServer and in a sandbox.
+    ("hotsync.runtime", PLATFORM),
 )
 
 
@@ -105,4 +108,25 @@ def test_the_check_sees_relative_absolute_and_nested_imports(tmp_path):
         "hotsync/compiler/model.py:3 imports hotsync.runtime.sync",
         "hotsync/compiler/stage/__init__.py:2 imports hotsync.nethserver",
         "hotsync/compiler/stage/deep.py:2 imports hotsync.commands",
+    ]
+
+
+def test_the_runtime_check_sees_every_way_around_the_seam(tmp_path):
+    """A runtime that reaches the platform directly, in each way an import can be written;
+    the seam itself (hotsync.host) is allowed."""
+    files = {
+        "hotsync/runtime/__init__.py": "",
+        "hotsync/runtime/fence.py": "from ..esmith import read_database\nfrom ..host import host_for\n",
+        "hotsync/runtime/promote.py": "from .. import services\nfrom ..nethserver.events import run_event\n",
+        "hotsync/runtime/slave.py": "def late():\n    import hotsync.sandbox.packages\n    from ..hosts import x\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+
+    assert boundary_violations(tmp_path, "hotsync.runtime", PLATFORM) == [
+        "hotsync/runtime/fence.py:1 imports hotsync.esmith",
+        "hotsync/runtime/promote.py:1 imports hotsync.services",
+        "hotsync/runtime/promote.py:2 imports hotsync.nethserver.events",
+        "hotsync/runtime/slave.py:2 imports hotsync.sandbox.packages",
     ]

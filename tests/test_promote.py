@@ -15,14 +15,14 @@ import pytest
 
 from helpers import free_port, run_hotsync_process
 from hotsync.cli import main as hotsync_main
-from hotsync.esmith import database_path, read_database
+from hotsync.nethserver.esmith import database_path, read_database
 from hotsync.root import Root
 from hotsync.runtime.backup import make_config_backup
 from hotsync.runtime.conditions import InstalledPackages
 from hotsync.runtime.fence import writable_modules
 from hotsync.runtime.lock import hold_sync_lock
 from hotsync.runtime.promote import STATE_PATH
-from hotsync.services import service_status
+from hotsync.host import host_for
 
 PASSWORD = "correct-horse-battery"
 PROMOTE = str(Path(sys.executable).parent / "hotsync-promote")
@@ -219,7 +219,7 @@ def stop_promotion_at_a_rule_step(slave):
 def receives_pushes(slave) -> bool:
     """Whether anything on this host could take a push: the rsync daemon, or a writable module."""
     conf = (slave / "etc/rsyncd.conf").read_text()
-    return service_status(Root(slave), "rsyncd").running or bool(writable_modules(conf))
+    return host_for(Root(slave)).service_status("rsyncd").running or bool(writable_modules(conf))
 
 
 def test_no_event_reopens_a_slave_whose_promotion_stopped_at_a_step(slave, hotsync):
@@ -235,7 +235,7 @@ def test_no_event_reopens_a_slave_whose_promotion_stopped_at_a_step(slave, hotsy
     stunnel = (slave / "etc/stunnel/stunnel.conf").read_text()
     port = configuration(slave).get_prop("hotsync", "SlavePort")
     assert "[hotsync-fence]" in stunnel and f"accept = {port}\n" in stunnel  # answers, to refuse
-    assert service_status(Root(slave), "stunnel").running
+    assert host_for(Root(slave)).service_status("stunnel").running
     rsyncd = (slave / "etc/rsyncd.conf").read_text()
     assert "pre-xfer exec" in rsyncd and "early exec" not in rsyncd  # no need for rsync >= 3.2.4
 

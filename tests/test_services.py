@@ -14,11 +14,7 @@ import pytest
 from helpers import free_port
 
 from hotsync.root import Root
-from hotsync.services import (
-    apply_service_state,
-    service_status,
-    start_service,
-)
+from hotsync.host import host_for
 
 
 def accepts_connections(port: int) -> bool:
@@ -108,8 +104,8 @@ def test_starting_a_running_daemon_keeps_the_same_process(host):
     write_rsyncd_config(host, free_port())
     root = Root(host)
 
-    first = start_service(root, "rsyncd")
-    second = start_service(root, "rsyncd")
+    first = host_for(root).start_service("rsyncd")
+    second = host_for(root).start_service("rsyncd")
 
     assert first.pid == second.pid and first.running
 
@@ -117,7 +113,7 @@ def test_starting_a_running_daemon_keeps_the_same_process(host):
 def test_restart_gives_a_new_process_that_serves(hotsync, host):
     port = free_port()
     write_stunnel_config(host, port)
-    first = start_service(Root(host), "stunnel")
+    first = host_for(Root(host)).start_service("stunnel")
 
     restarted = hotsync("--root", host, "services", "restart", "stunnel")
 
@@ -205,12 +201,12 @@ def test_one_failure_does_not_stop_the_other_service(hotsync, host):
 def test_a_disabled_service_is_stopped_by_adjustment(host):
     write_rsyncd_config(host, free_port())
     root = Root(host)
-    start_service(root, "rsyncd")
+    host_for(root).start_service("rsyncd")
 
-    state = apply_service_state(root, "rsyncd", enabled=False, action="restart")
+    state = host_for(root).apply_service_state("rsyncd", enabled=False, action="restart")
 
     assert not state.running
-    assert not service_status(root, "rsyncd").running
+    assert not host_for(root).service_status("rsyncd").running
 
 
 def test_usage_errors_exit_2(hotsync, host):
@@ -255,8 +251,8 @@ def test_under_the_real_root_adjustment_enables_and_reloads(fake_process):
                           occurrences=2)
     root = Root(Path("/"))
 
-    apply_service_state(root, "rsyncd", enabled=True, action="reload")
-    apply_service_state(root, "stunnel", enabled=False)
+    host_for(root).apply_service_state("rsyncd", enabled=True, action="reload")
+    host_for(root).apply_service_state("stunnel", enabled=False)
 
     assert fake_process.call_count(["systemctl", "reload-or-restart", "rsyncd"]) == 1
     assert fake_process.call_count(["systemctl", "disable", "stunnel"]) == 1

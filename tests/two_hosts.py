@@ -33,6 +33,8 @@ import pytest
 
 from helpers import Outcome
 
+from hotsync.sandbox.processes import process_alive, processes_using
+
 NAME_PREFIX = "hs2h"  # every namespace and link of this suite starts with it
 PASSWORD = "two-hosts-shared-secret"
 VENV_BIN = Path(sys.executable).parent
@@ -73,15 +75,6 @@ def namespaces_unavailable() -> str:
     if not (POSTGRESQL_BIN / "initdb").exists():
         return f"the two-host suite needs PostgreSQL's server programs in {POSTGRESQL_BIN}"
     return ""
-
-
-def process_lives(pid: int) -> bool:
-    """True when ``pid`` runs (a zombie does not)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-    return "\nState:\tZ" not in status
 
 
 def namespace_pids(namespace: str) -> List[int]:
@@ -275,7 +268,7 @@ class PostgreSQL:
         for lock in (self.datadir / "postmaster.pid", self.folder / ".s.PGSQL.5432.lock"):
             if lock.exists():
                 owner = lock.read_text().split("\n", 1)[0].strip()
-                if owner.isdigit() and process_lives(int(owner)):
+                if owner.isdigit() and process_alive(int(owner)):
                     os.kill(int(owner), signal.SIGKILL)
                 lock.unlink(missing_ok=True)
         (self.folder / ".s.PGSQL.5432").unlink(missing_ok=True)
@@ -545,16 +538,9 @@ def hosts(network, databases, tmp_path):
 
 def kill_processes_of_root(root: Path) -> None:
     """Any process still running with this root on its command line (a daemon of the test's hosts)."""
-    marker = str(root)
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            command_line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-        except OSError:
-            continue
-        if marker in command_line:
+    for pid in processes_using(root):
+        if pid != os.getpid():
             try:
-                os.kill(int(entry.name), signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass

@@ -6,7 +6,7 @@ import sys
 from ..compiler import compile_root
 from ..compiler.apply import find_changes, format_diff, plan_output, write_changes
 from ..errors import EXIT_FAILURE, EXIT_OK
-from ..esmith import database_path, read_database
+from ..nethserver.esmith import database_path, read_database
 from .parsing import CommandParser
 
 

@@ -23,8 +23,8 @@ import json
 import sys
 from typing import Callable, Dict, List, Sequence, Tuple
 
-from .. import esmith
 from ..errors import EXIT_FAILURE, EXIT_OK, UsageError
+from ..nethserver import esmith
 from ..root import Root
 
 USAGE = """usage: hotsync config VERB [ARGS...]

@@ -1,6 +1,6 @@
 """``hotsync install [--defaults-only]``: lay HotSync's integration into the root."""
 
-from ..install import install
+from ..nethserver.install import install
 from .parsing import CommandParser
 
 

@@ -1,24 +1,17 @@
 """``hotsync services status|start|stop|restart [NAME]``: the two daemons HotSync relies on."""
 
-from typing import List
+from typing import Callable, Dict, List
 
 from ..errors import HotsyncError
+from ..host import SERVICE_NAMES, Host, ServiceError, ServiceStatus, host_for
 from ..root import Root
-from ..services import (
-    SERVICE_NAMES,
-    ServiceError,
-    restart_service,
-    service_status,
-    start_service,
-    stop_service,
-)
 from .parsing import CommandParser
 
-_ACTIONS = {
-    "status": service_status,
-    "start": start_service,
-    "stop": stop_service,
-    "restart": restart_service,
+_ACTIONS: Dict[str, Callable[[Host, str], ServiceStatus]] = {
+    "status": lambda host, name: host.service_status(name),
+    "start": lambda host, name: host.start_service(name),
+    "stop": lambda host, name: host.stop_service(name),
+    "restart": lambda host, name: host.restart_service(name),
 }
 
 DESCRIPTION = """Show, start, stop or restart stunnel and rsyncd (both when NAME is omitted).
@@ -39,10 +32,11 @@ def main(root: Root, argv: List[str]) -> int:
     """Apply the action to each named service, carry on after a failure, raise one error at the end."""
     arguments = build_parser().parse_args(argv)
     names = [arguments.name] if arguments.name else list(SERVICE_NAMES)
+    host = host_for(root)
     failures = []
     for name in names:
         try:
-            state = _ACTIONS[arguments.action](root, name)
+            state = _ACTIONS[arguments.action](host, name)
         except HotsyncError as error:
             failures.append(str(error))
             continue

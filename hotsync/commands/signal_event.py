@@ -4,7 +4,7 @@ import argparse
 from typing import List
 
 from ..errors import HotsyncError
-from ..events import EVENTS_FOLDER, EVENTS_LOG, run_event
+from ..nethserver.events import EVENTS_FOLDER, EVENTS_LOG, run_event
 from ..root import Root
 from .parsing import CommandParser
 

@@ -1,7 +1,8 @@
 """The configuration backup pushed with every sync, so the slave can reinstall and restore.
 
-On a real NethServer the host's own tool ``/sbin/e-smith/backup-config`` makes it. Where
-that tool is missing (and always in a sandbox root) HotSync makes the equivalent: the
+On a real NethServer the host's own tool (``/sbin/e-smith/backup-config``, see
+``hotsync.host``) makes it. Where that tool is missing (and always in a sandbox root)
+HotSync makes the equivalent: the
 installed-package list, then ``backup-config.tar.xz`` holding the e-smith databases and
 that list, with ``backup-config.tar.xz.md5`` (the archive's checksum) and
 ``backup-config-content.md5`` (the checksums of what is inside). When the content did not
@@ -10,12 +11,11 @@ change the archive is left alone, so a no-change sync transfers nothing.
 
 import hashlib
 import io
-import os
 from pathlib import Path
 from typing import List
 
 from ..files import file_differs, write_file_atomic
-from ..programs import run_command
+from ..host import host_for
 from ..root import Root
 from .conditions import InstalledPackages
 
@@ -25,8 +25,6 @@ ARCHIVE_MD5_PATH = f"{ARCHIVE_PATH}.md5"
 CONTENT_MD5_PATH = f"{BACKUP_FOLDER}/backup-config-content.md5"
 PACKAGE_LIST_PATH = f"{BACKUP_FOLDER}/package-list"
 DATABASE_FOLDER = "/var/lib/nethserver/db"
-HOST_TOOL_PATH = "/sbin/e-smith/backup-config"
-HOST_TOOL_TIMEOUT_SECONDS = 600
 BACKUP_MODE = 0o600  # the e-smith databases hold passwords
 
 # The files the push always includes (when present).
@@ -35,10 +33,9 @@ CONFIG_BACKUP_FILES = (ARCHIVE_PATH, ARCHIVE_MD5_PATH, CONTENT_MD5_PATH)
 
 def make_config_backup(root: Root, packages: InstalledPackages) -> str:
     """Refresh the configuration backup; returns what was done, raises ``HotsyncError`` on failure."""
-    tool = root.path(HOST_TOOL_PATH)
-    if not root.is_sandbox and os.access(tool, os.X_OK):
-        run_command([str(tool)], timeout=HOST_TOOL_TIMEOUT_SECONDS)
-        return f"configuration backup made by {HOST_TOOL_PATH}"
+    made = host_for(root).make_backup_with_host_tool()
+    if made:
+        return made
     write_package_list(root, packages)
     members = backup_members(root)
     content = content_checksums(root, members)

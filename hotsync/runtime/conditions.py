@@ -1,12 +1,7 @@
 """Run-time conditions of a rule, evaluated now: installed packages, existing paths, the database switch.
 
-Package facts come from ``rpm -q`` on a real host (root ``/``). A sandbox root declares its
-installed packages in a plain file, ``/var/lib/hotsync/sandbox-packages`` inside the root:
-one package a line, ``NAME VERSION`` (the version may be omitted), ``#`` starts a comment::
-
-    # packages this sandbox host pretends to have
-    nethserver-mysql 1.2.3
-    nethserver-freepbx 14.0.4
+Package facts come from the host (``hotsync.host``): ``rpm`` on NethServer, the declared
+package file in a sandbox root.
 
 Each package is asked about at most once per run, so the cost follows the number of
 rules, never the size of the disk.
@@ -18,20 +13,17 @@ from typing import Dict, Iterable, Optional, Tuple
 
 from ..errors import CommandError
 from ..frozen import frozen
+from ..host import host_for
 from ..plan import Condition, Plan, Rule
-from ..programs import run_command
 from ..root import Root
-
-SANDBOX_PACKAGES_PATH = "/var/lib/hotsync/sandbox-packages"
-RPM_TIMEOUT_SECONDS = 60
 
 
 class InstalledPackages:
     """Which packages the root's host has, and their versions.
 
-    Asked once, when first needed, with a single ``rpm -qa`` (a sandbox reads its package
-    file): every sync needs the whole list for the configuration backup anyway, and one
-    ``rpm -q`` per rule condition would cost a process each on every run.
+    Asked once, when first needed (a single ``rpm -qa`` on NethServer): every sync needs
+    the whole list for the configuration backup anyway, and one ``rpm -q`` per rule
+    condition would cost a process each on every run.
     """
 
     def __init__(self, root: Root):
@@ -52,38 +44,12 @@ class InstalledPackages:
 
     def _table(self) -> Dict[str, str]:
         if self._versions is None:
-            if self.root.is_sandbox:
-                self._versions = read_sandbox_packages(self.root)
-            else:
-                self._versions = self._ask_rpm()
+            try:
+                self._versions = host_for(self.root).installed_packages()
+            except CommandError as error:
+                self._failure = error  # for rules: nothing is installed as far as they can tell
+                self._versions = {}
         return self._versions
-
-    def _ask_rpm(self) -> Dict[str, str]:
-        try:
-            finished = run_command(["rpm", "-qa", "--qf", "%{NAME} %{VERSION}\n"], timeout=RPM_TIMEOUT_SECONDS)
-        except CommandError as error:
-            self._failure = error  # for rules: nothing is installed as far as they can tell
-            return {}
-        return parse_package_lines(finished.stdout)
-
-
-def read_sandbox_packages(root: Root) -> Dict[str, str]:
-    """The ``NAME VERSION`` lines of a sandbox root's package file (missing file = no packages)."""
-    try:
-        text = root.path(SANDBOX_PACKAGES_PATH).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    return parse_package_lines(text)
-
-
-def parse_package_lines(text: str) -> Dict[str, str]:
-    """``NAME VERSION`` lines (version optional, ``#`` starts a comment) as name -> version."""
-    packages = {}
-    for line in text.splitlines():
-        words = line.split("#", 1)[0].split()
-        if words:
-            packages[words[0]] = words[1] if len(words) > 1 else ""
-    return packages
 
 
 @frozen

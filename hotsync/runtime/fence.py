@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import List, Mapping, Optional
 
 from ..digits import ascii_number, is_ascii_number
-from ..esmith import Database, database_path, read_database
 from ..files import write_file_atomic
 from ..frozen import frozen
+from ..host import Database, database_path, read_database
 from ..root import Root
 from .status import append_log
 

@@ -29,14 +29,12 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 from ..errors import CommandError, HotsyncError
-from ..esmith import Database, apply_database_defaults, database_path, edit_database, parse_database, read_database
-from ..events import run_event
 from ..files import write_file_atomic
 from ..frozen import frozen
+from ..host import Database, apply_database_defaults, database_path, edit_database, host_for, parse_database, read_database
 from ..plan import Plan, PromoteStep, load_plan
 from ..programs import run_command
 from ..root import Root
-from ..services import apply_service_state, service_status, stop_service
 from .backup import ARCHIVE_PATH
 from .conditions import InstalledPackages, evaluate_rules
 from .dumps import UnsafeDatabaseName, check_database_name, mysql_connection_options, postgresql_connection_options
@@ -55,7 +53,6 @@ from .slave import (
     disable_synced_cron_jobs,
     enable_synced_cron_jobs,
     reinstall_packages,
-    unreachable_repositories,
     verify_backup_checksum,
 )
 from .status import read_marker, render_json
@@ -69,7 +66,6 @@ DATABASE_FOLDER_IN_ARCHIVE = "var/lib/nethserver/db/"
 SAVE_EVENT = "nethserver-hotsync-save"
 RSYNCD_CONF_PATH = "/etc/rsyncd.conf"
 RESTORE_TIMEOUT_SECONDS = 4 * 3600
-SERVICE_TIMEOUT_SECONDS = 300
 
 
 class PromotionStopped(HotsyncError):
@@ -134,7 +130,7 @@ def check_can_promote(root: Root, plan: Plan) -> None:
 
 def repositories_problem(root: Root) -> str:
     """Why packages cannot be downloaded ("" when they can): the original's internet check."""
-    return unreachable_repositories(root)
+    return host_for(root).unreachable_repositories()
 
 
 def data_age(root: Root) -> Optional[int]:
@@ -253,9 +249,10 @@ def _rule_step(root: Root, plan: Plan, rule: str, statement: PromoteStep, key: s
                     f"check that the {statement.engine} server runs and the dump files exist{where}")
     if statement.kind == "restart":
         return Step(key, f"{rule}: restart {' '.join(statement.arguments)}",
-                    lambda: restart_services(root, statement.arguments),
+                    lambda: host_for(root).restart_host_services(statement.arguments),
                     f"see 'systemctl status {statement.arguments[0]}' and its journal{where}")
-    return Step(key, f"{rule}: run {' '.join(statement.arguments)}", lambda: run_program(root, statement.arguments),
+    return Step(key, f"{rule}: run {' '.join(statement.arguments)}",
+                lambda: host_for(root).run_program(statement.arguments),
                 f"run '{' '.join(statement.arguments)}' by hand and fix what it reports{where}")
 
 
@@ -276,8 +273,9 @@ def stop_receiving(root: Root) -> str:
         if fence.role == "slave" and not fence.promotion_started:  # a resume after 'master' only checks
             session.set_prop("hotsync", PROMOTION_STARTED_PROPERTY, str(int(time.time())))
         session.set_prop("rsyncd", "status", "disabled")
-    stop_service(root, "rsyncd")
-    result = run_event(root, SAVE_EVENT)
+    host = host_for(root)
+    host.stop_service("rsyncd")
+    result = host.signal_event(SAVE_EVENT)
     if not result.ok:
         raise HotsyncError(f"'signal-event {SAVE_EVENT}' failed at {', '.join(result.failed_steps)}")
     check_closed(root)
@@ -286,7 +284,7 @@ def stop_receiving(root: Root) -> str:
 
 def check_closed(root: Root) -> None:
     """Raise unless the rsync daemon is stopped and its configuration offers no writable module."""
-    if service_status(root, "rsyncd").running:
+    if host_for(root).service_status("rsyncd").running:
         raise HotsyncError("the rsync daemon still runs")
     try:
         text = root.path(RSYNCD_CONF_PATH).read_text(encoding="utf-8", errors="replace")
@@ -369,29 +367,6 @@ def _run_client(argv: List[str]) -> None:
         raise HotsyncError(str(error)) from None
 
 
-def restart_services(root: Root, names: Tuple[str, ...]) -> str:
-    """Restart services by name; a sandbox root has no systemd of its own, so it only says so."""
-    if root.is_sandbox:
-        return f"sandbox: not restarting {', '.join(names)} (they belong to the machine, not to this root)"
-    for name in names:
-        try:
-            run_command(["systemctl", "restart", name], timeout=SERVICE_TIMEOUT_SECONDS)
-        except CommandError as error:
-            raise HotsyncError(str(error)) from None
-    return f"restarted {', '.join(names)}"
-
-
-def run_program(root: Root, argv: Tuple[str, ...]) -> str:
-    """Run a rule's program; in a sandbox, the program inside the root, told its root."""
-    program = str(root.path(argv[0])) if root.is_sandbox else argv[0]
-    environment = {"HOTSYNC_ROOT": str(root.base)} if root.is_sandbox else None
-    try:
-        run_command([program, *argv[1:]], environment=environment, timeout=RESTORE_TIMEOUT_SECONDS)
-    except CommandError as error:
-        raise HotsyncError(str(error)) from None
-    return f"ran {' '.join(argv)}"
-
-
 def restore_configuration(root: Root, network: str) -> str:
     """Replace the e-smith databases with the master's, from the synced backup.
 
@@ -462,7 +437,7 @@ def become_master(root: Root, plan: Plan) -> str:
         # The role closes this host from now on; the mark would close it again as a slave later.
         session.delete_prop("hotsync", PROMOTION_STARTED_PROPERTY)
         session.set_prop("rsyncd", "status", "disabled")
-    result = run_event(root, SAVE_EVENT)
+    result = host_for(root).signal_event(SAVE_EVENT)
     if not result.ok:
         raise HotsyncError(f"'signal-event {SAVE_EVENT}' failed at {', '.join(result.failed_steps)} "
                            "(see /var/log/e-smith events log)")
@@ -482,7 +457,7 @@ def keep_fence_listening(root: Root) -> None:
     with edit_database(database_path(root)) as session:
         changed = session.set_prop("stunnel", "status", "enabled")
     if changed:
-        apply_service_state(root, "stunnel", True, "restart")
+        host_for(root).apply_service_state("stunnel", True, "restart")
 
 
 def _describe(report) -> str:

@@ -15,23 +15,19 @@ the command's exit status.
 
 import hashlib
 import os
-import shutil
-import socket
 import stat
 import tarfile
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
-from urllib.parse import urlparse
+from typing import List, Optional, Tuple
 
-from ..errors import CommandError, HotsyncError
-from ..files import write_file_atomic
+from ..errors import HotsyncError
 from ..frozen import field, frozen
+from ..host import host_for
 from ..plan import OwnerFix, Plan
-from ..programs import run_command
 from ..root import Root
 from .accounts import Accounts, UnknownAccount, read_accounts
 from .backup import ARCHIVE_MD5_PATH, ARCHIVE_PATH, PACKAGE_LIST_PATH
-from .conditions import SANDBOX_PACKAGES_PATH, InstalledPackages, evaluate_rules, read_sandbox_packages
+from .conditions import InstalledPackages, evaluate_rules
 from .fence import read_fence_settings
 from .ownership import UnsafeLink, change_owners
 
@@ -39,11 +35,6 @@ from .ownership import UnsafeLink, change_owners
 CRON_FILES_REMOVED_ON_SLAVE = ("/etc/cron.d/backup-data", "/etc/cron.d/dante", "/etc/cron.d/queuereport")
 CRON_FOLDERS = ("/etc/cron.hourly", "/etc/cron.daily", "/etc/cron.weekly", "/etc/cron.monthly")
 CRON_NEVER_EXECUTABLE = ("jobs.deny",)  # anacron's list of disabled jobs: data, not a job
-REPOSITORY_FOLDER = "/etc/yum.repos.d"
-REPOSITORY_URL_KEYS = ("baseurl", "mirrorlist", "metalink")
-REPOSITORY_PROBE_SECONDS = 5.0
-PACKAGE_TIMEOUT_SECONDS = 3600
-CACHE_TIMEOUT_SECONDS = 600
 
 
 @frozen
@@ -226,14 +217,15 @@ def reinstall_packages(root: Root, packages: InstalledPackages) -> StepReport:
     missing = [package for package in wanted if package not in installed]
     if not missing:
         return StepReport(name, (f"all {len(wanted)} package(s) of the master are installed",))
-    unreachable = unreachable_repositories(root)
+    host = host_for(root)
+    unreachable = host.unreachable_repositories()
     if unreachable:
         return StepReport(name, warnings=(
             f"Cannot download packages: the repositories are unreachable ({unreachable}); "
             f"{len(missing)} package(s) of the master are not installed: {', '.join(missing)}. "
             "They will be installed by the next 'hotsync-slave' run once the network is back",))
     try:
-        return StepReport(name, (install_packages(root, missing),))
+        return StepReport(name, (host.install_packages(missing),))
     except HotsyncError as error:
         return StepReport(name, error=f"installing {len(missing)} package(s) failed: {error}")
 
@@ -275,79 +267,3 @@ def verify_backup_checksum(root: Root) -> None:
     if digest.hexdigest() != expected:
         raise HotsyncError(f"{ARCHIVE_PATH} does not match its checksum in {ARCHIVE_MD5_PATH} "
                            "(a sync was interrupted?): wait for the next sync, or run 'hotsync' on the master")
-
-
-def install_packages(root: Root, names: Sequence[str]) -> str:
-    """Install ``names``; in a sandbox, add them to its package file instead. Returns what was done."""
-    if root.is_sandbox:
-        present = read_sandbox_packages(root)
-        lines = [f"{package} {version}".rstrip() for package, version in present.items()]
-        lines += [package for package in names if package not in present]
-        write_file_atomic(root.path(SANDBOX_PACKAGES_PATH), "".join(f"{line}\n" for line in lines), mode=0o644)
-        return f"installed (sandbox: recorded in {SANDBOX_PACKAGES_PATH}): {', '.join(names)}"
-    run_command([package_manager(), "-y", "install", *names], timeout=PACKAGE_TIMEOUT_SECONDS)
-    return f"installed {len(names)} package(s): {', '.join(names)}"
-
-
-def package_manager() -> str:
-    """``dnf`` where it exists (newer hosts), else ``yum`` (NethServer 7)."""
-    return "dnf" if shutil.which("dnf") else "yum"
-
-
-def unreachable_repositories(root: Root) -> str:
-    """Why packages cannot be downloaded now, or "" when they can.
-
-    A real host asks its package manager to refresh the metadata, the same test the
-    install would fail on. A sandbox has no package manager of its own: it probes the
-    repository addresses written in its own ``/etc/yum.repos.d`` (synced from the master).
-    """
-    if not root.is_sandbox:
-        try:
-            run_command([package_manager(), "-q", "makecache"], timeout=CACHE_TIMEOUT_SECONDS)
-        except CommandError as error:
-            return str(error)
-        return ""
-    urls = repository_urls(root)
-    if urls and not any(url_reachable(root, url) for url in urls):
-        return ", ".join(urls)
-    return ""
-
-
-def repository_urls(root: Root) -> List[str]:
-    """The first address of each enabled repository in the root's ``*.repo`` files."""
-    folder = root.path(REPOSITORY_FOLDER)
-    urls: List[str] = []
-    for repo_file in sorted(folder.glob("*.repo")) if folder.is_dir() else []:
-        for section in _repo_sections(repo_file.read_text(encoding="utf-8", errors="replace")):
-            if section.get("enabled", "1").strip() in ("0", "false", "no"):
-                continue
-            for key in REPOSITORY_URL_KEYS:
-                if section.get(key):
-                    urls.append(section[key].split()[0])
-                    break
-    return urls
-
-
-def _repo_sections(text: str) -> List[dict]:
-    sections: List[dict] = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("[") and line.endswith("]"):
-            sections.append({})
-        elif "=" in line and sections and not line.startswith("#"):
-            key, value = line.split("=", 1)
-            sections[-1][key.strip().lower()] = value.strip()
-    return sections
-
-
-def url_reachable(root: Root, url: str) -> bool:
-    """Whether a repository address answers: a TCP connection for http(s)/ftp, a folder for file://."""
-    parts = urlparse(url)
-    if parts.scheme == "file":
-        return root.path(parts.path or "/").exists()
-    port = parts.port or {"https": 443, "ftp": 21}.get(parts.scheme, 80)
-    try:
-        with socket.create_connection((parts.hostname or "", port), timeout=REPOSITORY_PROBE_SECONDS):
-            return True
-    except (OSError, ValueError):
-        return False

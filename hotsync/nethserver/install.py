@@ -11,11 +11,11 @@ import secrets
 from pathlib import Path
 from typing import Dict, Iterator, List, Tuple
 
+from ..files import write_file_atomic
+from ..frozen import frozen
+from ..resources import shipped_folder
+from ..root import Root
 from .esmith import apply_database_defaults, database_path, edit_database
-from .files import write_file_atomic
-from .frozen import frozen
-from .resources import shipped_folder
-from .root import Root
 
 EVENTS_FOLDER = "/etc/e-smith/events"
 DEFAULTS_FOLDER = "/etc/e-smith/db/configuration/defaults"

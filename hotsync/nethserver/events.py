@@ -23,12 +23,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
-from .errors import CommandError, HotsyncError
+from ..errors import CommandError, HotsyncError
+from ..frozen import frozen
+from ..host import host_for
+from ..programs import run_command
+from ..root import ROOT_ENVIRONMENT_VARIABLE, Root
 from .esmith import database_path, read_database
-from .frozen import frozen
-from .programs import run_command
-from .root import ROOT_ENVIRONMENT_VARIABLE, Root
-from .services import apply_service_state, stop_service
 
 EVENTS_FOLDER = "/etc/e-smith/events"
 EVENTS_LOG = "/var/log/hotsync-events.log"
@@ -116,6 +116,7 @@ class ServiceAdjustStep:
             database = read_database(database_path(root))
         except HotsyncError as error:
             return 1, str(error)
+        host = host_for(root)
         lines, failed = [], False
         wanted = [(service, action, database.get_prop(service, "status") == "enabled")
                   for service, action in services_to_adjust(self.folder)]
@@ -124,12 +125,12 @@ class ServiceAdjustStep:
         for service, action, enabled in wanted:
             if action == "restart" or not enabled:
                 try:
-                    stop_service(root, service)
+                    host.stop_service(service)
                 except HotsyncError:
                     pass  # the second pass reports this service's state or error
         for service, action, enabled in wanted:
             try:
-                lines.append(apply_service_state(root, service, enabled, action).describe())
+                lines.append(host.apply_service_state(service, enabled, action).describe())
             except HotsyncError as error:
                 failed = True
                 message = str(error)

@@ -1,10 +1,9 @@
-"""Start, stop and inspect HotSync's two daemons, ``stunnel`` and ``rsyncd``.
+"""The sandbox's supervisor for HotSync's two daemons, ``stunnel`` and ``rsyncd``.
 
-Under the root ``/`` this is systemd's job (``systemctl``, units ``stunnel`` and
-``rsyncd`` as on NethServer 7). Under a sandbox root a small supervisor starts
-the real daemons with that root's generated configuration files, keeps their pid
-files under ``<root>/var/run/`` and stops them cleanly, so that two sandbox hosts
-can run side by side on one machine.
+A sandbox root has no systemd of its own: the supervisor starts the real daemons with
+that root's generated configuration files, keeps their pid files under
+``<root>/var/run/`` and stops them cleanly, so that two sandbox hosts can run side by
+side on one machine.
 
 A daemon that fails to start is a ``ServiceError`` carrying the daemon's own
 message, never a silent success.
@@ -17,45 +16,18 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from .digits import ascii_number, is_ascii_number
-from .errors import CommandError, HotsyncError, last_lines
-from .frozen import frozen
-from .programs import run_command
-from .root import Root
+from ..digits import ascii_number, is_ascii_number
+from ..errors import CommandError, last_lines
+from ..frozen import frozen
+from ..host import ServiceError, ServiceStatus, check_action, check_service_name
+from ..programs import run_command
+from ..root import Root
+from .processes import command_line, listening_ports, process_alive, processes_using, read_pid
 
-SERVICE_NAMES = ("stunnel", "rsyncd")
-ACTIONS = ("start", "stop", "restart", "reload")
-
-SYSTEMCTL_TIMEOUT_SECONDS = 120
 LAUNCH_TIMEOUT_SECONDS = 30
 READY_TIMEOUT_SECONDS = 10.0
 STOP_TIMEOUT_SECONDS = 10.0
 POLL_INTERVAL_SECONDS = 0.05
-
-# systemctl verb for each action; reload falls back to restart for a unit that cannot reload
-_SYSTEMCTL_VERBS = {"start": "start", "stop": "stop", "restart": "restart", "reload": "reload-or-restart"}
-_TCP_LISTEN_STATE = "0A"
-
-
-class ServiceError(HotsyncError):
-    """A daemon could not be started, stopped or inspected."""
-
-
-@frozen
-class ServiceStatus:
-    """Whether a service runs, and its main process when known."""
-
-    name: str
-    running: bool
-    pid: Optional[int] = None
-
-    def describe(self) -> str:
-        """One line for the admin: ``stunnel: running (pid 123)`` or ``stunnel: stopped``."""
-        if not self.running:
-            return f"{self.name}: stopped"
-        if self.pid:
-            return f"{self.name}: running (pid {self.pid})"
-        return f"{self.name}: running"
 
 
 @frozen
@@ -74,9 +46,7 @@ class DaemonConfig:
 
 def service_status(root: Root, name: str) -> ServiceStatus:
     """The state of service ``name`` on ``root``. Raises ``ServiceError`` for an unknown name."""
-    _check_name(name)
-    if not root.is_sandbox:
-        return _systemd_status(name)
+    check_service_name(name)
     pid = _running_pid(root, name)
     return ServiceStatus(name, pid is not None, pid)
 
@@ -84,14 +54,11 @@ def service_status(root: Root, name: str) -> ServiceStatus:
 def start_service(root: Root, name: str) -> ServiceStatus:
     """Start ``name`` unless it already runs; return its state once it serves.
 
-    In a sandbox the call returns only when the pid file names a live process and
-    every port of the configuration is listening. Raises ``ServiceError`` with the
-    daemon's own message when it does not get there.
+    The call returns only when the pid file names a live process and every port of
+    the configuration is listening. Raises ``ServiceError`` with the daemon's own
+    message when it does not get there.
     """
-    _check_name(name)
-    if not root.is_sandbox:
-        _systemctl("start", name)
-        return _systemd_status(name)
+    check_service_name(name)
     config = load_daemon_config(root, name)
     running = _running_pid(root, name)
     if running is not None:
@@ -103,10 +70,7 @@ def start_service(root: Root, name: str) -> ServiceStatus:
 
 def stop_service(root: Root, name: str) -> ServiceStatus:
     """Stop ``name`` if it runs (SIGTERM, then SIGKILL after a timeout); remove a stale pid file."""
-    _check_name(name)
-    if not root.is_sandbox:
-        _systemctl("stop", name)
-        return _systemd_status(name)
+    check_service_name(name)
     pid = _running_pid(root, name)
     if pid is not None:
         _terminate(name, pid)
@@ -115,11 +79,8 @@ def stop_service(root: Root, name: str) -> ServiceStatus:
 
 
 def restart_service(root: Root, name: str) -> ServiceStatus:
-    """Stop then start ``name`` (systemd's own restart under ``/``)."""
-    _check_name(name)
-    if not root.is_sandbox:
-        _systemctl("restart", name)
-        return _systemd_status(name)
+    """Stop then start ``name``."""
+    check_service_name(name)
     stop_service(root, name)
     return start_service(root, name)
 
@@ -127,15 +88,10 @@ def restart_service(root: Root, name: str) -> ServiceStatus:
 def adjust_service(root: Root, name: str, action: str) -> ServiceStatus:
     """Apply ``action`` (start, stop, restart or reload) to ``name``.
 
-    ``reload`` asks systemd to reload (or restart a unit that cannot); in a sandbox
-    it restarts, since a restart is what makes both daemons read a new configuration.
+    ``reload`` restarts: a restart is what makes both daemons read a new configuration.
     """
-    _check_name(name)
-    if action not in ACTIONS:
-        raise ServiceError(f"unknown service action '{action}' for {name} (expected one of: {', '.join(ACTIONS)})")
-    if not root.is_sandbox:
-        _systemctl(_SYSTEMCTL_VERBS[action], name)
-        return _systemd_status(name)
+    check_service_name(name)
+    check_action(name, action)
     if action == "start":
         return start_service(root, name)
     if action == "stop":
@@ -144,13 +100,8 @@ def adjust_service(root: Root, name: str, action: str) -> ServiceStatus:
 
 
 def apply_service_state(root: Root, name: str, enabled: bool, action: str = "restart") -> ServiceStatus:
-    """What e-smith's adjust-services does for one service: enabled → ``action``, disabled → stop.
-
-    Under ``/`` the unit is also enabled or disabled at boot, so the state survives a reboot.
-    """
-    _check_name(name)
-    if not root.is_sandbox:
-        _systemctl("enable" if enabled else "disable", name)
+    """What e-smith's adjust-services does for one service: enabled → ``action``, disabled → stop."""
+    check_service_name(name)
     if enabled:
         return adjust_service(root, name, action)
     return stop_service(root, name)
@@ -162,7 +113,7 @@ def load_daemon_config(root: Root, name: str) -> DaemonConfig:
     Raises ``ServiceError`` when the file is missing, names another pid file than
     ``<root>/var/run/NAME.pid``, or asks the daemon to stay in the foreground.
     """
-    _check_name(name)
+    check_service_name(name)
     path = root.path(_CONFIG_FILES[name])
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -178,39 +129,11 @@ def load_daemon_config(root: Root, name: str) -> DaemonConfig:
     return config
 
 
-# ----------------------------------------------------------------------------- systemd
-
-
-def _systemctl(verb: str, name: str) -> None:
-    try:
-        run_command(["systemctl", verb, name], timeout=SYSTEMCTL_TIMEOUT_SECONDS)
-    except CommandError as error:
-        raise ServiceError(f"{name}: systemctl {verb} failed: {last_lines(error.output) or error}"
-                           f" (see 'journalctl -u {name}')") from None
-
-
-def _systemd_status(name: str) -> ServiceStatus:
-    finished = run_command(
-        ["systemctl", "show", "--property=ActiveState", "--property=MainPID", name],
-        timeout=SYSTEMCTL_TIMEOUT_SECONDS,
-        check=False,
-    )
-    properties = dict(line.split("=", 1) for line in finished.stdout.splitlines() if "=" in line)
-    running = properties.get("ActiveState") == "active"
-    pid = int(properties.get("MainPID", "0") or 0) if running else 0
-    return ServiceStatus(name, running, pid or None)
-
-
 # ----------------------------------------------------------------------------- sandbox supervisor
 
 _CONFIG_FILES = {"stunnel": "/etc/stunnel/stunnel.conf", "rsyncd": "/etc/rsyncd.conf"}
 # where rsync logs when its configuration names no log file: inside the root, not the host's syslog
 _RSYNCD_FALLBACK_LOG = "/var/log/rsyncd.log"
-
-
-def _check_name(name: str) -> None:
-    if name not in SERVICE_NAMES:
-        raise ServiceError(f"unknown service '{name}' (expected one of: {', '.join(SERVICE_NAMES)})")
 
 
 def _pid_file(root: Root, name: str) -> Path:
@@ -278,11 +201,11 @@ def _wait_until_serving(root: Root, name: str, config: DaemonConfig) -> Optional
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while True:
         pid = _running_pid(root, name)
-        listening = _listening_ports(pid) if pid is not None else set()
+        listening = listening_ports(pid) if pid is not None else set()
         missing_ports = [port for port in config.ports if port not in listening]
         if pid is not None and not missing_ports:
             return None
-        if pid is None and not _processes_using(config.path):
+        if pid is None and not processes_using(config.path):
             return "the daemon exited"
         if time.monotonic() >= deadline:
             if pid is None:
@@ -305,11 +228,11 @@ def _daemon_message(launcher_output: str, log_file: Optional[Path], log_offset: 
 
 def _running_pid(root: Root, name: str) -> Optional[int]:
     """The pid in the service's pid file when that process is alive and is this root's daemon."""
-    pid = _read_pid(_pid_file(root, name))
-    if pid is None or not _process_alive(pid):
+    pid = read_pid(_pid_file(root, name))
+    if pid is None or not process_alive(pid):
         return None
     # guard against a reused pid: the live process must have been started with this root's config
-    if str(root.path(_CONFIG_FILES[name])) not in _command_line(pid):
+    if str(root.path(_CONFIG_FILES[name])) not in command_line(pid):
         return None
     return pid
 
@@ -334,7 +257,7 @@ def _signal(pid: int, number: int) -> None:
 
 def _wait_for_exit(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while _process_alive(pid):
+    while process_alive(pid):
         if time.monotonic() >= deadline:
             return False
         time.sleep(POLL_INTERVAL_SECONDS)
@@ -347,82 +270,6 @@ def _remove_stale_pid_file(root: Root, name: str) -> None:
             _pid_file(root, name).unlink()
         except FileNotFoundError:
             pass
-
-
-# ----------------------------------------------------------------------------- processes and ports
-
-
-def _read_pid(path: Path) -> Optional[int]:
-    try:
-        text = path.read_text().strip()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    number = ascii_number(text)
-    return number if number else None
-
-
-def _process_alive(pid: int) -> bool:
-    """True for a live process; a zombie (exited, not yet reaped) counts as gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return False
-    state = stat.rsplit(")", 1)[-1].split()[0]
-    return state not in ("Z", "X")
-
-
-def _processes_using(config_path: Path) -> List[int]:
-    """Live processes whose command line names ``config_path`` (a daemon before its pid file exists)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if is_ascii_number(entry.name) and str(config_path) in _command_line(int(entry.name)):
-            if _process_alive(int(entry.name)):
-                found.append(int(entry.name))
-    return found
-
-
-def _command_line(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return ""
-
-
-def _listening_ports(pid: int) -> set:
-    """TCP ports process ``pid`` itself listens on (IPv4 and IPv6).
-
-    Matching socket inodes to the process's descriptors, rather than asking whether
-    anyone listens on the port, keeps a port held by another program from passing
-    for our daemon being ready.
-    """
-    sockets = _socket_inodes(pid)
-    ports = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except FileNotFoundError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if len(fields) > 9 and fields[3] == _TCP_LISTEN_STATE and fields[9] in sockets:
-                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
-
-
-def _socket_inodes(pid: int) -> set:
-    inodes = set()
-    try:
-        descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return inodes
-    for descriptor in descriptors:
-        try:
-            target = os.readlink(descriptor)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:["):-1])
-    return inodes
 
 
 def _file_size(path: Optional[Path]) -> int:

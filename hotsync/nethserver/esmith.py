@@ -19,10 +19,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Dict, Iterator, List, Mapping, Optional, Tuple
 
-from .errors import HotsyncError
-from .files import write_file_atomic
-from .frozen import field, frozen
-from .root import Root
+from ..errors import HotsyncError
+from ..files import write_file_atomic
+from ..frozen import field, frozen
+from ..root import Root
 
 # The configuration database holds the shared secret (rsyncd.password): never world-readable.
 DATABASE_MODE = 0o600
