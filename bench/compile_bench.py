@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from hotsync.cli import main as hotsync_main
+from hotsync.commands.compile import host_commands
 from hotsync.compiler import compile_root
 from hotsync.compiler.apply import find_changes, plan_output
 from hotsync.nethserver.esmith import database_path, read_database
@@ -46,7 +47,7 @@ def main() -> None:
             assert hotsync_main(["--root", folder, *argv]) == 0
 
         def in_process():
-            compilation = compile_root(root, read_database(database_path(root)))
+            compilation = compile_root(root, read_database(database_path(root)), host_commands(root))
             find_changes(root, (plan_output(compilation.plan),) + compilation.outputs)
 
         scripts = Path(sys.executable).parent

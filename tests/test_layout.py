@@ -22,8 +22,9 @@ PLATFORM = (
 
 BOUNDARIES = (
     # The compiler turns rule files and the values it is given into a plan and files: it reads no
-    # platform, runs nothing of the runtime and knows no command line.
-    ("hotsync.compiler", PLATFORM + ("hotsync.runtime", "hotsync.demo", "hotsync.commands")),
+    # platform (not even through the seam: its caller asks the host), runs nothing of the runtime
+    # and knows no command line.
+    ("hotsync.compiler", PLATFORM + ("hotsync.host", "hotsync.runtime", "hotsync.demo", "hotsync.commands")),
     # The runtime reaches the platform only through the seam, hotsync.host (not in PLATFORM):
     # the same code runs on NethServer and in a sandbox.
     ("hotsync.runtime", PLATFORM),
@@ -130,3 +131,23 @@ def test_the_runtime_check_sees_every_way_around_the_seam(tmp_path):
         "hotsync/runtime/promote.py:2 imports hotsync.nethserver.events",
         "hotsync/runtime/slave.py:2 imports hotsync.sandbox.packages",
     ]
+
+
+def sandbox_checks(source: Path) -> List[str]:
+    """'file:line' of every place the package's source reads ``is_sandbox`` (as an attribute,
+    or by name, as ``getattr`` would)."""
+    found = []
+    for path in sorted(source.joinpath("hotsync").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            attribute = isinstance(node, ast.Attribute) and node.attr == "is_sandbox"
+            text = isinstance(node, ast.Constant) and node.value == "is_sandbox"
+            if attribute or text:
+                found.append(f"{path.relative_to(source)}:{node.lineno}")
+    return found
+
+
+def test_only_the_seam_tells_nethserver_from_a_sandbox():
+    """Every sandbox-or-NethServer decision goes through host_for(root): is_sandbox is read there only."""
+    reads = sandbox_checks(SOURCE)
+    assert reads, "is_sandbox is read nowhere: the seam moved"
+    assert [read for read in reads if not read.startswith("hotsync/host.py:")] == []

@@ -3,10 +3,12 @@
 import json
 import sys
 
-from ..compiler import compile_root
+from ..compiler import HostCommands, compile_root
 from ..compiler.apply import find_changes, format_diff, plan_output, write_changes
 from ..errors import EXIT_FAILURE, EXIT_OK
+from ..host import host_for
 from ..nethserver.esmith import database_path, read_database
+from ..root import Root
 from .parsing import CommandParser
 
 
@@ -24,10 +26,18 @@ def build_parser() -> CommandParser:
     return parser
 
 
+def host_commands(root: Root) -> HostCommands:
+    """What the generated files say about ``root``'s host, from the platform seam."""
+    host = host_for(root)
+    return HostCommands(hotsync=host.scheduled_command("hotsync"),
+                        hotsync_slave=host.scheduled_command("hotsync-slave"),
+                        switch_to_root=host.daemon_may_switch_to_root())
+
+
 def main(root, argv) -> int:
     options = build_parser().parse_args(argv)
     database = read_database(database_path(root))
-    compilation = compile_root(root, database, will_apply=not options.check)
+    compilation = compile_root(root, database, host_commands(root), will_apply=not options.check)
     if not compilation.ok:
         _report_invalid(compilation, options.json)
         return EXIT_FAILURE

@@ -5,7 +5,8 @@
 ``compile_root`` runs parse -> validate -> plan -> render and returns everything in
 memory; writing is ``apply.py``'s job, so ``--check`` is just "don't apply". The compiler
 reads the rule files of a root and nothing of the platform: the caller reads the
-configuration database and passes its values in (``tests/test_layout.py`` keeps it so).
+configuration database and asks the host (``hotsync.host``) how its commands are started,
+and passes both in (``tests/test_layout.py`` keeps it so).
 """
 
 from typing import Optional, Tuple
@@ -16,7 +17,7 @@ from ..plan import Plan
 from ..root import Root
 from .parser import MAIN_RULES_FILE, parse_program
 from .planner import build_plan, source_hash
-from .render import Output, render_outputs
+from .render import HostCommands, Output, render_outputs
 from .validate import validate_program
 
 
@@ -38,11 +39,13 @@ class Compilation:
         return tuple(diagnostic for diagnostic in self.diagnostics if diagnostic.severity == "error")
 
 
-def compile_root(root: Root, database, main_file: str = MAIN_RULES_FILE, will_apply: bool = False) -> Compilation:
+def compile_root(root: Root, database, commands: HostCommands, main_file: str = MAIN_RULES_FILE,
+                 will_apply: bool = False) -> Compilation:
     """Read the root's rule files; with the configuration ``database``, plan and render in memory.
 
     ``database`` holds the configuration values the rules' ``setting KEY.PROP`` read:
     anything with ``get_prop(key, prop) -> Optional[str]`` (the caller's e-smith Database).
+    ``commands`` is what the files say about the host (see ``render.HostCommands``).
     ``will_apply`` says the caller is going to write, so the parser may refresh its cache too.
     """
     program, diagnostics = parse_program(root, main_file, may_write_cache=will_apply)
@@ -51,4 +54,4 @@ def compile_root(root: Root, database, main_file: str = MAIN_RULES_FILE, will_ap
     if any(diagnostic.severity == "error" for diagnostic in diagnostics):
         return Compilation(None, (), diagnostics)
     plan = build_plan(program, validation.settings, database, source_hash(program, validation.settings))
-    return Compilation(plan, tuple(render_outputs(root, plan, validation.settings)), diagnostics)
+    return Compilation(plan, tuple(render_outputs(root, plan, validation.settings, commands)), diagnostics)

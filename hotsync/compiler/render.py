@@ -7,9 +7,7 @@ character, whatever the validator let through: such a value could add a line to 
 """
 
 import functools
-import os
 import shutil
-import sysconfig
 from typing import List, Optional, Tuple
 
 import jinja2
@@ -71,16 +69,19 @@ def template_environment() -> jinja2.Environment:
     )
 
 
-def scheduled_command(root: Root, program: str) -> str:
-    """How cron starts ``program`` (hotsync, hotsync-slave) on this host: the installed
-    script, told its root when the host is a sandbox."""
-    if not root.is_sandbox:
-        return f"/usr/sbin/{program}"
-    scripts = sysconfig.get_path("scripts")
-    return f"HOTSYNC_ROOT={root.base} {scripts}/{program}"
+@frozen
+class HostCommands:
+    """What the generated files say about the host they are for, handed in by the caller
+    (the compiler reads no platform: ``hotsync.host`` knows these): how cron and the rsync
+    daemon start ``hotsync`` and ``hotsync-slave``, and whether the rsync daemon may switch
+    to root (a sandbox daemon run by a normal user cannot)."""
+
+    hotsync: str
+    hotsync_slave: str
+    switch_to_root: bool
 
 
-def render_context(root: Root, plan: Plan, resolved) -> dict:
+def render_context(root: Root, plan: Plan, resolved, commands: HostCommands) -> dict:
     password = resolved.values.get("password") or ""
     return {
         "plan": plan,
@@ -99,28 +100,27 @@ def render_context(root: Root, plan: Plan, resolved) -> dict:
             "psk": str(root.path(plan.transport.psk_file)),
             "fence": str(root.path("/var/lib/nethserver/hotsync/fence.json")),
         },
-        # A sandbox daemon run by a normal user cannot switch to root.
-        "switch_to_root": not root.is_sandbox or os.geteuid() == 0,
-        "hotsync": scheduled_command(root, "hotsync"),
-        "hotsync_slave": scheduled_command(root, "hotsync-slave"),
-        "stamp_marker_command": f"{scheduled_command(root, 'hotsync-slave')} stamp-marker",
+        "switch_to_root": commands.switch_to_root,
+        "hotsync": commands.hotsync,
+        "hotsync_slave": commands.hotsync_slave,
+        "stamp_marker_command": f"{commands.hotsync_slave} stamp-marker",
         "refused_options": " ".join(REFUSED_RSYNC_OPTIONS),
         # Longer than rsync's own I/O timeout, so a stalled transfer ends with rsync's clear
         # message; the tunnel's limit only reaps connections nobody is left to end.
         "tunnel_idle_timeout": plan.limits.io_timeout * 2 + 60,
         "connect_host": f"[{plan.slave_host}]" if ":" in plan.slave_host else plan.slave_host,
-        "fence": fence_context(root, resolved),
+        "fence": fence_context(root, resolved, commands),
     }
 
 
-def fence_context(root: Root, resolved) -> dict:
+def fence_context(root: Root, resolved, commands: HostCommands) -> dict:
     """What the daemons need to refuse pushes on a promoted host (see ``runtime/fence.py``).
 
     ``closed``: the host takes no push at all, so the daemons offer only the fence (a
     promoted master that answers its old master, or a slave whose promotion has started).
     A started promotion fences the port the master pushes to.
     """
-    check = scheduled_command(root, "hotsync-slave")
+    check = commands.hotsync_slave
     role = resolved.values.get("role")
     promoting = role == "slave" and bool(resolved.values.get("promotion_started"))
     port = resolved.values.get("tunnel_port") if promoting else resolved.values.get("fence_port") or 0
@@ -136,13 +136,14 @@ def fence_context(root: Root, resolved) -> dict:
     }
 
 
-def render_outputs(root: Root, plan: Plan, resolved) -> List[Output]:
-    """Every generated file's content, in memory, and the tunnel key's cache when there is a key.
+def render_outputs(root: Root, plan: Plan, resolved, commands: HostCommands) -> List[Output]:
+    """Every generated file's content for the host ``commands`` describes, in memory, and the
+    tunnel key's cache when there is a key.
 
     Raises ``UnsafeValue`` when a value of the context holds a control character.
     """
     environment = template_environment()
-    context = render_context(root, plan, resolved)
+    context = render_context(root, plan, resolved, commands)
     refuse_unsafe_values(context)
     outputs = [
         Output(path=path, content=_render(environment, template, context), mode=mode)
