@@ -10,7 +10,15 @@ every few minutes and whose speed target is measured against raw rsync. A generi
 ``__init__`` is a little slower per object, and a sync builds only a few hundred objects.
 """
 
-from typing import Any, Callable, Dict, Tuple, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, Tuple, TypeVar
+
+if TYPE_CHECKING:
+    # Tells a type checker that ``@frozen`` builds classes as ``@dataclass(frozen=True)`` does. Only
+    # the checker reads it (typing_extensions ships with mypy's stubs): nothing is needed at run time.
+    from typing_extensions import dataclass_transform
+else:
+    def dataclass_transform(**_options: Any) -> Callable[[Any], Any]:
+        return lambda decorator: decorator
 
 _MISSING: Any = object()
 _FIELDS_ATTRIBUTE = "__frozen_fields__"
@@ -50,6 +58,7 @@ def field(*, default: Any = _MISSING, default_factory: Callable[[], Any] = _MISS
     return Field(default, default_factory)
 
 
+@dataclass_transform(frozen_default=True, field_specifiers=(field, Field))
 def frozen(cls: FrozenClass) -> FrozenClass:
     """Make ``cls`` a frozen class of its annotated fields (a frozen base's fields come first)."""
     by_name: Dict[str, Field] = {}  # a field redefined by a subclass keeps its place
@@ -59,16 +68,18 @@ def frozen(cls: FrozenClass) -> FrozenClass:
     spec = tuple(by_name.values())
     _check_default_order(cls, spec)
     setattr(cls, _FIELDS_ATTRIBUTE, spec)
-    cls.__init__ = _init
-    cls.__setattr__ = _refuse_assignment
-    cls.__delattr__ = _refuse_assignment
+    methods: Dict[str, Callable[..., Any]] = {
+        "__init__": _init, "__setattr__": _refuse_assignment, "__delattr__": _refuse_assignment,
+    }
     # Methods the class writes itself are kept (a class body's own __eq__ leaves __hash__ None).
     if "__eq__" not in cls.__dict__:
-        cls.__eq__ = _eq
+        methods["__eq__"] = _eq
     if cls.__dict__.get("__hash__") is None:
-        cls.__hash__ = _hash
+        methods["__hash__"] = _hash
     if "__repr__" not in cls.__dict__:
-        cls.__repr__ = _repr
+        methods["__repr__"] = _repr
+    for name, method in methods.items():
+        setattr(cls, name, method)
     return cls
 
 

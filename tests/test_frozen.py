@@ -1,6 +1,8 @@
 """``hotsync.frozen``: the immutable classes every stage passes on behave like frozen dataclasses."""
 
 import json
+import subprocess
+import sys
 from typing import Dict, Tuple
 
 import pytest
@@ -149,3 +151,18 @@ def test_methods_a_class_defines_itself_are_kept():
             return f"<{self.value}>"
 
     assert repr(Custom(3)) == "<3>"
+
+
+def test_frozen_classes_need_nothing_beyond_the_standard_library():
+    # The type checker's declaration of @frozen comes from typing_extensions, which NethServer 7's
+    # Python does not have: building and using a frozen class must not import it.
+    program = (
+        "import sys; sys.modules['typing_extensions'] = None\n"  # None: any import of it fails
+        "from hotsync.frozen import frozen\n"
+        "@frozen\n"
+        "class Point:\n"
+        "    x: int\n"
+        "print(Point(3))\n"
+    )
+    finished = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert (finished.returncode, finished.stdout, finished.stderr) == (0, "Point(x=3)\n", "")
