@@ -193,7 +193,7 @@ def _terminated_by_signals(reached: _Reached) -> Iterator[None]:
     killed sync would leave its rsync pushing after the lock was released, beside the next
     run's. Only the first signal raises: a second one must not cut that cleanup short.
     """
-    received = []
+    received: List[int] = []
 
     def stop(number, _frame):
         if received:

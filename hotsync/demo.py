@@ -148,9 +148,9 @@ def _configure_hosts(state: DemoState, say) -> None:
 
 def _database_socket() -> Optional[str]:
     """The local MariaDB/MySQL server's socket when one answers to this user, else None."""
-    if not shutil.which("mysql") and not shutil.which("mariadb"):
-        return None
     client = shutil.which("mariadb") or shutil.which("mysql")
+    if client is None:
+        return None
     for candidate in MARIADB_SOCKETS:
         if not os.path.exists(candidate):
             continue
@@ -180,7 +180,7 @@ def _prepare_database_rule(state: DemoState) -> None:
 
 
 def _mysql(state: DemoState, sql: str, database: str = "") -> str:
-    client = shutil.which("mariadb") or shutil.which("mysql")
+    client = shutil.which("mariadb") or shutil.which("mysql") or "mariadb"  # _database_socket found one
     argv = [client, f"--socket={state.database_socket}", "--batch", "--skip-column-names", "-e", sql]
     if database:
         argv.append(database)

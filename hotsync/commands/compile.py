@@ -38,7 +38,7 @@ def main(root, argv) -> int:
     options = build_parser().parse_args(argv)
     database = read_database(database_path(root))
     compilation = compile_root(root, database, host_commands(root), will_apply=not options.check)
-    if not compilation.ok:
+    if not compilation.ok or compilation.plan is None:  # a plan exists exactly when there is no error
         _report_invalid(compilation, options.json)
         return EXIT_FAILURE
     changes = find_changes(root, (plan_output(compilation.plan),) + compilation.outputs)

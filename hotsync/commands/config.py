@@ -109,6 +109,7 @@ def list_keys(path, arguments: List[str]) -> int:
 
 def print_json(path, arguments: List[str]) -> int:
     database = esmith.read_database(path)
+    document: object  # one record or all of them
     if arguments:
         (key,) = _expect(arguments, "printjson [KEY]", 1)
         if key not in database:

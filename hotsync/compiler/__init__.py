@@ -48,9 +48,9 @@ def compile_root(root: Root, database, commands: HostCommands, main_file: str = 
     ``commands`` is what the files say about the host (see ``render.HostCommands``).
     ``will_apply`` says the caller is going to write, so the parser may refresh its cache too.
     """
-    program, diagnostics = parse_program(root, main_file, may_write_cache=will_apply)
+    program, parse_diagnostics = parse_program(root, main_file, may_write_cache=will_apply)
     validation = validate_program(program, database)
-    diagnostics = tuple(diagnostics) + tuple(validation.diagnostics)
+    diagnostics = tuple(parse_diagnostics) + tuple(validation.diagnostics)
     if any(diagnostic.severity == "error" for diagnostic in diagnostics):
         return Compilation(None, (), diagnostics)
     plan = build_plan(program, validation.settings, database, source_hash(program, validation.settings))

@@ -1,7 +1,7 @@
 """Model + settings -> plan: the plan stage of the compiler (``compile_root`` runs it)."""
 
 import hashlib
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 from .. import plan as planned
 from ..frozen import frozen
@@ -85,11 +85,12 @@ class _Context:
     # (engine, database or "*" for an all-databases dump) -> [(rule name, dump statement)], in file order
     dumps: Dict[Tuple[str, str], List[Tuple[str, model.DumpStatement]]]
 
-    def dump_for_restore(self, rule: str, engine: str, name: str) -> Optional[model.DumpStatement]:
-        """The dump a ``promote restore`` loads: its own rule's when there is one, else the first."""
+    def dump_for_restore(self, rule: str, engine: str, name: str) -> model.DumpStatement:
+        """The dump a ``promote restore`` loads: its own rule's when there is one, else the first
+        (validation has made sure there is one)."""
         candidates = self.dumps.get((engine, name)) or self.dumps.get((engine, "*")) or []
         own = [dump for owner, dump in candidates if owner == rule]
-        return (own or [dump for _owner, dump in candidates] or [None])[0]
+        return (own or [dump for _owner, dump in candidates])[0]
 
     def connection(self, dump: model.DumpStatement) -> Dict[str, str]:
         return {option.name: named.resolve_value(option.value, self.database).text for option in dump.options}

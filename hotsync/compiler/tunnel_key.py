@@ -70,7 +70,7 @@ def read_cached_key(root: Root, password: str) -> Optional[str]:
             KDF, ITERATIONS, SALT.decode("ascii")):
         return None
     psk, fingerprint = data.get("psk"), data.get("fingerprint")
-    if not all(isinstance(value, str) and _KEY.fullmatch(value) for value in (psk, fingerprint)):
+    if not (isinstance(psk, str) and isinstance(fingerprint, str) and _KEY.fullmatch(psk) and _KEY.fullmatch(fingerprint)):
         return None
     return psk if hmac.compare_digest(fingerprint, _fingerprint(password, psk)) else None
 

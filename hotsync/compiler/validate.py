@@ -5,7 +5,7 @@ their kinds) and every diagnostic found; the compiler runs only when there are n
 """
 
 import difflib
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from ..errors import Diagnostic, Span
 from ..frozen import field, frozen
@@ -17,7 +17,7 @@ from . import settings as named
 class ResolvedSettings:
     """The global and role settings, checked and converted (port -> int, switch -> bool…)."""
 
-    values: Mapping[str, object]
+    values: Mapping[str, Any]  # a setting's type is its kind's: int, bool or str
     schedules: Mapping[str, str]
     spans: Mapping[str, Span] = field(default_factory=dict)
 

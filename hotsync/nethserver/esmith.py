@@ -536,12 +536,11 @@ def _apply_missing(session: DatabaseSession, key: str, props: Dict[str, str], so
 
 def _apply_forced(session: DatabaseSession, key: str, props: Dict[str, str], source: Path):
     record = session.get(key)
+    applied = []
     if record is None:
-        session.set_record(key, _required_type(props, source), {})
-        record = session.get(key)
-        applied = [DefaultApplied(key, TYPE_PROPERTY, record.type, True)]
-    else:
-        applied = []
+        record = Record(key, _required_type(props, source), {})
+        session.set_record(key, record.type, {})
+        applied.append(DefaultApplied(key, TYPE_PROPERTY, record.type, True))
     different = {prop: value for prop, value in props.items() if record.get(prop) != value}
     session.set_props(key, different)
     return applied + [DefaultApplied(key, prop, value, True) for prop, value in different.items()]

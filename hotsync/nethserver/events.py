@@ -157,7 +157,7 @@ def run_event(
     when the event has no folder; a failing step never raises, it is in the result.
     """
     steps = plan_event(root, event, arguments, expansion_command=expansion_command)
-    results = []
+    results: List[StepResult] = []
     for step in steps:
         if isinstance(step, ServiceAdjustStep) and _expansion_failed(results):
             # The files on disk are the old, working ones: restarting would only interrupt

@@ -29,7 +29,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import List, Mapping, Optional
+from typing import Dict, List, Mapping, Optional
 
 from ..digits import ascii_number, is_ascii_number
 from ..files import write_file_atomic
@@ -227,7 +227,8 @@ def writable_modules(rsyncd_conf: str) -> List[str]:
     rsync's own reading: a module is read-only unless ``read only`` says no, in its
     section or (as every module's default) before the first section.
     """
-    default_read_only, modules, current = True, {}, None
+    default_read_only, current = True, None
+    modules: Dict[str, Optional[bool]] = {}  # None: the module leaves it to the default
     for raw in rsyncd_conf.splitlines():
         line = raw.strip()
         if not line or line[0] in "#;":

@@ -207,7 +207,9 @@ def split_existing(root: Root, includes: Iterable[str]) -> Tuple[Tuple[str, ...]
 
     Invalid entries are those that are not absolute host paths (or climb with ``..``).
     """
-    existing, missing, invalid = [], [], []
+    existing: List[str] = []
+    missing: List[str] = []
+    invalid: List[str] = []
     for entry in includes:
         try:
             real = root.path(entry)

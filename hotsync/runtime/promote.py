@@ -399,8 +399,9 @@ def read_backup_databases(root: Root) -> Dict[str, Database]:
         with tarfile.open(archive, mode="r:*") as bundle:
             for member in bundle.getmembers():
                 name = member.name[len(DATABASE_FOLDER_IN_ARCHIVE):]
-                if member.isfile() and member.name.startswith(DATABASE_FOLDER_IN_ARCHIVE) and "/" not in name:
-                    text = bundle.extractfile(member).read().decode("utf-8", "surrogateescape")
+                stream = bundle.extractfile(member) if member.isfile() else None  # None for anything else
+                if stream is not None and member.name.startswith(DATABASE_FOLDER_IN_ARCHIVE) and "/" not in name:
+                    text = stream.read().decode("utf-8", "surrogateescape")
                     databases[name] = parse_database(text, Path(f"{ARCHIVE_PATH}:{member.name}"))
     except (tarfile.TarError, OSError, EOFError) as error:
         raise HotsyncError(f"{ARCHIVE_PATH} cannot be read ({error})") from None

@@ -12,13 +12,14 @@ with a warning; 23 failure naming the files; 25 the delete guard's cap stopped d
 anything else a failure with rsync's own message.
 """
 
+import io
 import os
 import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import IO, List, Optional, Sequence, Tuple
+from typing import IO, List, Optional, Sequence, Tuple, cast
 
 from ..errors import last_lines
 from ..frozen import field, frozen
@@ -56,7 +57,7 @@ class TransferStats:
 
 @frozen
 class PushResult:
-    exit_code: int
+    exit_code: Optional[int]  # None: rsync never ran
     completed: bool
     errors: Tuple[str, ...] = ()
     warnings: Tuple[str, ...] = ()
@@ -193,9 +194,11 @@ def run_rsync(argv: Sequence[str], progress_stream: Optional[IO[str]] = None) ->
             )
         except OSError as error:
             return 127, "", f"cannot start rsync: {error.strerror}"
+        # stdout=PIPE with the default buffering: a BufferedReader, whose read1 returns what is there
+        stdout = cast(io.BufferedReader, process.stdout)
         try:
             while True:
-                chunk = process.stdout.read1(1 << 16)
+                chunk = stdout.read1(1 << 16)
                 if not chunk:
                     break
                 chunks.append(chunk)
@@ -207,7 +210,7 @@ def run_rsync(argv: Sequence[str], progress_stream: Optional[IO[str]] = None) ->
             process.wait()
             raise
         finally:
-            process.stdout.close()
+            stdout.close()
         if progress_stream is not None:
             progress_stream.write("\n")
             progress_stream.flush()

@@ -171,7 +171,9 @@ def apply_owner_fix(root: Root, fix: OwnerFix, accounts: Accounts) -> StepReport
     except UnknownAccount as error:
         return StepReport(name, error=f"{error}: install the package that creates it "
                                       f"(run 'hotsync-slave' to reinstall the master's packages)")
-    changed, absent, missing, failures = 0, [], [], []
+    changed, failures = 0, []
+    absent: List[str] = []
+    missing: List[str] = []
     for host_path in fix.paths:
         try:
             changed += change_owners(root, host_path, ids, fix.recursive, fix.pattern)
@@ -181,7 +183,7 @@ def apply_owner_fix(root: Root, fix: OwnerFix, accounts: Accounts) -> StepReport
             failures.append(f"{host_path}: {error}")
         except OSError as error:
             failures.append(f"{host_path}: cannot change owners: {error.strerror or error}")
-    done = (f"{changed} path(s) given to {fix.owner}:{fix.group}",)
+    done: Tuple[str, ...] = (f"{changed} path(s) given to {fix.owner}:{fix.group}",)
     if absent:
         done += (f"absent, optional: {', '.join(absent)}",)
     if missing:

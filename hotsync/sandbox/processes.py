@@ -6,7 +6,7 @@ that no daemon or transfer is left behind.
 
 import os
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Set
 
 from ..digits import ascii_number, is_ascii_number
 
@@ -73,8 +73,8 @@ def listening_ports(pid: int) -> set:
     return ports
 
 
-def socket_inodes(pid: int) -> set:
-    inodes = set()
+def socket_inodes(pid: int) -> Set[str]:
+    inodes: Set[str] = set()
     try:
         descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
     except (FileNotFoundError, ProcessLookupError, PermissionError):

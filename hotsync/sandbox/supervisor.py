@@ -192,7 +192,7 @@ def _make_folders_in_root(root: Root, files: List[Optional[Path]]) -> None:
     # a daemon that cannot open its log file falls back to the host's syslog, where its
     # message would be lost to us; folders outside the root are not ours to create
     for file in files:
-        if file is not None and file.parent.is_relative_to(root.base):
+        if file is not None and (file.parent == root.base or root.base in file.parent.parents):
             file.parent.mkdir(parents=True, exist_ok=True)
 
 
@@ -280,11 +280,13 @@ def _file_size(path: Optional[Path]) -> int:
 
 
 def _read_from(path: Optional[Path], offset: int) -> str:
+    if path is None:
+        return ""
     try:
         with open(path, "rb") as stream:
             stream.seek(offset)
             return stream.read().decode("utf-8", "replace")
-    except (FileNotFoundError, TypeError):
+    except FileNotFoundError:
         return ""
 
 
