@@ -4,7 +4,7 @@ Nothing after the parser sees a lark Tree or Token; stages after this one (valid
 compile) work on these classes only.
 """
 
-from typing import Optional, Tuple, Union
+from typing import Iterator, Optional, Sequence, Tuple, Union
 
 from ..errors import Span
 from ..frozen import frozen
@@ -157,6 +157,20 @@ Statement = Union[
     PathStatement, ListFileStatement, OwnerStatement, DumpStatement,
     PromoteStatement, WarnStatement, WhenStatement,
 ]
+
+# A ``when`` a statement sits in: its condition, and True when the statement is in its ``else``.
+Branch = Tuple[Condition, bool]
+
+
+def walk_statements(statements: Sequence[Statement],
+                    branches: Tuple[Branch, ...] = ()) -> Iterator[Tuple[Statement, Tuple[Branch, ...]]]:
+    """Every statement of a body in source order, those inside ``when`` blocks too (a ``when``
+    comes before its branches), each with the ``when`` branches it sits in, outermost first."""
+    for statement in statements:
+        yield statement, branches
+        if isinstance(statement, WhenStatement):
+            yield from walk_statements(statement.then, branches + ((statement.condition, False),))
+            yield from walk_statements(statement.otherwise, branches + ((statement.condition, True),))
 
 
 @frozen

@@ -120,19 +120,16 @@ def _flatten_rule(block: model.RuleBlock, context: _Context) -> List[planned.Rul
     """
     groups: List[Tuple[Tuple[planned.Condition, ...], _RuleParts]] = []
 
-    def walk(statements, conditions):
-        for statement in statements:
-            if isinstance(statement, model.WhenStatement):
-                walk(statement.then, conditions + (_plan_condition(statement.condition, False),))
-                walk(statement.otherwise, conditions + (_plan_condition(statement.condition, True),))
-                continue
-            if not groups or groups[-1][0] != conditions:
-                groups.append((conditions, _RuleParts()))
-            _add_statement(groups[-1][1], statement, context, block.name)
-
-    walk(block.body, _block_conditions(block))
+    outer = _block_conditions(block)
+    for statement, branches in model.walk_statements(block.body):
+        if isinstance(statement, model.WhenStatement):
+            continue  # its statements follow, each under its branch's condition
+        conditions = outer + tuple(_plan_condition(condition, in_else) for condition, in_else in branches)
+        if not groups or groups[-1][0] != conditions:
+            groups.append((conditions, _RuleParts()))
+        _add_statement(groups[-1][1], statement, context, block.name)
     if not groups:
-        groups.append((_block_conditions(block), _RuleParts()))  # an empty rule still shows in explain
+        groups.append((outer, _RuleParts()))  # an empty rule still shows in explain
     return [
         planned.Rule(
             name=block.name, origin=_origin(block.span), conditions=conditions,
@@ -197,16 +194,8 @@ def _dumps_by_database(program: model.Program) -> Dict[Tuple[str, str], List[Tup
     """Every dump statement under each (engine, database) it dumps; "*" for all-databases dumps."""
     dumps: Dict[Tuple[str, str], List[Tuple[str, model.DumpStatement]]] = {}
     for rule in program.items(model.RuleBlock):
-        for statement in _walk_dumps(rule.body):
-            for name in statement.databases or ("*",):
-                dumps.setdefault((statement.engine, name), []).append((rule.name, statement))
+        for statement, _branches in model.walk_statements(rule.body):
+            if isinstance(statement, model.DumpStatement):
+                for name in statement.databases or ("*",):
+                    dumps.setdefault((statement.engine, name), []).append((rule.name, statement))
     return dumps
-
-
-def _walk_dumps(statements):
-    for statement in statements:
-        if isinstance(statement, model.DumpStatement):
-            yield statement
-        elif isinstance(statement, model.WhenStatement):
-            yield from _walk_dumps(statement.then)
-            yield from _walk_dumps(statement.otherwise)

@@ -173,25 +173,17 @@ def _check_rules(program: model.Program, problems: _Problems, database) -> None:
             problems.add(rule.span, f"{rule.kind} '{rule.name}' is already declared at {seen[rule.name].span}")
         else:
             seen[rule.name] = rule
-        for statement in _walk(rule.body):
+        for statement, _branches in model.walk_statements(rule.body):
             _check_statement(statement, problems, dumped, database)
     for include in program.items(model.FileInclude):
         if ".." in include.pattern.split("/"):
             problems.add(include.span, f"include '{include.pattern}' contains '..': rule files are read only from their folders")
 
 
-def _walk(statements) -> Iterable:
-    for statement in statements:
-        yield statement
-        if isinstance(statement, model.WhenStatement):
-            yield from _walk(statement.then)
-            yield from _walk(statement.otherwise)
-
-
 def _dumped_databases(program) -> Dict[str, set]:
     dumped: Dict[str, set] = {"mysql": set(), "postgresql": set()}
     for rule in program.items(model.RuleBlock):
-        for statement in _walk(rule.body):
+        for statement, _branches in model.walk_statements(rule.body):
             if isinstance(statement, model.DumpStatement):
                 dumped[statement.engine].update(statement.databases or {"*"})
     return dumped
