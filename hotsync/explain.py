@@ -21,6 +21,7 @@ import re
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 from .frozen import field, frozen
+from .paths import host_path_problem
 from .plan import Plan, Rule
 from .root import Root
 from .runtime.backup import CONFIG_BACKUP_FILES
@@ -259,10 +260,9 @@ def _matched_step(pattern: str, path: str, is_directory: bool) -> str:
 
 def normalize_host_path(text: str) -> str:
     """``text`` as a clean absolute host path; ``ValueError`` when it is relative or climbs."""
-    if not text.startswith("/"):
-        raise ValueError(f"'{text}' is not an absolute path: write it from the root, starting with '/'")
-    if ".." in text.split("/"):
-        raise ValueError(f"'{text}' contains '..': write the path without going up")
+    problem = host_path_problem(text)
+    if problem:
+        raise ValueError(f"path '{text}' {problem}")
     return posixpath.normpath(text).replace("//", "/")
 
 

@@ -1,14 +1,18 @@
 """The one way HotSync writes a file: atomically, durably, with a known mode and owner.
 
-A reader (or a crash) sees either the old or the new complete file, never a mix.
+A reader (or a crash) sees either the old or the new complete file, never a mix:
+``write_file_atomic`` for content HotSync holds, ``atomic_target`` for a file another
+program writes (a database dump). Logs are the exception, appended to by ``append_to_log``.
 """
 
 import grp
+import hashlib
 import os
 import pwd
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Union
+from typing import Iterator, Union
 
 
 def write_file_atomic(
@@ -49,6 +53,61 @@ def write_file_atomic(
         sync_directory(path.parent)
 
 
+# Logs are read by root alone: they quote paths, host names and the programs' own errors,
+# never a secret, but nothing else on the host needs to read them.
+LOG_MODE = 0o600
+
+
+def append_to_log(path: Path, text: str) -> None:
+    """Append ``text`` (whole lines) to the log ``path``, created with ``LOG_MODE`` when missing.
+
+    A log grows by appending, which ``write_file_atomic`` cannot do; a single ``write`` on
+    an ``O_APPEND`` descriptor keeps the entries of runs writing at the same time whole.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_MODE)
+    try:
+        os.write(descriptor, text.encode("utf-8", "replace"))
+    finally:
+        os.close(descriptor)
+
+
+@contextmanager
+def atomic_target(path: Path, mode: int, suffix: str = "") -> Iterator[Path]:
+    """A new empty temp file beside ``path``, with ``mode`` already, for a program to write.
+
+    When the block ends without an error the temp file replaces ``path``, durably (fsync
+    of the file, rename, fsync of the folder); otherwise it is removed and ``path`` stays
+    as it was. ``suffix`` ends the temp file's name, so a crash's leftover can be told
+    apart. A program that reopens the file by name keeps its mode.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        try:
+            os.fchmod(handle, mode)
+        finally:
+            os.close(handle)
+        yield Path(temp_name)
+        _fsync_file(temp_name)
+        os.replace(temp_name, path)
+    except BaseException:
+        _remove_quietly(temp_name)
+        raise
+    sync_directory(path.parent)
+
+
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """The hex digest of the file ``path``, read a block at a time (a dump or an archive may be large)."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def file_differs(path: Path, content: Union[str, bytes], mode: int) -> bool:
     """True when writing ``content`` with ``mode`` to ``path`` would change anything."""
     data = content.encode("utf-8") if isinstance(content, str) else content
@@ -63,6 +122,14 @@ def file_differs(path: Path, content: Union[str, bytes], mode: int) -> bool:
 def sync_directory(directory: Path) -> None:
     """Make a rename in ``directory`` durable."""
     descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _fsync_file(name: str) -> None:
+    descriptor = os.open(name, os.O_RDONLY)
     try:
         os.fsync(descriptor)
     finally:

@@ -9,13 +9,14 @@ import functools
 import json
 from typing import Any, Callable, Dict, Tuple, get_args, get_origin, get_type_hints
 
+from . import paths
 from .errors import HotsyncError
 from .files import write_file_atomic
 from .frozen import asdict, field, fields, frozen, is_frozen
 from .root import Root
 
 PLAN_VERSION = 1
-PLAN_PATH = "/var/lib/nethserver/hotsync/plan.json"
+PLAN_PATH = f"{paths.STATE_FOLDER}/plan.json"
 
 
 @frozen
@@ -123,8 +124,8 @@ class Transport:
     rsync_port: int = 873
     user: str = "hotsyncuser"
     module: str = "hotsync"
-    password_file: str = "/etc/hotsync/rsync.password"  # 0600, the password alone (rsync --password-file)
-    psk_file: str = "/etc/stunnel/hotsync.psk"  # 0600, stunnel PSKsecrets
+    password_file: str = paths.RSYNC_PASSWORD  # 0600, the password alone (rsync --password-file)
+    psk_file: str = paths.STUNNEL_PSK  # 0600, stunnel PSKsecrets
 
 
 @frozen

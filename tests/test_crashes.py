@@ -11,9 +11,10 @@ from helpers import admin_in_process, free_port, run_hotsync_process
 from test_promote import slave  # noqa: F401  (fixture)
 from test_slave import make_slave, make_synced_files
 from test_sync_notify import mailbox  # noqa: F401  (fixture)
+from hotsync.paths import LOG_PATH
 from hotsync.root import Root
 from hotsync.runtime.promote import STATE_PATH
-from hotsync.runtime.status import LOG_PATH, write_status
+from hotsync.runtime.status import write_status
 
 RECIPIENT = "admin@example.com"
 LAST_SUCCESS = 1767258000

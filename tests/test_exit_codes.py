@@ -13,8 +13,9 @@ from helpers import run_hotsync_process
 from test_crashes import master  # noqa: F401  (fixture)
 from test_promote import slave  # noqa: F401  (fixture)
 from test_sync_notify import mailbox  # noqa: F401  (fixture)
+from hotsync.paths import LOG_PATH
 from hotsync.runtime.promote import STATE_PATH
-from hotsync.runtime.status import LOG_PATH, STATUS_PATH
+from hotsync.runtime.status import STATUS_PATH
 
 BUG_TEXT = "injected bug"
 

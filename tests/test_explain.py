@@ -175,6 +175,24 @@ def test_bad_arguments_are_usage_errors(master, hotsync, arguments):
     assert outcome.err.startswith("hotsync: ") and "Traceback" not in outcome.err
 
 
+def test_no_file_the_compiler_generates_is_ever_pushed(master, hotsync):
+    from hotsync.compiler.render import OUTPUT_FILES
+
+    for path, _template, _mode in OUTPUT_FILES:
+        text = hotsync("--root", master, "explain", path).out
+        assert text.startswith(f"{path}: not synced\n") and "(built-in: always excluded" in text, text
+
+
+@pytest.mark.parametrize("path, problem", [
+    ("var/lib/mail", "is relative: write it from the root, starting with '/'"),
+    ("/etc/../root/.ssh", "contains '..': write it without going up"),
+])
+def test_a_path_is_refused_in_the_words_the_rule_files_use(master, hotsync, path, problem):
+    # the same words as tests/data/failing/relative_path.hs and dotdot_path.hs expect
+    outcome = hotsync("--root", master, "explain", path)
+    assert (outcome.code, outcome.err) == (2, f"hotsync: hotsync explain: path '{path}' {problem}\n")
+
+
 # --- the matching model agrees with rsync ----------------------------------------------
 
 

@@ -1,8 +1,12 @@
-"""The atomic write helper."""
+"""The file helpers: the atomic write, the atomic target a program writes, the log append, the digest."""
 
+import hashlib
 import os
+import subprocess
 
-from hotsync.files import file_differs, write_file_atomic
+import pytest
+
+from hotsync.files import append_to_log, atomic_target, file_differs, file_digest, write_file_atomic
 
 
 def test_secret_file_is_never_readable_by_others(tmp_path):
@@ -35,3 +39,39 @@ def test_scratch_files_are_written_whole_without_waiting_for_the_disk(tmp_path):
     assert target.read_text() == "/srv/data\n"
     assert target.stat().st_mode & 0o777 == 0o600
     assert sorted(os.listdir(tmp_path)) == ["push.include"]
+
+
+def test_a_program_writes_the_atomic_target_which_replaces_the_file_only_when_it_succeeded(tmp_path):
+    target = tmp_path / "dumps" / "calls.dump"
+    target.parent.mkdir()
+    target.write_text("previous good dump\n")
+
+    with pytest.raises(subprocess.CalledProcessError):
+        with atomic_target(target, 0o600, suffix=".partial") as temp:
+            subprocess.run(["sh", "-c", 'echo half > "$1"; exit 3', "sh", str(temp)], check=True)
+    assert target.read_text() == "previous good dump\n"
+    assert sorted(os.listdir(target.parent)) == ["calls.dump"]
+
+    with atomic_target(target, 0o600, suffix=".partial") as temp:
+        assert temp.parent == target.parent and temp.name.endswith(".partial")
+        assert temp.stat().st_mode & 0o777 == 0o600, "the mode is set before the program writes"
+        subprocess.run(["sh", "-c", 'echo whole > "$1"', "sh", str(temp)], check=True)
+    assert target.read_text() == "whole\n"
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert sorted(os.listdir(target.parent)) == ["calls.dump"]
+
+
+def test_a_log_is_appended_to_and_created_readable_by_root_alone(tmp_path):
+    log = tmp_path / "var/log/hotsync.log"
+    append_to_log(log, "first\n")
+    append_to_log(log, "second\n")
+    assert log.read_text() == "first\nsecond\n"
+    assert log.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_digest_of_a_file_larger_than_a_block_is_the_digest_of_its_content(tmp_path):
+    data = os.urandom(3 * (1 << 20) + 5)
+    path = tmp_path / "backup-config.tar.xz"
+    path.write_bytes(data)
+    assert file_digest(path) == hashlib.sha256(data).hexdigest()
+    assert file_digest(path, "md5") == hashlib.md5(data).hexdigest()

@@ -12,6 +12,7 @@ from typing import List, Optional, Tuple
 
 import jinja2
 
+from .. import paths
 from ..errors import HotsyncError
 from ..frozen import fields, frozen, is_frozen
 from ..plan import Plan
@@ -47,13 +48,13 @@ class Output:
 
 # host path, template, mode — the one table of every file the compiler writes
 OUTPUT_FILES: Tuple[Tuple[str, str, int], ...] = (
-    ("/etc/hotsync.conf", "hotsync.conf.j2", 0o644),
-    ("/etc/rsyncd.conf", "rsyncd.conf.j2", 0o644),
-    ("/etc/rsyncd.secrets", "rsyncd.secrets.j2", 0o600),
-    ("/etc/hotsync/rsync.password", "rsync.password.j2", 0o600),
-    ("/etc/stunnel/stunnel.conf", "stunnel.conf.j2", 0o644),
-    ("/etc/stunnel/hotsync.psk", "hotsync.psk.j2", 0o600),
-    ("/etc/cron.d/hotsync", "cron.j2", 0o644),
+    (paths.HOTSYNC_CONF, "hotsync.conf.j2", 0o644),
+    (paths.RSYNCD_CONF, "rsyncd.conf.j2", 0o644),
+    (paths.RSYNCD_SECRETS, "rsyncd.secrets.j2", 0o600),
+    (paths.RSYNC_PASSWORD, "rsync.password.j2", 0o600),
+    (paths.STUNNEL_CONF, "stunnel.conf.j2", 0o644),
+    (paths.STUNNEL_PSK, "hotsync.psk.j2", 0o600),
+    (paths.CRON_FILE, "cron.j2", 0o644),
 )
 
 
@@ -91,14 +92,14 @@ def render_context(root: Root, plan: Plan, resolved, commands: HostCommands) -> 
         "psk": tunnel_key(root, password) if password else "",
         "paths": {
             "base": str(root.path("/")).rstrip("/") + "/",
-            "rsyncd_secrets": str(root.path("/etc/rsyncd.secrets")),
-            "rsyncd_pid": str(root.path("/var/run/rsyncd.pid")),
-            "rsyncd_lock": str(root.path("/var/run/rsyncd.lock")),
-            "rsyncd_log": str(root.path("/var/log/rsyncd.log")),
-            "stunnel_pid": str(root.path("/var/run/stunnel.pid")),
-            "stunnel_log": str(root.path("/var/log/stunnel.log")),
+            "rsyncd_secrets": str(root.path(paths.RSYNCD_SECRETS)),
+            "rsyncd_pid": str(root.path(paths.RSYNCD_PID)),
+            "rsyncd_lock": str(root.path(paths.RSYNCD_LOCK)),
+            "rsyncd_log": str(root.path(paths.RSYNCD_LOG)),
+            "stunnel_pid": str(root.path(paths.STUNNEL_PID)),
+            "stunnel_log": str(root.path(paths.STUNNEL_LOG)),
             "psk": str(root.path(plan.transport.psk_file)),
-            "fence": str(root.path("/var/lib/nethserver/hotsync/fence.json")),
+            "fence": str(root.path(f"{paths.STATE_FOLDER}/fence.json")),
         },
         "switch_to_root": commands.switch_to_root,
         "hotsync": commands.hotsync,
@@ -132,7 +133,7 @@ def fence_context(root: Root, resolved, commands: HostCommands) -> dict:
         "record_command": f"{check} record-push-generation",
         "check_command": f"{check} check-push",
         "rsync": shutil.which("rsync") or "/usr/bin/rsync",
-        "rsyncd_conf": str(root.path("/etc/rsyncd.conf")),
+        "rsyncd_conf": str(root.path(paths.RSYNCD_CONF)),
     }
 
 

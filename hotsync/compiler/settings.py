@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional, Tuple
 from ..digits import ascii_number
 from ..errors import Span
 from ..frozen import frozen
+from ..paths import host_path_problem
 
 MINIMUM_PASSWORD_LENGTH = 12
 # Below this, ``compile`` warns: a human-chosen password of that size falls to a dictionary.
@@ -178,10 +179,9 @@ def check_path(text: str) -> str:
     unsafe = unsafe_character(text)
     if unsafe:
         raise BadValue(f"path {quoted(text)} contains {unsafe}")
-    if not text.startswith("/"):
-        raise BadValue(f"path {quoted(text)} is relative: write it from the root, starting with '/'")
-    if ".." in text.split("/"):
-        raise BadValue(f"path {quoted(text)} contains '..': write it without going up")
+    problem = host_path_problem(text)
+    if problem:
+        raise BadValue(f"path {quoted(text)} {problem}")
     return text
 
 

@@ -26,12 +26,13 @@ import json
 import re
 from typing import Optional
 
+from .. import paths
 from ..root import Root
 
 KDF = "pbkdf2-hmac-sha256"
 ITERATIONS = 600000
 SALT = b"hotsync stunnel pre-shared key v2"
-CACHE_PATH = "/var/lib/nethserver/hotsync/tunnel-key.json"
+CACHE_PATH = f"{paths.STATE_FOLDER}/tunnel-key.json"
 CACHE_MODE = 0o600  # the key opens the tunnel: root only, like the password itself
 _KEY = re.compile(r"[0-9a-f]{64}")
 

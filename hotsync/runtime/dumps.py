@@ -12,13 +12,11 @@ name is skipped with a warning naming it (see ``check_database_name``), names fo
 ``--`` on every command line, and a dump file never leaves its folder.
 """
 
-import os
-import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Dict, List, Sequence, Tuple
 
 from ..errors import CommandError, HotsyncError
-from ..files import sync_directory
+from ..files import atomic_target
 from ..frozen import frozen
 from ..plan import Dump
 from ..programs import run_command
@@ -230,42 +228,12 @@ def postgresql_connection_options(connection: Dict[str, str]) -> List[str]:
 
 
 def dump_one(root: Root, dump: Dump, database: str, target: str) -> DumpResult:
-    """Dump into a temp file beside ``target``; rename it into place only on success."""
-    final = root.path(target)
+    """Dump into a temp file beside ``target``; it replaces ``target`` only on success."""
     try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=PARTIAL_SUFFIX, dir=final.parent)
-        os.fchmod(handle, DUMP_MODE)  # the tool reopens the file and keeps this mode
-        os.close(handle)
-    except OSError as error:
-        return DumpResult(dump.engine, database, target, False, f"cannot write beside {target}: {error.strerror}")
-    try:
-        run_command(dump_command(root, dump, database, Path(temp_name)), timeout=DUMP_TIMEOUT_SECONDS)
-        _fsync_file(temp_name)
-        os.replace(temp_name, final)
-        sync_directory(final.parent)
+        with atomic_target(root.path(target), DUMP_MODE, suffix=PARTIAL_SUFFIX) as temp:
+            run_command(dump_command(root, dump, database, temp), timeout=DUMP_TIMEOUT_SECONDS)
     except CommandError as error:
-        _remove_quietly(temp_name)
         return DumpResult(dump.engine, database, target, False, str(error))
     except OSError as error:  # e.g. a folder where the dump file goes
-        _remove_quietly(temp_name)
         return DumpResult(dump.engine, database, target, False, f"cannot put the dump at {target}: {error.strerror}")
-    except BaseException:
-        _remove_quietly(temp_name)
-        raise
     return DumpResult(dump.engine, database, target, True)
-
-
-def _fsync_file(name: str) -> None:
-    descriptor = os.open(name, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _remove_quietly(name: str) -> None:
-    try:
-        os.unlink(name)
-    except FileNotFoundError:
-        pass

@@ -13,8 +13,9 @@ from contextlib import contextmanager
 from typing import Callable, Iterator, Optional
 
 from ..errors import HotsyncError, RunCrashed
+from ..paths import LOG_PATH
 from ..root import Root
-from .status import LOG_PATH, append_log
+from .status import append_log
 
 MAX_DETAIL_CHARACTERS = 300
 

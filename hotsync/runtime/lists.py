@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, List, Sequence, Tuple
 
+from .. import paths
 from ..errors import last_lines
 from ..files import write_file_atomic
 from ..frozen import frozen
@@ -30,22 +31,23 @@ from .dumps import PARTIAL_SUFFIX
 # Excluded after the plugins ran, as the original did: the backup folder (only the
 # configuration backup inside it is pushed), the e-smith databases (each host keeps its
 # own role and settings) and the logs.
-FIXED_EXCLUDES = ("/var/lib/nethserver/backup/", "/var/lib/nethserver/db/", "/var/log/")
+FIXED_EXCLUDES = tuple(paths.as_folder(folder) for folder in (paths.BACKUP_FOLDER, paths.DATABASE_FOLDER,
+                                                                paths.LOG_FOLDER))
 
 # HotSync's own state and the files compiled for one role: pushing the master's copy would
 # overwrite the slave's plan, status, schedule, tunnel and daemon settings. Excluded files
 # are also protected from deletion on the slave. The rules under /etc/hotsync/ do travel,
 # so a promoted slave has the admin's own rules.
 RUNTIME_EXCLUDES = (
-    "/var/lib/nethserver/hotsync/",
-    "/var/run/nethserver-hotsync/",
-    "/var/lib/hotsync/",
-    "/var/lock/hotsync.lock",
-    "/etc/hotsync.conf",
-    "/etc/cron.d/hotsync",
-    "/etc/rsyncd.conf",
-    "/etc/rsyncd.secrets",
-    "/etc/stunnel/",
+    paths.as_folder(paths.STATE_FOLDER),
+    paths.as_folder(paths.RUN_FOLDER),
+    paths.as_folder(paths.SANDBOX_FOLDER),
+    paths.LOCK_PATH,
+    paths.HOTSYNC_CONF,
+    paths.CRON_FILE,
+    paths.RSYNCD_CONF,
+    paths.RSYNCD_SECRETS,
+    paths.as_folder(paths.STUNNEL_FOLDER),
     f"*{PARTIAL_SUFFIX}",  # a dump left half-written by a crash
 )
 

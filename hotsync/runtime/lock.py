@@ -12,9 +12,8 @@ import os
 from contextlib import contextmanager
 from typing import Callable, Iterator, Optional
 
+from ..paths import LOCK_PATH
 from ..root import Root
-
-LOCK_PATH = "/var/lock/hotsync.lock"
 
 
 @contextmanager

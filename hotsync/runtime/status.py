@@ -19,15 +19,14 @@ from typing import Any, Dict, Mapping
 
 from ..digits import ascii_number
 from ..errors import HotsyncError
-from ..files import write_file_atomic
+from ..files import append_to_log, write_file_atomic
+from ..paths import LOG_PATH, RUN_FOLDER, STATE_FOLDER
 from ..plan import load_plan
 from ..root import Root
 
-STATUS_FOLDER = "/var/lib/nethserver/hotsync"
-STATUS_PATH = f"{STATUS_FOLDER}/status.json"
-MARKER_PATH = f"{STATUS_FOLDER}/slave-marker.json"
-LAST_SYNC_PATH = "/var/run/nethserver-hotsync/LastSyncTS"
-LOG_PATH = "/var/log/hotsync.log"
+STATUS_PATH = f"{STATE_FOLDER}/status.json"
+MARKER_PATH = f"{STATE_FOLDER}/slave-marker.json"
+LAST_SYNC_PATH = f"{RUN_FOLDER}/LastSyncTS"
 
 
 def read_status(root: Root) -> Dict[str, Any]:
@@ -58,20 +57,9 @@ def render_json(record: Dict[str, Any]) -> str:
 
 
 def append_log(root: Root, line: str) -> None:
-    """Append one line to the run log.
-
-    A log grows by appending, which ``write_file_atomic`` cannot do; a single ``write`` on
-    an ``O_APPEND`` descriptor keeps concurrent lines whole.
-    """
-    path = root.path(LOG_PATH)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Append one line, after the time, to the run log."""
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    data = f"{stamp} {line}\n".encode("utf-8", "replace")
-    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-    try:
-        os.write(descriptor, data)
-    finally:
-        os.close(descriptor)
+    append_to_log(root.path(LOG_PATH), f"{stamp} {line}\n")
 
 
 # rsync exits after which the slave holds every file of the master: 24, files that vanished

@@ -1,0 +1,54 @@
+"""The host paths HotSync writes, guards or reads beside NethServer, each spelled once; and
+the check of a host path an admin writes.
+
+Every module asks ``root.path(paths.X)`` for the real location. The generated-files table
+(``compiler/render.py``) and the built-in excludes (``runtime/lists.py``) are built from these
+names, so a file the compiler writes is the same file a push never carries to the other host.
+"""
+
+from typing import Optional
+
+# --- the files the compiler generates, each for one host and one role
+HOTSYNC_CONF = "/etc/hotsync.conf"
+RSYNCD_CONF = "/etc/rsyncd.conf"
+RSYNCD_SECRETS = "/etc/rsyncd.secrets"
+RSYNC_PASSWORD = "/etc/hotsync/rsync.password"  # the password alone, for rsync --password-file
+STUNNEL_FOLDER = "/etc/stunnel"
+STUNNEL_CONF = f"{STUNNEL_FOLDER}/stunnel.conf"
+STUNNEL_PSK = f"{STUNNEL_FOLDER}/hotsync.psk"
+CRON_FILE = "/etc/cron.d/hotsync"
+
+# --- HotSync's own state, one per host
+STATE_FOLDER = "/var/lib/nethserver/hotsync"  # plan, status, marker, fence, promotion
+RUN_FOLDER = "/var/run/nethserver-hotsync"  # LastSyncTS, as the original
+SANDBOX_FOLDER = "/var/lib/hotsync"  # what a sandbox host declares about itself
+LOCK_PATH = "/var/lock/hotsync.lock"
+LOG_PATH = "/var/log/hotsync.log"
+
+# --- the daemons' own files
+RSYNCD_PID = "/var/run/rsyncd.pid"
+RSYNCD_LOCK = "/var/run/rsyncd.lock"
+RSYNCD_LOG = "/var/log/rsyncd.log"
+STUNNEL_PID = "/var/run/stunnel.pid"
+STUNNEL_LOG = "/var/log/stunnel.log"
+
+# --- NethServer's
+BACKUP_FOLDER = "/var/lib/nethserver/backup"
+DATABASE_FOLDER = "/var/lib/nethserver/db"  # the e-smith databases
+LOG_FOLDER = "/var/log"
+
+
+def as_folder(path: str) -> str:
+    """``path`` as an rsync pattern that matches the folder (and so everything in it)."""
+    return path.rstrip("/") + "/"
+
+
+def host_path_problem(text: str) -> Optional[str]:
+    """Why ``text`` is not a host path written from the root without going up, or None.
+
+    The words complete a sentence that starts with the path: "path 'x' is relative: ..."."""
+    if not text.startswith("/"):
+        return "is relative: write it from the root, starting with '/'"
+    if ".." in text.split("/"):
+        return "contains '..': write it without going up"
+    return None
