@@ -18,6 +18,10 @@ STUNNEL_CONF = f"{STUNNEL_FOLDER}/stunnel.conf"
 STUNNEL_PSK = f"{STUNNEL_FOLDER}/hotsync.psk"
 CRON_FILE = "/etc/cron.d/hotsync"
 
+# --- the admin's rules and plugins (they travel: a promoted slave keeps them)
+RULES_FOLDER = "/etc/hotsync"
+PLUGIN_FOLDER = "/etc/hotsync.d"
+
 # --- HotSync's own state, one per host
 STATE_FOLDER = "/var/lib/nethserver/hotsync"  # plan, status, marker, fence, promotion
 RUN_FOLDER = "/var/run/nethserver-hotsync"  # LastSyncTS, as the original

@@ -148,7 +148,7 @@ class Plan:
     compress: bool = False
     transport: Transport = field(default_factory=Transport)
     limits: Limits = field(default_factory=Limits)
-    plugin_dir: str = "/etc/hotsync.d"
+    plugin_dir: str = paths.PLUGIN_FOLDER
     notify: str = ""  # mail recipient for failures; empty = stderr only
     rules: Tuple[Rule, ...] = ()
 

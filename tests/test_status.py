@@ -125,6 +125,8 @@ def test_log_lines_are_appended(sandbox):
     append_log(Root(sandbox), "sync failed")
     lines = (sandbox / "var/log/hotsync.log").read_text().splitlines()
     assert [line.split(" ", 1)[1] for line in lines] == ["sync ok", "sync failed"]
+    # the same mode as the events log: logs quote paths and programs' errors, only root reads them
+    assert (sandbox / "var/log/hotsync.log").stat().st_mode & 0o777 == 0o600
 
 
 def test_the_equivalent_configuration_backup_holds_the_databases_and_the_package_list(sandbox):

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from hotsync.files import file_digest
 from hotsync.root import Root
 from hotsync.runtime.lock import hold_sync_lock
 from sync_hosts import tree_digest
-from two_hosts import PASSWORD, databases, file_digest, hosts, network, run  # noqa: F401  (fixtures)
+from two_hosts import PASSWORD, databases, hosts, network, run  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.e2e
 

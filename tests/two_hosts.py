@@ -15,7 +15,6 @@ Fixtures (import them into the test module):
   started is stopped afterwards.
 """
 
-import hashlib
 import os
 import random
 import shutil
@@ -33,6 +32,7 @@ import pytest
 
 from helpers import Outcome
 
+from hotsync.files import file_digest
 from hotsync.sandbox.processes import process_alive, processes_using
 
 NAME_PREFIX = "hs2h"  # every namespace and link of this suite starts with it
@@ -449,14 +449,6 @@ class HostPair:
         """The master loses power: every process of its namespace dies and its link goes down."""
         kill_namespace(self.master.namespace)
         self.network.set_link(False)
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def configure_host(host: Host, role: str, peer_address: str, rules: str) -> None:

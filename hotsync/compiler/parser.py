@@ -17,11 +17,11 @@ from typing import List, Optional, Tuple
 from lark import Lark, Token, Transformer, Tree, UnexpectedCharacters, UnexpectedInput, UnexpectedToken, v_args
 
 from ..errors import Diagnostic, Span
+from ..paths import RULES_FOLDER
 from ..resources import shipped_folder
 from ..root import Root
 from . import model
 
-RULES_FOLDER = "/etc/hotsync"
 MAIN_RULES_FILE = f"{RULES_FOLDER}/hotsync.hs"
 RULE_FILE_SUFFIX = ".hs"
 # Building the LALR tables costs far more than parsing the rules; lark keeps them here,

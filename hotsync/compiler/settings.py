@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional, Tuple
 from ..digits import ascii_number
 from ..errors import Span
 from ..frozen import frozen
-from ..paths import host_path_problem
+from ..paths import PLUGIN_FOLDER, host_path_problem
 
 MINIMUM_PASSWORD_LENGTH = 12
 # Below this, ``compile`` warns: a human-chosen password of that size falls to a dictionary.
@@ -234,7 +234,7 @@ GLOBAL_SETTINGS = {
     "user": SettingKind(check_account, "hotsyncuser", "the rsync daemon's user"),
     "password": SettingKind(check_password, "", "the shared secret of both hosts"),
     "notify": SettingKind(check_mail, "", "where failure mails go (empty: stderr only, cron mails root)"),
-    "plugin_dir": SettingKind(check_path, "/etc/hotsync.d", "folder of plugin executables"),
+    "plugin_dir": SettingKind(check_path, PLUGIN_FOLDER, "folder of plugin executables"),
     # Written by hotsync-promote (see hotsync/runtime/fence.py), not by the admin.
     "promotion_generation": SettingKind(check_count, "0", "how many promotions this host's data has seen"),
     "fence_port": SettingKind(check_optional_port, "",

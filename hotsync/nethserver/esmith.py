@@ -22,6 +22,7 @@ from typing import Dict, Iterator, List, Mapping, Optional, Tuple
 from ..errors import HotsyncError
 from ..files import write_file_atomic
 from ..frozen import field, frozen
+from ..paths import DATABASE_FOLDER
 from ..root import Root
 
 # The configuration database holds the shared secret (rsyncd.password): never world-readable.
@@ -295,7 +296,7 @@ def _require_writable(text: str, what: str) -> None:
 def database_path(root: Root, name: str = DEFAULT_DATABASE) -> Path:
     """The real path of database ``name`` under ``root``."""
     _check_database_name(name)
-    return root.path(f"/var/lib/nethserver/db/{name}")
+    return root.path(f"{DATABASE_FOLDER}/{name}")
 
 
 def read_database(path: Path) -> Database:

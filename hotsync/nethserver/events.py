@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
+from .. import files
 from ..errors import CommandError, HotsyncError
 from ..frozen import frozen
 from ..host import host_for
@@ -38,7 +39,6 @@ SERVICES_FOLDER = "services2adjust"
 TEMPLATE_STEP_NAME = "S05expand-templates"
 SERVICE_STEP_NAME = "S90adjust-services"
 DEFAULT_SERVICE_ACTION = "restart"
-LOG_MODE = 0o600  # handler output may quote settings; only root reads it
 
 
 class UnknownEvent(HotsyncError):
@@ -235,20 +235,13 @@ def handler_environment(root: Root) -> dict:
 def append_to_log(root: Root, event: str, result: StepResult) -> None:
     """Append one step's verdict line and its indented output to the events log.
 
-    This log is appended to, not rewritten: ``write_file_atomic`` would rewrite the
-    whole file and lose the lines of an event running at the same time. One
-    ``write`` per step keeps each entry in one piece.
+    One append per step keeps each entry in one piece beside an event running at the same
+    time; the log is created readable by root alone (handler output may quote settings).
     """
     stamp = result.started.isoformat(timespec="seconds")
     lines = [f"{stamp} {event} {result.name}: {result.verdict()} {result.seconds:.2f}s"]
     lines += [f"    {line}" for line in result.output.splitlines()]
-    log = root.path(EVENTS_LOG)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_MODE)
-    try:
-        os.write(descriptor, ("\n".join(lines) + "\n").encode("utf-8", "replace"))
-    finally:
-        os.close(descriptor)
+    files.append_to_log(root.path(EVENTS_LOG), "\n".join(lines) + "\n")
 
 
 def _run_step(root: Root, step: Step, timeout: float) -> StepResult:

@@ -13,15 +13,14 @@ from typing import Dict, Iterator, List, Tuple
 
 from ..files import write_file_atomic
 from ..frozen import frozen
+from ..paths import PLUGIN_FOLDER, RULES_FOLDER, STATE_FOLDER
 from ..resources import shipped_folder
 from ..root import Root
 from .esmith import apply_database_defaults, database_path, edit_database
 
 EVENTS_FOLDER = "/etc/e-smith/events"
 DEFAULTS_FOLDER = "/etc/e-smith/db/configuration/defaults"
-RULES_FOLDER = "/etc/hotsync"
-PLUGIN_FOLDER = "/etc/hotsync.d"
-MANIFEST = "/var/lib/nethserver/hotsync/installed-rules.json"
+MANIFEST = f"{STATE_FOLDER}/installed-rules.json"
 
 # key -> (type, {prop: default}), as the original package ships them (reference §1)
 DATABASE_DEFAULTS: Dict[str, Tuple[str, Dict[str, str]]] = {

@@ -14,17 +14,16 @@ import io
 from pathlib import Path
 from typing import List
 
-from ..files import file_differs, write_file_atomic
+from ..files import file_differs, file_digest, write_file_atomic
 from ..host import host_for
+from ..paths import BACKUP_FOLDER, DATABASE_FOLDER
 from ..root import Root
 from .conditions import InstalledPackages
 
-BACKUP_FOLDER = "/var/lib/nethserver/backup"
 ARCHIVE_PATH = f"{BACKUP_FOLDER}/backup-config.tar.xz"
 ARCHIVE_MD5_PATH = f"{ARCHIVE_PATH}.md5"
 CONTENT_MD5_PATH = f"{BACKUP_FOLDER}/backup-config-content.md5"
 PACKAGE_LIST_PATH = f"{BACKUP_FOLDER}/package-list"
-DATABASE_FOLDER = "/var/lib/nethserver/db"
 BACKUP_MODE = 0o600  # the e-smith databases hold passwords
 
 # The files the push always includes (when present).
@@ -73,7 +72,7 @@ def backup_members(root: Root) -> List[str]:
 
 def content_checksums(root: Root, members: List[str]) -> str:
     """``md5sum``-style lines for each member, named as inside the archive."""
-    return "".join(f"{_md5_of(root.path(member))}  {member.lstrip('/')}\n" for member in members)
+    return "".join(f"{file_digest(root.path(member), 'md5')}  {member.lstrip('/')}\n" for member in members)
 
 
 def build_archive(root: Root, members: List[str]) -> bytes:
@@ -87,9 +86,3 @@ def build_archive(root: Root, members: List[str]) -> bytes:
     return buffer.getvalue()
 
 
-def _md5_of(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

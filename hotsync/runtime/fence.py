@@ -35,13 +35,14 @@ from ..digits import ascii_number, is_ascii_number
 from ..files import write_file_atomic
 from ..frozen import frozen
 from ..host import Database, database_path, read_database
+from ..paths import STATE_FOLDER
 from ..root import Root
 from .status import append_log
 
 GENERATION_PROPERTY = "PromotionGeneration"
 FENCE_PORT_PROPERTY = "FencePort"
 PROMOTION_STARTED_PROPERTY = "PromotionStarted"
-INCOMING_FOLDER = "/var/lib/nethserver/hotsync/incoming"
+INCOMING_FOLDER = f"{STATE_FOLDER}/incoming"
 EARLY_INPUT_LIMIT = 5000  # rsync sends at most about 5 KB of early input
 EARLY_INPUT_WORD = "hotsync-generation"
 STALE_INCOMING_SECONDS = 24 * 3600

@@ -32,6 +32,7 @@ from ..errors import CommandError, HotsyncError
 from ..files import write_file_atomic
 from ..frozen import frozen
 from ..host import Database, apply_database_defaults, database_path, edit_database, host_for, parse_database, read_database
+from ..paths import RSYNCD_CONF, STATE_FOLDER
 from ..plan import Plan, PromoteStep, load_plan
 from ..programs import run_command
 from ..root import Root
@@ -57,14 +58,13 @@ from .slave import (
 )
 from .status import read_marker, render_json
 
-STATE_PATH = "/var/lib/nethserver/hotsync/promotion.json"
+STATE_PATH = f"{STATE_FOLDER}/promotion.json"
 NETWORK_CHOICES = ("restore", "stop", "continue")
 # Records that belong to HotSync on this very host: promotion sets them, the master's copy must not.
 HOTSYNC_KEYS = ("hotsync", "rsyncd", "stunnel")
 NETWORK_DATABASE = "networks"
 DATABASE_FOLDER_IN_ARCHIVE = "var/lib/nethserver/db/"
 SAVE_EVENT = "nethserver-hotsync-save"
-RSYNCD_CONF_PATH = "/etc/rsyncd.conf"
 RESTORE_TIMEOUT_SECONDS = 4 * 3600
 
 
@@ -287,12 +287,12 @@ def check_closed(root: Root) -> None:
     if host_for(root).service_status("rsyncd").running:
         raise HotsyncError("the rsync daemon still runs")
     try:
-        text = root.path(RSYNCD_CONF_PATH).read_text(encoding="utf-8", errors="replace")
+        text = root.path(RSYNCD_CONF).read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return
     writable = writable_modules(text)
     if writable:
-        raise HotsyncError(f"{RSYNCD_CONF_PATH} still offers writable module(s) {', '.join(writable)}")
+        raise HotsyncError(f"{RSYNCD_CONF} still offers writable module(s) {', '.join(writable)}")
 
 
 def reinstall_step(root: Root, network: str) -> str:

@@ -13,7 +13,6 @@ Each step reports what it did; ``UpkeepResult.failed`` counts the failed steps, 
 the command's exit status.
 """
 
-import hashlib
 import os
 import stat
 import tarfile
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 from ..errors import HotsyncError
+from ..files import file_digest
 from ..frozen import field, frozen
 from ..host import host_for
 from ..plan import OwnerFix, Plan
@@ -262,10 +262,6 @@ def verify_backup_checksum(root: Root) -> None:
         expected = root.path(ARCHIVE_MD5_PATH).read_text(encoding="utf-8").split()[0]
     except (FileNotFoundError, IndexError):
         return
-    digest = hashlib.md5()
-    with open(root.path(ARCHIVE_PATH), "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != expected:
+    if file_digest(root.path(ARCHIVE_PATH), "md5") != expected:
         raise HotsyncError(f"{ARCHIVE_PATH} does not match its checksum in {ARCHIVE_MD5_PATH} "
                            "(a sync was interrupted?): wait for the next sync, or run 'hotsync' on the master")

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from .. import paths
 from ..digits import ascii_number, is_ascii_number
 from ..errors import CommandError, last_lines
 from ..frozen import frozen
@@ -131,9 +132,9 @@ def load_daemon_config(root: Root, name: str) -> DaemonConfig:
 
 # ----------------------------------------------------------------------------- sandbox supervisor
 
-_CONFIG_FILES = {"stunnel": "/etc/stunnel/stunnel.conf", "rsyncd": "/etc/rsyncd.conf"}
+_CONFIG_FILES = {"stunnel": paths.STUNNEL_CONF, "rsyncd": paths.RSYNCD_CONF}
 # where rsync logs when its configuration names no log file: inside the root, not the host's syslog
-_RSYNCD_FALLBACK_LOG = "/var/log/rsyncd.log"
+_RSYNCD_FALLBACK_LOG = paths.RSYNCD_LOG
 
 
 def _pid_file(root: Root, name: str) -> Path:
