@@ -90,6 +90,13 @@ def test_package_imports_nothing_its_boundary_forbids(package, forbidden):
     assert boundary_violations(SOURCE, package, forbidden) == []
 
 
+def write_tree(base, files) -> None:
+    """Write ``files`` (relative path -> text) under ``base``."""
+    for name, text in files.items():
+        (base / name).parent.mkdir(parents=True, exist_ok=True)
+        (base / name).write_text(text)
+
+
 def test_the_check_sees_relative_absolute_and_nested_imports(tmp_path):
     """A package with every way to reach a forbidden module, and look-alikes that are allowed."""
     files = {
@@ -98,9 +105,7 @@ def test_the_check_sees_relative_absolute_and_nested_imports(tmp_path):
         "hotsync/compiler/stage/__init__.py": "from ...runtimes import nothing\nfrom hotsync.nethserver import host\n",
         "hotsync/compiler/stage/deep.py": "def late():\n    from ...commands import compile\n    from ..model import Span\n",
     }
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
+    write_tree(tmp_path, files)
 
     forbidden = PLATFORM + ("hotsync.runtime", "hotsync.commands")
     assert boundary_violations(tmp_path, "hotsync.compiler", forbidden) == [
@@ -121,9 +126,7 @@ def test_the_runtime_check_sees_every_way_around_the_seam(tmp_path):
         "hotsync/runtime/promote.py": "from .. import services\nfrom ..nethserver.events import run_event\n",
         "hotsync/runtime/slave.py": "def late():\n    import hotsync.sandbox.packages\n    from ..hosts import x\n",
     }
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
+    write_tree(tmp_path, files)
 
     assert boundary_violations(tmp_path, "hotsync.runtime", PLATFORM) == [
         "hotsync/runtime/fence.py:1 imports hotsync.esmith",

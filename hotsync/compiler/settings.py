@@ -58,18 +58,18 @@ def unsafe_character(text: str) -> Optional[str]:
     return None
 
 
-def _whole_number(text: str, low: int, high: int) -> Optional[int]:
-    """``text`` as a number when it is ASCII digits from ``low`` to ``high``, else None."""
+def _whole_number(text: str, low: int, high: int, kind: str) -> int:
+    """``text`` as a number of ASCII digits from ``low`` to ``high``; else ``BadValue``
+    saying it is not ``kind`` (which says what was expected)."""
     # Ten digits hold any number a setting takes, and keep int() away from a 5,000-digit value.
     number = ascii_number(text, max_digits=10)
-    return number if number is not None and low <= number <= high else None
+    if number is None or not low <= number <= high:
+        raise BadValue(f"{quoted(text)} is not {kind}")
+    return number
 
 
 def check_port(text: str) -> int:
-    port = _whole_number(text, 1, 65535)
-    if port is None:
-        raise BadValue(f"{quoted(text)} is not a TCP port (expected a number from 1 to 65535)")
-    return port
+    return _whole_number(text, 1, 65535, "a TCP port (expected a number from 1 to 65535)")
 
 
 def check_optional_port(text: str) -> int:
@@ -78,10 +78,7 @@ def check_optional_port(text: str) -> int:
 
 
 def check_count(text: str) -> int:
-    count = _whole_number(text, 0, MAXIMUM_COUNT)
-    if count is None:
-        raise BadValue(f"{quoted(text)} is not a whole number (expected 0, 1, 2... up to {MAXIMUM_COUNT})")
-    return count
+    return _whole_number(text, 0, MAXIMUM_COUNT, f"a whole number (expected 0, 1, 2... up to {MAXIMUM_COUNT})")
 
 
 def check_switch(text: str) -> bool:
@@ -94,17 +91,12 @@ def check_switch(text: str) -> bool:
 
 
 def check_percent(text: str) -> int:
-    percent = _whole_number(text, 0, 100)
-    if percent is None:
-        raise BadValue(f"{quoted(text)} is not a percentage (expected 0% to 100%)")
-    return percent
+    return _whole_number(text, 0, 100, "a percentage (expected 0% to 100%)")
 
 
 def check_seconds(text: str) -> int:
-    seconds = _whole_number(text, 1, MAXIMUM_SECONDS)
-    if seconds is None:
-        raise BadValue(f"{quoted(text)} is not a duration (expected a whole number of seconds from 1 to {MAXIMUM_SECONDS})")
-    return seconds
+    return _whole_number(text, 1, MAXIMUM_SECONDS,
+                         f"a duration (expected a whole number of seconds from 1 to {MAXIMUM_SECONDS})")
 
 
 def check_host(text: str) -> str:
