@@ -14,6 +14,7 @@ from .errors import HotsyncError
 from .files import write_file_atomic
 from .frozen import asdict, field, fields, frozen, is_frozen
 from .root import Root
+from .tool_versions import ToolVersions
 
 PLAN_VERSION = 1
 PLAN_PATH = f"{paths.STATE_FOLDER}/plan.json"
@@ -151,6 +152,8 @@ class Plan:
     plugin_dir: str = paths.PLUGIN_FOLDER
     notify: str = ""  # mail recipient for failures; empty = stderr only
     rules: Tuple[Rule, ...] = ()
+    # The tools' versions on the host compiled for: the runtime chooses their options from these.
+    tools: ToolVersions = field(default_factory=ToolVersions)
 
 
 def plan_to_json(plan: Plan) -> str:

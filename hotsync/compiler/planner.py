@@ -5,6 +5,7 @@ from typing import Dict, List, Tuple
 
 from .. import plan as planned
 from ..frozen import frozen
+from ..tool_versions import ToolVersions
 from . import model
 from . import settings as named
 from .validate import ResolvedSettings
@@ -25,8 +26,10 @@ def source_hash(program: model.Program, resolved: ResolvedSettings) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def build_plan(program: model.Program, resolved: ResolvedSettings, database, digest: str) -> planned.Plan:
-    """The plan of a validated program (``database`` resolves the dump options' settings)."""
+def build_plan(program: model.Program, resolved: ResolvedSettings, database, digest: str,
+               tools: ToolVersions) -> planned.Plan:
+    """The plan of a validated program (``database`` resolves the dump options' settings;
+    ``tools`` are the versions the caller found on the host, recorded as they are)."""
     values = resolved.values
     context = _Context(database, _dumps_by_database(program))
     rules: List[planned.Rule] = []
@@ -52,6 +55,7 @@ def build_plan(program: model.Program, resolved: ResolvedSettings, database, dig
         plugin_dir=values["plugin_dir"],
         notify=values["notify"],
         rules=tuple(rules),
+        tools=tools,
     )
 
 
