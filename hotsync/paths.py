@@ -35,10 +35,16 @@ RSYNCD_LOCK = "/var/run/rsyncd.lock"
 RSYNCD_LOG = "/var/log/rsyncd.log"
 STUNNEL_PID = "/var/run/stunnel.pid"
 STUNNEL_LOG = "/var/log/stunnel.log"
+# EL7's stunnel package ships no systemd unit: HotSync brings one where the host has none.
+STUNNEL_PROGRAM = "/usr/bin/stunnel"
+STUNNEL_UNIT = "/usr/lib/systemd/system/stunnel.service"
+LOCAL_STUNNEL_UNIT = "/etc/systemd/system/stunnel.service"
 
 # --- NethServer's
 BACKUP_FOLDER = "/var/lib/nethserver/backup"
 DATABASE_FOLDER = "/var/lib/nethserver/db"  # the e-smith databases
+EVENTS_FOLDER = "/etc/e-smith/events"
+TEMPLATES_FOLDER = "/etc/e-smith/templates"  # e-smith template fragments, one folder per file
 LOG_FOLDER = "/var/log"
 
 

@@ -2,7 +2,6 @@
 
 import re
 import socket
-import sys
 import sysconfig
 from pathlib import Path
 
@@ -132,18 +131,26 @@ def test_a_handler_that_outlives_its_time_is_stopped_and_counted_failed(sandbox,
     assert "S10hang: timed out" in log_lines(sandbox)[0]
 
 
+def add_template_action(root: Path, body: str) -> Path:
+    """NethServer's template expansion action, as a stand-in script under ``root``."""
+    actions = root / "etc/e-smith/events/actions"
+    actions.mkdir(parents=True, exist_ok=True)
+    return add_handler(actions, "generic_template_expand", body)
+
+
 def test_generic_steps_sort_at_s05_and_s90_among_the_handlers(sandbox, tmp_path):
     folder = event_folder(sandbox)
     order = tmp_path / "order"
     for name in ("S00defaults", "S10after-templates", "S89firewall", "S95after-services"):
         add_recording_handler(folder, name, order)
+    add_template_action(sandbox, f'echo S05generic_template_expand >> "{order}"')
     (folder / "templates2expand").mkdir()
     (folder / "services2adjust").mkdir()  # empty: the step runs and has nothing to do
 
-    result = run_event(Root(sandbox), EVENT, expansion_command=["sh", "-c", f'echo S05expand-templates >> "{order}"'])
+    result = run_event(Root(sandbox), EVENT)
 
     assert result.ok
-    expected = ["S00defaults", "S05expand-templates", "S10after-templates", "S89firewall",
+    expected = ["S00defaults", "S05generic_template_expand", "S10after-templates", "S89firewall",
                 "S90adjust-services", "S95after-services"]
     assert [step.name for step in result.steps] == expected
     assert logged_step_names(sandbox) == expected
@@ -156,22 +163,33 @@ def test_without_the_marker_folders_there_are_no_generic_steps(sandbox, tmp_path
     assert [step.name for step in plan_event(Root(sandbox), EVENT)] == ["S10only"]
 
 
-def test_template_expansion_runs_this_installations_compiler_on_the_root(sandbox):
+def test_template_expansion_is_the_platforms_action_called_with_the_event(sandbox):
     (event_folder(sandbox) / "templates2expand").mkdir()
 
-    [step] = plan_event(Root(sandbox), EVENT)
+    [step] = plan_event(Root(sandbox), EVENT, ["an-argument"])
 
-    assert step.name == "S05expand-templates"
-    assert step.argv == (sys.executable, "-m", "hotsync", "--root", str(sandbox), "compile")
+    assert step.name == "S05generic_template_expand"
+    assert step.argv == (str(sandbox / "etc/e-smith/events/actions/generic_template_expand"), EVENT, "an-argument")
 
 
 def test_a_failing_template_expansion_fails_the_event(sandbox):
+    add_template_action(sandbox, "echo 'ERROR: No templates were found' >&2; exit 1")
     (event_folder(sandbox) / "templates2expand").mkdir()
 
-    result = run_event(Root(sandbox), EVENT, expansion_command=["sh", "-c", "echo 'no such template' >&2; exit 1"])
+    result = run_event(Root(sandbox), EVENT)
 
-    assert result.failed_steps == ["S05expand-templates"]
-    assert "    no such template" in log_lines(sandbox)
+    assert result.failed_steps == ["S05generic_template_expand"]
+    assert "    ERROR: No templates were found" in log_lines(sandbox)
+
+
+def test_template_expansion_without_the_platforms_action_fails_with_its_path(sandbox):
+    (event_folder(sandbox) / "templates2expand").mkdir()
+
+    result = run_event(Root(sandbox), EVENT)
+
+    assert result.failed_steps == ["S05generic_template_expand"]
+    action = sandbox / "etc/e-smith/events/actions/generic_template_expand"
+    assert f"    program not found: {action}" in log_lines(sandbox)
 
 
 def test_unknown_event_is_an_error(hotsync, sandbox):

@@ -12,7 +12,8 @@ def test_install_lays_events_defaults_rules_and_plugin_folder(sandbox):
     role_action = events / "nethserver-hotsync-save/S70nethserver-hotsync-role"
     assert role_action.stat().st_mode & stat.S_IXUSR
     assert (events / "nethserver-hotsync-save/services2adjust/stunnel").read_text() == "restart\n"
-    assert (events / "nethserver-hotsync-update/templates2expand").is_dir()
+    assert os.access(events / "nethserver-hotsync-update/S05nethserver-hotsync-compile", os.X_OK)
+    assert not (events / "nethserver-hotsync-update/templates2expand").exists()
     assert (sandbox / "etc/e-smith/db/configuration/defaults/hotsync/SlavePort").read_text() == "273\n"
     assert (sandbox / "etc/hotsync/hotsync.hs").is_file()
     assert (sandbox / "etc/hotsync.d").is_dir()
@@ -83,7 +84,7 @@ def test_readme_quick_start_configures_a_master(sandbox):
         status = admin(sandbox, "services", "status").out
         assert "stunnel: running" in status and "rsyncd: stopped" in status
         log = (sandbox / "var/log/hotsync-events.log").read_text()
-        assert "S05expand-templates: ok" in log and "S70nethserver-hotsync-role: ok" in log
+        assert "S05nethserver-hotsync-compile: ok" in log and "S70nethserver-hotsync-role: ok" in log
     finally:
         run_hotsync_process("--root", sandbox, "services", "stop")
 
@@ -100,10 +101,50 @@ def test_an_invalid_setting_fails_the_event_and_leaves_the_running_configuration
         outcome = run_hotsync_process("--root", sandbox, "signal-event", "nethserver-hotsync-save")
 
         assert outcome.code == 1
-        assert "S05expand-templates" in outcome.err
+        assert "S05nethserver-hotsync-compile" in outcome.err
         log = (sandbox / "var/log/hotsync-events.log").read_text()
         assert "configuration:hotsync.SlaveHost: error: 'bad host!' is not an IPv4/IPv6 address or a host name" in log
         assert (sandbox / "etc/stunnel/stunnel.conf").read_bytes() == before
         assert (sandbox / "var/run/stunnel.pid").read_text() == pid  # not restarted
     finally:
         run_hotsync_process("--root", sandbox, "services", "stop")
+
+
+def test_install_removes_the_template_entries_an_earlier_version_left_without_templates(sandbox):
+    """NethServer's signal-event fails on a templates2expand entry with no template fragments."""
+    listed = sandbox / "etc/e-smith/events/nethserver-hotsync-save/templates2expand"
+    for entry in ("etc/rsyncd.conf", "etc/stunnel/stunnel.conf", "etc/motd"):
+        (listed / entry).parent.mkdir(parents=True, exist_ok=True)
+        (listed / entry).write_text("")
+    (sandbox / "etc/e-smith/templates/etc/motd").mkdir(parents=True)
+    (sandbox / "etc/e-smith/templates/etc/motd/10banner").write_text("{ 'hello' }\n")
+
+    outcome = admin(sandbox, "install")
+
+    assert sorted(path.relative_to(listed).as_posix() for path in listed.rglob("*")) == ["etc", "etc/motd"]
+    assert "removed: /etc/e-smith/events/nethserver-hotsync-save/templates2expand/etc/rsyncd.conf" in outcome.out
+    old_update = sandbox / "etc/e-smith/events/nethserver-hotsync-update/templates2expand"
+    old_update.mkdir(parents=True)
+    (old_update / "hotsync.conf").write_text("")
+    admin(sandbox, "install", "--quiet")
+    assert not old_update.exists()
+
+
+def test_install_gives_stunnel_a_unit_where_the_host_has_none(sandbox):
+    admin(sandbox, "install", "--quiet")
+
+    unit = (sandbox / "usr/lib/systemd/system/stunnel.service").read_text()
+    assert "ExecStart=/usr/bin/stunnel /etc/stunnel/stunnel.conf\n" in unit
+    assert "Type=forking\nPIDFile=/var/run/stunnel.pid\n" in unit
+    assert "WantedBy=multi-user.target" in unit
+
+
+def test_install_leaves_a_stunnel_unit_the_platform_or_the_admin_has(sandbox):
+    local = sandbox / "etc/systemd/system/stunnel.service"
+    local.parent.mkdir(parents=True)
+    local.write_text("[Service]\nExecStart=/opt/stunnel\n")
+
+    admin(sandbox, "install", "--quiet")
+
+    assert not (sandbox / "usr/lib/systemd/system/stunnel.service").exists()
+    assert local.read_text() == "[Service]\nExecStart=/opt/stunnel\n"

@@ -18,6 +18,8 @@ def main(root, argv) -> int:
     if not options.quiet:
         for path in report.written:
             print(f"installed: {path}")
+        for path in report.removed:
+            print(f"removed: {path} (names no e-smith template)")
         for path in report.kept:
             print(f"kept your edited {path}; the shipped version is in {path}.hsnew")
         for default in report.defaults:
@@ -25,6 +27,6 @@ def main(root, argv) -> int:
         if report.generated_password:
             print("generated a random shared secret (rsyncd.password): both hosts need the same one;"
                   " copy it with 'config getprop rsyncd password' / 'config setprop rsyncd password …'")
-        if not (report.written or report.kept or report.defaults or report.generated_password):
+        if not (report.written or report.kept or report.removed or report.defaults or report.generated_password):
             print(f"HotSync is installed and up to date in {root}")
     return 0

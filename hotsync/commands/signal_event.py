@@ -9,9 +9,11 @@ from ..root import Root
 from .parsing import CommandParser
 
 DESCRIPTION = f"""Run the executable files of ROOT{EVENTS_FOLDER}/EVENT/ sorted by name, each as
-'handler EVENT ARGS...', plus template expansion at S05 (when templates2expand/ exists)
-and service adjustment at S90 (when services2adjust/ exists). Every handler runs even
-after a failure. Output and elapsed time of each go to ROOT{EVENTS_LOG}.
+'handler EVENT ARGS...', plus NethServer's template expansion at S05 (when
+templates2expand/ exists) and service adjustment at S90 (when services2adjust/ exists),
+as NethServer's signal-event does. Every handler runs even after a failure; services are
+left as they are when the configuration did not compile. Output and elapsed time of
+each go to ROOT{EVENTS_LOG}.
 Exit 0 when all succeeded, 1 when any failed or the event does not exist."""
 
 

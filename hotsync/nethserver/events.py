@@ -2,21 +2,25 @@
 
 The handlers are the executable files of the event's folder, sorted by name, each
 called as ``handler EVENT ARGS...``. Two generic steps join them when the event
-asks for them, sorted among the handlers as if they were files of these names:
+asks for them, sorted among the handlers as if they were files of these names, as
+NethServer's own ``signal-event`` does:
 
-* ``S05expand-templates`` when ``EVENT/templates2expand/`` exists: regenerate the
-  configuration files (``hotsync compile``);
+* ``S05generic_template_expand`` when ``EVENT/templates2expand/`` exists: the
+  platform's template expansion, ``<root>/etc/e-smith/events/actions/generic_template_expand``
+  (HotSync's own events have none: their ``S05nethserver-hotsync-compile`` action runs
+  the compiler, so the stock tools drive them too);
 * ``S90adjust-services`` when ``EVENT/services2adjust/`` exists: for each file NAME
   there (its content is the action, ``restart`` by default), apply the action to
   service NAME if its configuration record says ``status=enabled``, else stop it.
 
-Every step runs even after a failure; the event fails when any step failed. Each
-step's verdict, elapsed time and output are appended to
+Every step runs even after a failure; the event fails when any step failed. One
+difference from the stock tool, on purpose: when the configuration did not compile,
+the services are left running as they are (a restart would only interrupt the
+tunnel). Each step's verdict, elapsed time and output are appended to
 ``<root>/var/log/hotsync-events.log``.
 """
 
 import os
-import sys
 import sysconfig
 import time
 from datetime import datetime
@@ -27,16 +31,19 @@ from .. import files
 from ..errors import CommandError, HotsyncError
 from ..frozen import frozen
 from ..host import host_for
+from ..paths import EVENTS_FOLDER
 from ..programs import run_command
 from ..root import ROOT_ENVIRONMENT_VARIABLE, Root
 from .esmith import database_path, read_database
 
-EVENTS_FOLDER = "/etc/e-smith/events"
 EVENTS_LOG = "/var/log/hotsync-events.log"
 HANDLER_TIMEOUT_SECONDS = 600
 TEMPLATES_FOLDER = "templates2expand"
 SERVICES_FOLDER = "services2adjust"
-TEMPLATE_STEP_NAME = "S05expand-templates"
+TEMPLATE_STEP_NAME = "S05generic_template_expand"
+TEMPLATE_ACTION = f"{EVENTS_FOLDER}/actions/generic_template_expand"
+# HotSync's events write their files with this action; the services step waits for its success.
+COMPILE_ACTION_NAME = "S05nethserver-hotsync-compile"
 SERVICE_STEP_NAME = "S90adjust-services"
 DEFAULT_SERVICE_ACTION = "restart"
 
@@ -148,15 +155,13 @@ def run_event(
     arguments: Sequence[str] = (),
     *,
     timeout: float = HANDLER_TIMEOUT_SECONDS,
-    expansion_command: Optional[Sequence[str]] = None,
 ) -> EventResult:
     """Run every step of ``event`` in order, log each one, and return how they all ended.
 
-    ``timeout`` bounds each step. ``expansion_command`` replaces the S05 step's program
-    (``python -m hotsync --root ROOT compile``); tests use it. Raises ``UnknownEvent``
-    when the event has no folder; a failing step never raises, it is in the result.
+    ``timeout`` bounds each step. Raises ``UnknownEvent`` when the event has no folder;
+    a failing step never raises, it is in the result.
     """
-    steps = plan_event(root, event, arguments, expansion_command=expansion_command)
+    steps = plan_event(root, event, arguments)
     results: List[StepResult] = []
     for step in steps:
         if isinstance(step, ServiceAdjustStep) and _expansion_failed(results):
@@ -172,21 +177,15 @@ def run_event(
 
 
 def _expansion_failed(results: Sequence[StepResult]) -> bool:
-    return any(result.name == TEMPLATE_STEP_NAME and not result.ok for result in results)
+    return any(result.name in (COMPILE_ACTION_NAME, TEMPLATE_STEP_NAME) and not result.ok for result in results)
 
 
-def plan_event(
-    root: Root,
-    event: str,
-    arguments: Sequence[str] = (),
-    *,
-    expansion_command: Optional[Sequence[str]] = None,
-) -> List[Step]:
+def plan_event(root: Root, event: str, arguments: Sequence[str] = ()) -> List[Step]:
     """The steps of ``event`` in the order they will run. Raises ``UnknownEvent``."""
     folder = event_folder(root, event)
     steps: List[Step] = [ProgramStep(path.name, (str(path), event, *arguments)) for path in handlers(folder)]
     if (folder / TEMPLATES_FOLDER).is_dir():
-        steps.append(ProgramStep(TEMPLATE_STEP_NAME, tuple(expansion_command or compile_command(root))))
+        steps.append(ProgramStep(TEMPLATE_STEP_NAME, (str(root.path(TEMPLATE_ACTION)), event, *arguments)))
     if (folder / SERVICES_FOLDER).is_dir():
         steps.append(ServiceAdjustStep(SERVICE_STEP_NAME, folder / SERVICES_FOLDER))
     return sorted(steps, key=lambda step: step.name)
@@ -218,11 +217,6 @@ def services_to_adjust(folder: Path) -> List[Tuple[str, str]]:
             action = path.read_text(encoding="utf-8", errors="replace").strip()
             pairs.append((path.name, action or DEFAULT_SERVICE_ACTION))
     return pairs
-
-
-def compile_command(root: Root) -> List[str]:
-    """The template expansion: the compiler of this very installation, on ``root``."""
-    return [sys.executable, "-m", "hotsync", "--root", str(root), "compile"]
 
 
 def handler_environment(root: Root) -> dict:

@@ -11,14 +11,26 @@ import secrets
 from pathlib import Path
 from typing import Dict, Iterator, List, Tuple
 
+from ..errors import CommandError, HotsyncError
 from ..files import write_file_atomic
 from ..frozen import frozen
-from ..paths import PLUGIN_FOLDER, RULES_FOLDER, STATE_FOLDER
+from ..paths import (
+    EVENTS_FOLDER,
+    LOCAL_STUNNEL_UNIT,
+    PLUGIN_FOLDER,
+    RULES_FOLDER,
+    STATE_FOLDER,
+    STUNNEL_CONF,
+    STUNNEL_PID,
+    STUNNEL_PROGRAM,
+    STUNNEL_UNIT,
+    TEMPLATES_FOLDER,
+)
+from ..programs import run_command
 from ..resources import shipped_folder
 from ..root import Root
 from .esmith import apply_database_defaults, database_path, edit_database
 
-EVENTS_FOLDER = "/etc/e-smith/events"
 DEFAULTS_FOLDER = "/etc/e-smith/db/configuration/defaults"
 MANIFEST = f"{STATE_FOLDER}/installed-rules.json"
 
@@ -33,27 +45,53 @@ DATABASE_DEFAULTS: Dict[str, Tuple[str, Dict[str, str]]] = {
 }
 
 
+TEMPLATE_LIST_FOLDER = "templates2expand"
+SYSTEMCTL_TIMEOUT_SECONDS = 120
+
+# The tunnel daemon as a service, for hosts whose stunnel package has no unit (EL7's 4.56).
+# stunnel forks into the background itself and writes the pid file its configuration names.
+STUNNEL_UNIT_TEXT = f"""[Unit]
+Description=stunnel TLS tunnel (HotSync: master to slave)
+Documentation=man:stunnel(8)
+After=network.target
+
+[Service]
+Type=forking
+PIDFile={STUNNEL_PID}
+ExecStart={STUNNEL_PROGRAM} {STUNNEL_CONF}
+ExecReload=/bin/kill -HUP $MAINPID
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
 @frozen
 class InstallReport:
     written: Tuple[str, ...]
     kept: Tuple[str, ...]  # admin-edited rule files left alone (new version beside them)
     defaults: Tuple[str, ...]
     generated_password: bool = False
+    removed: Tuple[str, ...] = ()  # obsolete event entries an earlier version installed
 
 
 def install(root: Root, defaults_only: bool = False) -> InstallReport:
     """Install into ``root``; returns what changed."""
     written: List[str] = []
     kept: List[str] = []
+    removed: List[str] = []
     written += _write_default_files(root)
     if not defaults_only:
         written += _install_events(root)
+        removed += _remove_template_entries_without_templates(root)
         rules_written, kept = _install_rules(root)
         written += rules_written
         root.path(PLUGIN_FOLDER).mkdir(parents=True, exist_ok=True)
+        written += _install_stunnel_unit_where_missing(root)
     applied = apply_database_defaults(root)
     defaults = tuple(f"{item.key}.{item.prop}={item.value}" for item in applied if item.prop != "password")
-    return InstallReport(tuple(written), tuple(kept), defaults, _generate_password_when_empty(root))
+    return InstallReport(tuple(written), tuple(kept), defaults, _generate_password_when_empty(root),
+                         tuple(removed))
 
 
 def _generate_password_when_empty(root: Root) -> bool:
@@ -108,6 +146,53 @@ def _install_events(root: Root) -> List[str]:
         if _write_if_different(root, host_path, path.read_bytes(), mode):
             written.append(host_path)
     return written
+
+
+def _remove_template_entries_without_templates(root: Root) -> List[str]:
+    """Remove the ``templates2expand`` entries of HotSync's events that name no e-smith template.
+
+    Earlier HotSync versions listed their generated files there without shipping templates:
+    NethServer's ``signal-event`` then fails with "No templates were found" before the compiler
+    runs. Entries with real fragments under ``/etc/e-smith/templates/`` are the admin's and stay.
+    """
+    removed = []
+    for event in sorted(path.name for path in shipped_folder("events").iterdir() if path.is_dir()):
+        listed = root.path(f"{EVENTS_FOLDER}/{event}/{TEMPLATE_LIST_FOLDER}")
+        if not listed.is_dir():
+            continue
+        for entry in sorted(path for path in listed.rglob("*") if not path.is_dir()):
+            relative = entry.relative_to(listed).as_posix()
+            if not root.path(f"{TEMPLATES_FOLDER}/{relative}").is_dir():
+                entry.unlink()
+                removed.append(f"{EVENTS_FOLDER}/{event}/{TEMPLATE_LIST_FOLDER}/{relative}")
+        _remove_empty_folders(listed)
+    return removed
+
+
+def _remove_empty_folders(folder: Path) -> None:
+    for path in sorted(folder.rglob("*"), key=lambda path: len(path.parts), reverse=True):
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+    if not any(folder.iterdir()):
+        folder.rmdir()
+
+
+def _install_stunnel_unit_where_missing(root: Root) -> List[str]:
+    """Give stunnel a systemd unit when the host has none (EL7's stunnel package ships none);
+    a unit the platform or the admin put in place is left alone."""
+    if root.path(STUNNEL_UNIT).exists() or root.path(LOCAL_STUNNEL_UNIT).exists():
+        return []
+    write_file_atomic(root.path(STUNNEL_UNIT), STUNNEL_UNIT_TEXT, mode=0o644)
+    if not root.is_sandbox:
+        _reload_systemd()
+    return [STUNNEL_UNIT]
+
+
+def _reload_systemd() -> None:
+    try:
+        run_command(["systemctl", "daemon-reload"], timeout=SYSTEMCTL_TIMEOUT_SECONDS)
+    except CommandError as error:
+        raise HotsyncError(f"systemctl daemon-reload failed after installing {STUNNEL_UNIT}: {error}") from None
 
 
 def _install_rules(root: Root) -> Tuple[List[str], List[str]]:
