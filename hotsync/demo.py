@@ -14,11 +14,11 @@ import socket
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from .errors import CommandError, HotsyncError
+from .frozen import frozen
 from .programs import run_command
 from .root import Root
 
@@ -33,7 +33,7 @@ class DemoError(HotsyncError):
     """A demo step failed; the message says which and why."""
 
 
-@dataclass
+@frozen
 class Host:
     name: str
     root: Path
@@ -42,14 +42,16 @@ class Host:
         return Root(self.root).path(host_path)
 
 
-@dataclass
 class DemoState:
-    folder: Path
-    master: Host
-    slave: Host
-    database_socket: Optional[str] = None
-    timings: Dict[str, float] = field(default_factory=dict)
-    expected_rows: Optional[List[str]] = None
+    """What the demo's steps learn as they go (so not frozen): the database, the timings, the rows."""
+
+    def __init__(self, folder: Path, master: Host, slave: Host) -> None:
+        self.folder = folder
+        self.master = master
+        self.slave = slave
+        self.database_socket: Optional[str] = None
+        self.timings: Dict[str, float] = {}
+        self.expected_rows: Optional[List[str]] = None
 
 
 def missing_programs() -> List[str]:

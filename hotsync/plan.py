@@ -7,7 +7,7 @@ secret: the password lives in 0600 files that the plan names.
 
 import functools
 import json
-from typing import Any, Callable, Dict, Tuple, get_args, get_origin, get_type_hints
+from typing import Any, Callable, Dict, Optional, Tuple, get_type_hints
 
 from . import paths
 from .errors import HotsyncError
@@ -205,13 +205,25 @@ def _field_converters(kind) -> Tuple[Tuple[str, Callable[[Any], Any]], ...]:
 def _converter(annotation: Any) -> Callable[[Any], Any]:
     if is_frozen(annotation):
         return functools.partial(_build, annotation)
-    if get_origin(annotation) is tuple:
-        (item_type, *_rest) = get_args(annotation)
-        if is_frozen(item_type) or get_origin(item_type) is tuple:
-            convert_item = _converter(item_type)
-            return lambda value: tuple(convert_item(item) for item in value)
-        return tuple
-    return _unchanged
+    item_type = _tuple_item_type(annotation)
+    if item_type is None:
+        return _unchanged
+    if is_frozen(item_type) or _tuple_item_type(item_type) is not None:
+        convert_item = _converter(item_type)
+        return lambda value: tuple(convert_item(item) for item in value)
+    return tuple
+
+
+def _tuple_item_type(annotation: Any) -> Optional[Any]:
+    """``X`` for ``Tuple[X, ...]``, None for any other annotation.
+
+    Read from ``__origin__`` and ``__args__``, which Python 3.6's typing has too
+    (``typing.get_origin`` is 3.8): there the origin is ``typing.Tuple``, later ``tuple``.
+    """
+    if getattr(annotation, "__origin__", None) not in (tuple, Tuple):
+        return None
+    arguments = getattr(annotation, "__args__", None) or ()
+    return arguments[0] if arguments else None
 
 
 def _unchanged(value: Any) -> Any:

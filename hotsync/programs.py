@@ -37,8 +37,12 @@ def run_command(
             list(argv),
             env=full_environment,
             input=input_text,
-            capture_output=True,
-            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            # Named, not the locale's: Python 3.6 under cron's C locale would read ASCII and
+            # fail on the first accented file name a program prints.
+            encoding="utf-8",
+            errors="replace",
             timeout=timeout,
             cwd=cwd,
         )

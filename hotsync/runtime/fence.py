@@ -201,7 +201,10 @@ def remove_stale_records(root: Root) -> None:
     limit = time.time() - STALE_INCOMING_SECONDS
     for entry in folder.iterdir() if folder.is_dir() else ():
         if entry.is_file() and entry.stat().st_mtime < limit:
-            entry.unlink(missing_ok=True)
+            try:
+                entry.unlink()
+            except FileNotFoundError:  # its own pre-xfer exec took it meanwhile
+                pass
 
 
 def _connection_id(environment: Mapping[str, str]) -> str:
