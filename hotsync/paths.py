@@ -16,6 +16,8 @@ RSYNC_PASSWORD = "/etc/hotsync/rsync.password"  # the password alone, for rsync 
 STUNNEL_FOLDER = "/etc/stunnel"
 STUNNEL_CONF = f"{STUNNEL_FOLDER}/stunnel.conf"
 STUNNEL_PSK = f"{STUNNEL_FOLDER}/hotsync.psk"
+STUNNEL_CERTIFICATE = f"{STUNNEL_FOLDER}/hotsync-tunnel.pem"  # derived from the password, as the PSK
+STUNNEL_KEY = f"{STUNNEL_FOLDER}/hotsync-tunnel.key"
 CRON_FILE = "/etc/cron.d/hotsync"
 
 # --- the admin's rules and plugins (they travel: a promoted slave keeps them)

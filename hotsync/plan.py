@@ -119,6 +119,10 @@ class Transport:
     On the master the local stunnel client listens on 127.0.0.1:``rsync_port`` and connects
     to ``slave_host``:``tunnel_port``; on the slave stunnel listens on ``tunnel_port`` and
     forwards to the rsync daemon on 127.0.0.1:``rsync_port``.
+
+    ``auth`` is how both ends prove they know the password, ``psk`` or ``certificate`` (see
+    ``compiler/tunnel_auth.py``), chosen for the installed stunnel (``Plan.tools``) or by the
+    admin, as ``auth_chosen_by`` says.
     """
 
     tunnel_port: int = 273
@@ -127,6 +131,10 @@ class Transport:
     module: str = "hotsync"
     password_file: str = paths.RSYNC_PASSWORD  # 0600, the password alone (rsync --password-file)
     psk_file: str = paths.STUNNEL_PSK  # 0600, stunnel PSKsecrets
+    auth: str = "psk"
+    auth_chosen_by: str = ""
+    certificate_file: str = paths.STUNNEL_CERTIFICATE  # 0600, the derived certificate (cert, CAfile)
+    key_file: str = paths.STUNNEL_KEY  # 0600, its private key
 
 
 @frozen

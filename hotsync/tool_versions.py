@@ -13,6 +13,7 @@ the same way.
 """
 
 import re
+import shutil
 from typing import Callable, Sequence, Tuple
 
 from .errors import CommandError
@@ -27,6 +28,7 @@ class ToolVersions:
     """What ``<tool> --version`` said on the host the plan was compiled for ("" = unknown)."""
 
     rsync: str = ""
+    stunnel: str = ""
 
 
 def version_tuple(version: str) -> Tuple[int, ...]:
@@ -49,6 +51,23 @@ def parse_rsync_version(text: str) -> str:
     return found.group(1) if found else ""
 
 
+_STUNNEL_VERSION = re.compile(r"^stunnel\s+([0-9]+(?:\.[0-9]+)+)\s", re.M)
+# NethServer 7 (and Fedora) install ``stunnel``; Debian ``stunnel4``, and ``stunnel`` too on
+# recent releases.
+STUNNEL_PROGRAMS = ("stunnel", "stunnel4")
+
+
+def parse_stunnel_version(text: str) -> str:
+    """The version in ``stunnel -version``'s first line ("stunnel 4.56 on x86_64-redhat-linux-gnu platform")."""
+    found = _STUNNEL_VERSION.search(text or "")
+    return found.group(1) if found else ""
+
+
+def stunnel_program() -> str:
+    """The name stunnel is installed under (``stunnel`` when neither is found)."""
+    return next((program for program in STUNNEL_PROGRAMS if shutil.which(program)), STUNNEL_PROGRAMS[0])
+
+
 Runner = Callable[[Sequence[str]], str]
 
 
@@ -63,4 +82,7 @@ def _version_output(argv: Sequence[str]) -> str:
 
 def probe_tool_versions(run: Runner = _version_output) -> ToolVersions:
     """Ask the tools on ``PATH`` for their versions (``run`` is how: the default runs them)."""
-    return ToolVersions(rsync=parse_rsync_version(run(("rsync", "--version"))))
+    # stunnel prints its version on stderr, and some versions then exit non-zero (they go on
+    # to read the default configuration file): only the text counts.
+    return ToolVersions(rsync=parse_rsync_version(run(("rsync", "--version"))),
+                        stunnel=parse_stunnel_version(run((stunnel_program(), "-version"))))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from fake_tools import STUNNEL_456_OUTPUT, install_fake_stunnel, path_with, stunnel_output
 from helpers import admin, admin_in_process, free_port, pbkdf2_key, run_hotsync_process, set_up_host, tree_hash
 
 from hotsync.compiler import render
@@ -34,10 +35,16 @@ SCENARIOS = {
     "none": {"rsyncd": ["password", PASSWORD]},
     "disabled": {"hotsync": ["role", "master", "SlaveHost", "192.168.1.2", "status", "disabled"], "rsyncd": ["password", PASSWORD]},
 }
+SCENARIOS["master-certificate"] = SCENARIOS["master"]
+SCENARIOS["slave-certificate"] = SCENARIOS["slave"]
+# The installed stunnel decides how the tunnel authenticates: NethServer 7's 4.56 has no PSK.
+SCENARIO_STUNNEL = {"master-certificate": STUNNEL_456_OUTPUT, "slave-certificate": STUNNEL_456_OUTPUT}
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
-def test_generated_files_match_the_golden_files(sandbox, scenario):
+def test_generated_files_match_the_golden_files(sandbox, scenario, tmp_path, monkeypatch):
+    stunnel = install_fake_stunnel(tmp_path / "bin", SCENARIO_STUNNEL.get(scenario, stunnel_output("5.68")), exit_code=1)
+    monkeypatch.setenv("PATH", path_with(stunnel))
     compiled_host(sandbox, **SCENARIOS[scenario])
     scripts = sysconfig.get_path("scripts")
     for name in GOLDEN_FILES:

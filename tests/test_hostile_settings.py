@@ -42,6 +42,7 @@ BENIGN = {
     ("hotsync", "PromotionGeneration"): "0",
     ("hotsync", "FencePort"): "",
     ("hotsync", "PromotionStarted"): "0",
+    ("hotsync", "TunnelAuth"): "",  # empty: the installed stunnel's version decides
     ("hotsync", "SlaveHost"): "fe80::2%eth0",
     ("hotsync", "MasterHost"): "slave-peer.example.org",
     ("shopdb", "Host"): "db.example.org",

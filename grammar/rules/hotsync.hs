@@ -13,6 +13,9 @@ global {
     tunnel_port    = setting hotsync.SlavePort default 273
     rsync_port     = setting rsyncd.TCPPort default 873
     password       = setting rsyncd.password
+    # psk or certificate; empty: psk when this host's stunnel has it (5.09 and later).
+    # Both hosts must use the same: see the README's settings.
+    tunnel_auth    = setting hotsync.TunnelAuth default ""
     user           = hotsyncuser
     # Compression costs more time than it saves on a LAN; enable it for slow links.
     compress       = setting hotsync.Compress default off

@@ -51,7 +51,7 @@ def compile_root(root: Root, database, commands: HostCommands, tools: ToolVersio
     ``will_apply`` says the caller is going to write, so the parser may refresh its cache too.
     """
     program, parse_diagnostics = parse_program(root, main_file, may_write_cache=will_apply)
-    validation = validate_program(program, database)
+    validation = validate_program(program, database, tools)
     diagnostics = tuple(parse_diagnostics) + tuple(validation.diagnostics)
     if any(diagnostic.severity == "error" for diagnostic in diagnostics):
         return Compilation(None, (), diagnostics)

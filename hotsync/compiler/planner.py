@@ -8,6 +8,7 @@ from ..frozen import frozen
 from ..tool_versions import ToolVersions
 from . import model
 from . import settings as named
+from .tunnel_auth import choose_tunnel_auth
 from .validate import ResolvedSettings
 
 DUMP_SUFFIX = {"mysql": ".dump", "postgresql": ".sql"}
@@ -31,6 +32,7 @@ def build_plan(program: model.Program, resolved: ResolvedSettings, database, dig
     """The plan of a validated program (``database`` resolves the dump options' settings;
     ``tools`` are the versions the caller found on the host, recorded as they are)."""
     values = resolved.values
+    tunnel_auth = choose_tunnel_auth(values["tunnel_auth"], tools.stunnel)
     context = _Context(database, _dumps_by_database(program))
     rules: List[planned.Rule] = []
     for block in program.items(model.RuleBlock):
@@ -47,6 +49,7 @@ def build_plan(program: model.Program, resolved: ResolvedSettings, database, dig
         compress=values["compress"],
         transport=planned.Transport(
             tunnel_port=values["tunnel_port"], rsync_port=values["rsync_port"], user=values["user"],
+            auth=tunnel_auth.mode, auth_chosen_by=tunnel_auth.chosen_by,
         ),
         limits=planned.Limits(
             max_delete_percent=values["max_delete"], io_timeout=values["io_timeout"],

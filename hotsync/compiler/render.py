@@ -18,8 +18,9 @@ from ..frozen import fields, frozen, is_frozen
 from ..plan import Plan
 from ..resources import shipped_folder
 from ..root import Root
+from . import tunnel_certificate, tunnel_key
 from .settings import unsafe_character
-from .tunnel_key import CACHE_MODE, CACHE_PATH, cache_content, tunnel_key
+from .tunnel_auth import tls_version_option
 
 PSK_IDENTITY = "hotsync"
 # rsync options the slave's daemon refuses: no push of HotSync uses them (see
@@ -46,7 +47,8 @@ class Output:
     group: str = "root"
 
 
-# host path, template, mode — the one table of every file the compiler writes
+# host path, template, mode — the one table of every file the compiler writes from a template
+# (the certificate, its key and the caches of derived secrets are in ``secret_outputs``)
 OUTPUT_FILES: Tuple[Tuple[str, str, int], ...] = (
     (paths.HOTSYNC_CONF, "hotsync.conf.j2", 0o644),
     (paths.RSYNCD_CONF, "rsyncd.conf.j2", 0o644),
@@ -84,12 +86,16 @@ class HostCommands:
 
 def render_context(root: Root, plan: Plan, resolved, commands: HostCommands) -> dict:
     password = resolved.values.get("password") or ""
+    fence = fence_context(root, resolved, commands)
     return {
         "plan": plan,
         "transport": plan.transport,
         "password": password,
         "psk_identity": PSK_IDENTITY,
-        "psk": tunnel_key(root, password) if password else "",
+        "psk": tunnel_key.tunnel_key(root, password) if password else "",
+        # Whether stunnel runs a service at all, and so needs the tunnel's secret.
+        "tunnel_needed": (plan.role in ("master", "slave") and plan.enabled) or (plan.role == "master" and bool(fence["port"])),
+        "tls_version_option": tls_version_option(plan.tools.stunnel),
         "paths": {
             "base": str(root.path("/")).rstrip("/") + "/",
             "rsyncd_secrets": str(root.path(paths.RSYNCD_SECRETS)),
@@ -99,6 +105,8 @@ def render_context(root: Root, plan: Plan, resolved, commands: HostCommands) -> 
             "stunnel_pid": str(root.path(paths.STUNNEL_PID)),
             "stunnel_log": str(root.path(paths.STUNNEL_LOG)),
             "psk": str(root.path(plan.transport.psk_file)),
+            "certificate": str(root.path(plan.transport.certificate_file)),
+            "certificate_key": str(root.path(plan.transport.key_file)),
             "fence": str(root.path(f"{paths.STATE_FOLDER}/fence.json")),
         },
         "switch_to_root": commands.switch_to_root,
@@ -110,7 +118,7 @@ def render_context(root: Root, plan: Plan, resolved, commands: HostCommands) -> 
         # message; the tunnel's limit only reaps connections nobody is left to end.
         "tunnel_idle_timeout": plan.limits.io_timeout * 2 + 60,
         "connect_host": f"[{plan.slave_host}]" if ":" in plan.slave_host else plan.slave_host,
-        "fence": fence_context(root, resolved, commands),
+        "fence": fence,
     }
 
 
@@ -150,8 +158,25 @@ def render_outputs(root: Root, plan: Plan, resolved, commands: HostCommands) -> 
         Output(path=path, content=_render(environment, template, context), mode=mode)
         for path, template, mode in OUTPUT_FILES
     ]
-    if context["psk"]:
-        outputs.append(Output(path=CACHE_PATH, content=cache_content(context["password"], context["psk"]), mode=CACHE_MODE))
+    return outputs + secret_outputs(root, plan, context)
+
+
+def secret_outputs(root: Root, plan: Plan, context: dict) -> List[Output]:
+    """The certificate and its key (empty unless the tunnel authenticates with them), and the
+    caches that spare the next compile the slow derivations."""
+    password, psk = context["password"], context["psk"]
+    wanted = psk and context["tunnel_needed"] and plan.transport.auth == "certificate"
+    certificate = tunnel_certificate.tunnel_certificate(root, psk) if wanted else None
+    outputs = [
+        Output(path=plan.transport.certificate_file, content=certificate.certificate if certificate else "", mode=0o600),
+        Output(path=plan.transport.key_file, content=certificate.key if certificate else "", mode=0o600),
+    ]
+    if psk:
+        outputs.append(Output(path=tunnel_key.CACHE_PATH, content=tunnel_key.cache_content(password, psk),
+                              mode=tunnel_key.CACHE_MODE))
+    if certificate:
+        outputs.append(Output(path=tunnel_certificate.CACHE_PATH, content=tunnel_certificate.cache_content(psk, certificate),
+                              mode=tunnel_certificate.CACHE_MODE))
     return outputs
 
 

@@ -159,6 +159,21 @@ def check_role(text: str) -> str:
     return text
 
 
+TUNNEL_AUTH_MODES = ("psk", "certificate")
+
+
+def check_tunnel_auth(text: str) -> str:
+    """How the tunnel's ends authenticate: ``psk``, ``certificate``, or empty (``auto`` too) to
+    let the installed stunnel's version decide."""
+    lowered = text.lower()
+    if lowered in ("", "auto"):
+        return ""
+    if lowered not in TUNNEL_AUTH_MODES:
+        raise BadValue(f"{quoted(text)} is not a tunnel authentication (expected psk, certificate, "
+                       "or empty to choose from the installed stunnel's version)")
+    return lowered
+
+
 def check_mail(text: str) -> str:
     """A mail address ``LOCAL@DOMAIN`` (the domain an RFC 1123 host name), or empty."""
     local, at, domain = text.rpartition("@")
@@ -225,6 +240,9 @@ GLOBAL_SETTINGS = {
     "rsync_port": SettingKind(check_port, "873", "the rsync daemon's port behind the tunnel"),
     "user": SettingKind(check_account, "hotsyncuser", "the rsync daemon's user"),
     "password": SettingKind(check_password, "", "the shared secret of both hosts"),
+    "tunnel_auth": SettingKind(check_tunnel_auth, "",
+                               "how the tunnel's ends prove they know the password: psk, certificate "
+                               "or empty (psk when the installed stunnel has it, from 5.09)"),
     "notify": SettingKind(check_mail, "", "where failure mails go (empty: stderr only, cron mails root)"),
     "plugin_dir": SettingKind(check_path, PLUGIN_FOLDER, "folder of plugin executables"),
     # Written by hotsync-promote (see hotsync/runtime/fence.py), not by the admin.

@@ -9,8 +9,10 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from ..errors import Diagnostic, Span
 from ..frozen import field, frozen
+from ..tool_versions import ToolVersions
 from . import model
 from . import settings as named
+from .tunnel_auth import forced_mode_problem
 
 
 @frozen
@@ -31,14 +33,16 @@ class Validation:
     diagnostics: tuple
 
 
-def validate_program(program: model.Program, database) -> Validation:
-    """Check ``program`` against itself and against ``database`` (an e-smith Database)."""
+def validate_program(program: model.Program, database, tools: ToolVersions) -> Validation:
+    """Check ``program`` against itself, against ``database`` (an e-smith Database) and against
+    the versions of the installed ``tools``."""
     problems = _Problems(program)
     values, spans, password_problem = _resolve_globals(program, database, problems)
     role = values.get("role", "")
     _resolve_roles(program, database, problems, values, spans)
     schedules = _resolve_schedules(program, problems, role)
     _check_role_requirements(values, spans, password_problem, problems)
+    _check_tunnel_auth(values, spans, tools, problems)
     _check_rules(program, problems, database)
     return Validation(ResolvedSettings(values, schedules, spans), tuple(problems.items))
 
@@ -163,6 +167,22 @@ def _check_role_requirements(values, spans, password_problem, problems) -> None:
             f"the password is shorter than {named.RECOMMENDED_PASSWORD_LENGTH} characters: whoever records "
             "one connection of the tunnel can try guesses at it offline; use a long random one on both hosts "
             "('hotsync install' generates one)"))
+
+
+def _check_tunnel_auth(values, spans, tools: ToolVersions, problems) -> None:
+    """The tunnel's mode must be one this host's stunnel has; an unknown stunnel is worth a word."""
+    if not values.get("role") or "tunnel_auth" not in values:
+        return
+    span = spans.get("tunnel_auth", named.database_span("hotsync", "TunnelAuth"))
+    problem = forced_mode_problem(values["tunnel_auth"], tools.stunnel)
+    if problem:
+        problems.add(span, problem)
+    elif not values["tunnel_auth"] and not tools.stunnel:
+        # Unset, the span is the rule file's default: the admin's remedy is the database's.
+        problems.warn(named.database_span("hotsync", "TunnelAuth"), (
+            "cannot tell the installed stunnel's version ('stunnel -version' said nothing readable): "
+            "the tunnel authenticates with the certificate, which every stunnel has; if the other host "
+            "uses pre-shared keys, set 'config setprop hotsync TunnelAuth psk' here (stunnel 5.09 and later)"))
 
 
 def _check_rules(program: model.Program, problems: _Problems, database) -> None:
