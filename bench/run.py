@@ -83,7 +83,7 @@ def raw_command(master: Path, work: Path, rsync_port: int, original: bool) -> Li
     files_from, exclude_from = work / "raw.include", work / "raw.exclude"
     files_from.write_text(f"{DATA}\n")
     exclude_from.write_text("")
-    flags = ["-z", "-r", "-a", "-H", "-A", "--delete"] if original else ["-r", "-a", "-H", "-A", "--delete-delay", "--modify-window=-1"]
+    flags = ["-z", "-r", "-a", "-H", "-A", "--delete"] if original else ["-r", "-a", "-H", "-A", "--delete-delay"]
     return ["rsync", *flags, f"--files-from={files_from}", f"--exclude-from={exclude_from}",
             f"--password-file={master}/etc/hotsync/rsync.password", *([] if original else ["--sockopts=TCP_NODELAY"]),
             f"{master}/", f"rsync://hotsyncuser@127.0.0.1:{rsync_port}/hotsync/"]

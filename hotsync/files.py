@@ -3,6 +3,12 @@
 A reader (or a crash) sees either the old or the new complete file, never a mix:
 ``write_file_atomic`` for content HotSync holds, ``atomic_target`` for a file another
 program writes (a database dump). Logs are the exception, appended to by ``append_to_log``.
+
+A file that replaces another always gets a later modification time, in whole seconds, than
+the one it replaces (``advance_mtime``): rsync's quick check sees a file as unchanged when
+its size and its time in seconds are the same, so a dump rewritten in the same second with
+the same size would otherwise never reach the slave. (rsync's ``--modify-window=-1``, which
+compares nanoseconds, is no way out: rsync 3.1.2 reads it as "every two times are equal".)
 """
 
 import grp
@@ -12,7 +18,7 @@ import pwd
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Iterator, Optional, Union
 
 
 def write_file_atomic(
@@ -45,6 +51,7 @@ def write_file_atomic(
             stream.flush()
             if durable:
                 os.fsync(stream.fileno())
+        advance_mtime(Path(temp_name), modification_time(path))
         os.replace(temp_name, path)
     except BaseException:
         _remove_quietly(temp_name)
@@ -91,12 +98,54 @@ def atomic_target(path: Path, mode: int, suffix: str = "") -> Iterator[Path]:
         finally:
             os.close(handle)
         yield Path(temp_name)
+        advance_mtime(Path(temp_name), modification_time(path))
         _fsync_file(temp_name)
         os.replace(temp_name, path)
     except BaseException:
         _remove_quietly(temp_name)
         raise
     sync_directory(path.parent)
+
+
+def modification_time(path: Path) -> Optional[float]:
+    """``path``'s modification time, or None when there is no such file."""
+    try:
+        return os.stat(path).st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def advance_mtime(path: Path, replaced: Optional[float]) -> None:
+    """Move ``path``'s modification time to a later second than ``replaced`` (the time of the
+    file it replaces, None when there is none) unless it is there already: max(now, replaced + 1 s).
+
+    Every rewrite then carries a time no earlier version had, so whichever version the slave
+    holds, rsync's quick check (size and time in seconds) sees the new one as different.
+    """
+    if replaced is None:
+        return
+    status = os.stat(path)
+    if int(status.st_mtime) > int(replaced):
+        return
+    os.utime(path, (status.st_atime, float(int(replaced) + 1)))
+
+
+def file_status(path: Path) -> Optional[os.stat_result]:
+    """``os.stat`` of ``path``, or None when there is no such file."""
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+
+
+def advance_mtime_if_rewritten(path: Path, before: Optional[os.stat_result]) -> None:
+    """``advance_mtime`` for a file another program may have replaced since ``before`` (its
+    ``file_status`` then): a file left as it was keeps its time."""
+    after = file_status(path)
+    if before is None or after is None:
+        return
+    if (after.st_ino, after.st_mtime_ns, after.st_size) != (before.st_ino, before.st_mtime_ns, before.st_size):
+        advance_mtime(path, before.st_mtime)
 
 
 def file_digest(path: Path, algorithm: str = "sha256") -> str:

@@ -258,8 +258,7 @@ def raw_push(host, source, generation=None):
     try:
         argv = ["rsync", "-r", f"--password-file={password}"]
         if generation is not None:
-            early = write(source.parent / "early", f"hotsync-generation {generation}\n", 0o600)
-            argv.append(f"--early-input={early}")
+            argv.append(f"--checksum-seed={generation}")  # how a master sends its generation
         argv += [f"{source}/", f"rsync://hotsyncuser@127.0.0.1:{client_port}/hotsync/incoming/"]
         return subprocess.run(argv, capture_output=True, text=True, timeout=60)
     finally:
@@ -291,7 +290,7 @@ def test_a_once_promoted_slave_accepts_only_masters_promoted_later(tmp_path, dat
 
 def test_check_push_fails_closed_without_a_configuration(tmp_path):
     outcome = run_hotsync_process("--root", tmp_path, "check-push", program="hotsync-slave",
-                                  environment={"RSYNC_PID": "12345"})
+                                  environment={"RSYNC_ARG0": "rsyncd", "RSYNC_ARG1": "--checksum-seed=9"})
     assert outcome.code == 1
     assert outcome.out.startswith(REFUSAL)
     assert "Traceback" not in outcome.err + outcome.out
@@ -300,7 +299,7 @@ def test_check_push_fails_closed_without_a_configuration(tmp_path):
 def test_a_slave_whose_promotion_stopped_at_a_step_refuses_every_push_even_after_events(tmp_path, databases, capsys):
     """No dump arrived yet, so the promotion stops at its restore step. The save and update
     events that follow (a package update) do not reopen the host; every push is refused, whatever
-    generation it claims, without rsync's early exec (so with rsync 3.1.2 too)."""
+    generation it claims."""
     slave = Host(tmp_path / "slave", free_port(), free_port())
     try:
         slave.configure("slave", None, databases)
@@ -335,6 +334,37 @@ def test_a_started_promotion_refuses_masters_of_any_generation():
     assert decide_push(FenceSettings(role="slave", generation=0), None) is None
     # a master whose promotion ended keeps the master's refusal
     assert "is the master now" in decide_push(FenceSettings(role="master", generation=1, promotion_started=0), 1)
+
+
+def daemon_arguments(*arguments):
+    """The environment rsync's daemon gives its pre-xfer exec: RSYNC_ARG0 is "rsyncd", then the
+    client's options, "." and the path."""
+    return {f"RSYNC_ARG{number}": argument for number, argument in enumerate(("rsyncd",) + arguments)}
+
+
+@pytest.mark.parametrize("arguments, generation", [
+    (("--server", "-logDtprHAe.iLsfxC", "--delete-delay", "--checksum-seed=3", ".", "hotsync/"), 3),
+    (("--server", "-re.iLsfxC", "--timeout=600", ".", "hotsync/"), None),  # never promoted, or an older HotSync
+    (("--server", "--checksum-seed=" + "9" * 5000, ".", "hotsync/"), None),  # not a number HotSync sends
+    (("--server", "--checksum-seed=3x", ".", "hotsync/"), None),
+    ((), None),
+])
+def test_the_slave_reads_the_generation_among_the_options_its_daemon_shows(arguments, generation):
+    from hotsync.runtime.fence import sent_generation
+
+    assert sent_generation(daemon_arguments(*arguments)) == generation
+
+
+def test_a_master_sends_its_generation_as_a_checksum_seed_only_once_promoted(sandbox):
+    from hotsync.root import Root
+    from hotsync.runtime.fence import generation_options
+
+    admin(sandbox, "install", "--quiet")
+    assert generation_options(Root(sandbox)) == []
+    admin(sandbox, "config", "setprop", "hotsync", "PromotionGeneration", "4")
+    assert generation_options(Root(sandbox)) == ["--checksum-seed=4"]
+    admin(sandbox, "config", "setprop", "hotsync", "PromotionGeneration", "9999999999")
+    assert generation_options(Root(sandbox)) == ["--checksum-seed=2147483647"]  # rsync's largest seed
 
 
 @pytest.mark.parametrize("conf, writable", [

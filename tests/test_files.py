@@ -6,7 +6,9 @@ import subprocess
 
 import pytest
 
-from hotsync.files import append_to_log, atomic_target, file_differs, file_digest, write_file_atomic
+from hotsync.files import (
+    advance_mtime_if_rewritten, append_to_log, atomic_target, file_differs, file_digest, file_status, write_file_atomic,
+)
 
 
 def test_secret_file_is_never_readable_by_others(tmp_path):
@@ -75,3 +77,66 @@ def test_the_digest_of_a_file_larger_than_a_block_is_the_digest_of_its_content(t
     path.write_bytes(data)
     assert file_digest(path) == hashlib.sha256(data).hexdigest()
     assert file_digest(path, "md5") == hashlib.md5(data).hexdigest()
+
+
+def rewritten_in_the_same_second(path, rewrite):
+    """Give ``path`` the current second as its time, then ``rewrite`` it within that second
+    (what rsync's quick check cannot tell from the old version when the size is the same)."""
+    import time
+
+    for _ in range(20):
+        now = time.time()
+        if now - int(now) < 0.5:
+            os.utime(path, (int(now), int(now)))
+            rewrite()
+            if int(time.time()) == int(now):
+                return int(now)
+        time.sleep(1 - (now - int(now)))
+    raise AssertionError("could not rewrite the file within one second")
+
+
+@pytest.mark.parametrize("how", ["content", "program"])
+def test_a_rewrite_in_the_same_second_gets_a_later_second(tmp_path, how):
+    path = tmp_path / "db.dump"
+    path.write_text("value A\n")
+
+    def rewrite():
+        if how == "content":
+            write_file_atomic(path, "value B\n", mode=0o600)
+        else:
+            with atomic_target(path, 0o600) as temp:
+                subprocess.run(["sh", "-c", f"printf 'value B\\n' > {temp}"], check=True)
+
+    second = rewritten_in_the_same_second(path, rewrite)
+    assert path.read_text() == "value B\n"
+    assert int(path.stat().st_mtime) == second + 1
+
+
+def test_a_rewrite_never_goes_back_in_time(tmp_path):
+    path = tmp_path / "db.dump"
+    path.write_text("value A\n")
+    future = 4_000_000_000  # a file stamped by a clock that ran ahead
+    os.utime(path, (future, future))
+    write_file_atomic(path, "value B\n")
+    assert int(path.stat().st_mtime) == future + 1
+    fresh = tmp_path / "new.dump"
+    write_file_atomic(fresh, "value\n")  # nothing replaced: the time is the clock's
+    assert abs(fresh.stat().st_mtime - os.stat(tmp_path).st_mtime) < 5
+
+
+def test_a_file_another_program_left_alone_keeps_its_time(tmp_path):
+    path = tmp_path / "backup-config.tar.xz"
+    path.write_bytes(b"archive")
+    os.utime(path, (1_700_000_000, 1_700_000_000))
+    before = file_status(path)
+    advance_mtime_if_rewritten(path, before)
+    assert path.stat().st_mtime == 1_700_000_000
+    os.replace(_written(tmp_path / "new", b"archivf"), path)
+    os.utime(path, (1_700_000_000, 1_700_000_000))  # the tool kept the time (same second)
+    advance_mtime_if_rewritten(path, before)
+    assert path.stat().st_mtime == 1_700_000_001
+
+
+def _written(path, data):
+    path.write_bytes(data)
+    return path

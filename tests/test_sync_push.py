@@ -8,6 +8,7 @@ from hotsync.frozen import replace
 from hotsync.plan import Limits, PathEntry, Plan, Rule, Transport, save_plan
 from hotsync.root import Root
 from hotsync.runtime.push import build_push_command, parse_changes, parse_stats, push_tree
+from hotsync.tool_versions import ToolVersions
 
 STATS = """
 Number of files: 1,234 (reg: 1,000, dir: 234)
@@ -43,7 +44,7 @@ def master(sandbox) -> Root:
 def test_the_default_command_line(master):
     argv = build_push_command(master, master_plan(), Path("/w/inc"), Path("/w/exc"))
     assert argv == [
-        "rsync", "-r", "-a", "-H", "-A", "--delete-delay", "--modify-window=-1", "--files-from=/w/inc", "--exclude-from=/w/exc",
+        "rsync", "-r", "-a", "-H", "-A", "--delete-delay", "--files-from=/w/inc", "--exclude-from=/w/exc",
         "--timeout=600", f"--password-file={master.base}/etc/hotsync/rsync.password", "--sockopts=TCP_NODELAY",
         "--stats",
         f"{master.base}/", "rsync://hotsyncuser@127.0.0.1:1873/hotsync/",
@@ -55,12 +56,36 @@ def test_options_for_compression_guard_dry_run_and_progress(master):
     plan = master_plan(compress=True, limits=Limits(io_timeout=30))
     argv = build_push_command(master, plan, Path("/w/inc"), Path("/w/exc"), guard_file=Path("/w/guard"),
                               max_delete=7, dry_run=True)
-    assert argv[7:11] == ["--files-from=/w/inc", "--filter=merge /w/guard", "--exclude-from=/w/exc", "--max-delete=7"]
+    assert argv[6:10] == ["--files-from=/w/inc", "--filter=merge /w/guard", "--exclude-from=/w/exc", "--max-delete=7"]
     assert "-z" in argv and "--timeout=30" in argv
     assert argv[-4:-2] == ["--dry-run", "--itemize-changes"]
     assert argv[-1] == "rsync://hotsyncuser@127.0.0.1:1873/hotsync-preview/"  # the slave stamps no marker
-    progress = build_push_command(master, plan, Path("/w/inc"), Path("/w/exc"), progress=True)
+    progress = build_push_command(master, replace(plan, tools=ToolVersions(rsync="3.5.0")), Path("/w/inc"),
+                                  Path("/w/exc"), progress=True)
     assert "--info=progress2" in progress and "--dry-run" not in progress
+
+
+@pytest.mark.parametrize("version", ["3.1.2", "3.5.0", ""])
+def test_no_option_means_something_else_on_rsync_3_1_2(master, version):
+    """rsync 3.1.2 (NethServer 7) reads --modify-window=-1 as "every two times are equal" and
+    knows no --early-input: whichever rsync the plan recorded, the push sends neither, since
+    the slave's rsync (which applies them) may be 3.1.2."""
+    plan = master_plan(tools=ToolVersions(rsync=version))
+    for variant in ({}, {"dry_run": True}, {"progress": True}):
+        argv = build_push_command(master, plan, Path("/w/inc"), Path("/w/exc"),
+                                  generation_options=["--checksum-seed=3"], **variant)
+        assert not [argument for argument in argv if argument.startswith(("--modify-window", "--early-input"))]
+        assert "--checksum-seed=3" in argv
+
+
+def test_progress_is_one_overall_percentage_from_rsync_3_1_0(master):
+    def shown(version):
+        argv = build_push_command(master, master_plan(tools=ToolVersions(rsync=version)), Path("/w/inc"),
+                                  Path("/w/exc"), progress=True)
+        return [argument for argument in argv if argument.startswith(("--info", "--progress", "--no-inc"))]
+
+    assert shown("3.1.2") == shown("3.5.0") == ["--info=progress2", "--no-inc-recursive"]
+    assert shown("3.0.9") == shown("") == ["--progress"]  # older (or unknown): file by file
 
 
 def test_root_slash_is_the_source_for_a_real_host():
@@ -158,28 +183,6 @@ def test_unknown_sync_option_is_a_usage_error(sandbox, hotsync):
     assert hotsync("--root", sandbox, "sync", "--fast").code == 2
 
 
-def test_an_rsync_older_than_3_2_4_pushes_again_without_the_generation(fp, master):
-    early_input = master.path("/early")
-    argv = build_push_command(master, master_plan(), Path("/w/inc"), Path("/w/exc"), early_input=early_input)
-    assert f"--early-input={early_input}" in argv
-    fp.register(argv, returncode=1, stderr=f"rsync: --early-input={early_input}: unknown option\n"
-                                           "rsync error: syntax or usage error (code 1) at main.c(1596)\n")
-    without = [argument for argument in argv if not argument.startswith("--early-input")]
-    fp.register(without, stdout=STATS)
-    result = push_tree(master, master_plan(), argv)
-    assert result.completed and result.errors == ()
-    assert result.stats.files_transferred == 17
-    assert fp.call_count(without) == 1
-
-
-def test_other_usage_errors_are_not_retried(fp, master):
-    argv = build_push_command(master, master_plan(), Path("/w/inc"), Path("/w/exc"), early_input=Path("/early"))
-    fp.register(argv, returncode=1, stderr="rsync: --bogus: unknown option\nrsync error: syntax or usage error (code 1)\n")
-    result = push_tree(master, master_plan(), argv)
-    assert result.errors[0].startswith("rsync failed (exit 1): rsync: --bogus: unknown option")
-    assert len(fp.calls) == 1
-
-
 def test_the_slave_refuses_no_option_a_push_uses(master):
     """The slave's daemon refuses the options of render.REFUSED_RSYNC_OPTIONS: none may be one
     HotSync's push sends, in any of its forms."""
@@ -188,7 +191,7 @@ def test_the_slave_refuses_no_option_a_push_uses(master):
     plan = master_plan(compress=True)
     forms = [
         build_push_command(master, plan, Path("/w/inc"), Path("/w/exc"), guard_file=Path("/w/guard"), max_delete=7,
-                           early_input=Path("/w/early"), **variant)
+                           generation_options=["--checksum-seed=2"], **variant)
         for variant in ({}, {"dry_run": True}, {"progress": True})
     ]
     long_names = {argument[2:].split("=", 1)[0] for argv in forms for argument in argv if argument.startswith("--")}

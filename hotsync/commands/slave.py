@@ -7,8 +7,8 @@ An unexpected error (a bug) ends the run with exit 70, one line on stderr and it
 Both take the lock promotion takes (a busy lock ends them quietly) and do nothing, saying
 so, once a promotion has started.
 
-``check-push`` and ``record-push-generation`` are run by the rsync daemon itself before a
-push is accepted (see ``hotsync.runtime.fence``), ``stamp-marker`` after a push ended (see
+``check-push`` is run by the rsync daemon itself before a push is accepted (see
+``hotsync.runtime.fence``), ``stamp-marker`` after a push ended (see
 ``hotsync.runtime.status``); an admin never needs them.
 """
 
@@ -29,13 +29,13 @@ package list (a warning when the repositories are unreachable), disable the sync
 fix the owners of synced paths. 'fixperm': only the last two (run every 15 minutes).
 Exit status: the number of failed steps."""
 
-ACTIONS = ("fixperm", "check-push", "record-push-generation", "stamp-marker")
+ACTIONS = ("fixperm", "check-push", "stamp-marker")
 
 
 def build_parser() -> CommandParser:
     parser = CommandParser("slave", description=DESCRIPTION)
     parser.add_argument("action", nargs="?", choices=ACTIONS, metavar="ACTION",
-                        help="fixperm (check-push, record-push-generation and stamp-marker are run by rsyncd)")
+                        help="fixperm (check-push and stamp-marker are run by rsyncd)")
     return parser
 
 
@@ -43,8 +43,6 @@ def main(root: Root, argv: List[str]) -> int:
     options = build_parser().parse_args(argv)
     if options.action == "check-push":
         return fence.check_push_command(root)
-    if options.action == "record-push-generation":
-        return fence.record_push_generation_command(root)
     if options.action == "stamp-marker":
         return stamp_marker_command(root)
     plan = load_plan(root)

@@ -138,7 +138,6 @@ def fence_context(root: Root, resolved, commands: HostCommands) -> dict:
         "port": port,
         "promoting": promoting,
         "closed": bool(port) and (role == "master" or promoting),
-        "record_command": f"{check} record-push-generation",
         "check_command": f"{check} check-push",
         "rsync": shutil.which("rsync") or "/usr/bin/rsync",
         "rsyncd_conf": str(root.path(paths.RSYNCD_CONF)),

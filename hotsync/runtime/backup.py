@@ -14,7 +14,7 @@ import io
 from pathlib import Path
 from typing import List
 
-from ..files import file_differs, file_digest, write_file_atomic
+from ..files import advance_mtime_if_rewritten, file_differs, file_digest, file_status, write_file_atomic
 from ..host import host_for
 from ..paths import BACKUP_FOLDER, DATABASE_FOLDER
 from ..root import Root
@@ -32,8 +32,12 @@ CONFIG_BACKUP_FILES = (ARCHIVE_PATH, ARCHIVE_MD5_PATH, CONTENT_MD5_PATH)
 
 def make_config_backup(root: Root, packages: InstalledPackages) -> str:
     """Refresh the configuration backup; returns what was done, raises ``HotsyncError`` on failure."""
+    before = {path: file_status(root.path(path)) for path in CONFIG_BACKUP_FILES}
     made = host_for(root).make_backup_with_host_tool()
     if made:
+        # The host's tool writes its files itself: a rewrite must still look new to rsync.
+        for path, status in before.items():
+            advance_mtime_if_rewritten(root.path(path), status)
         return made
     write_package_list(root, packages)
     members = backup_members(root)

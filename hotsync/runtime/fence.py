@@ -10,45 +10,49 @@ master's). A host's data is as new as its generation.
   ``hotsync-slave check-push``. That refuses the push before any file changes and its
   one-line message (starting with ``REFUSAL_MARK``) reaches the old master's rsync.
 * A slave that was once promoted (generation > 0) checks every push the same way: the
-  master sends its own generation with ``rsync --early-input`` (``early_input_text``);
-  the daemon's ``early exec`` (``hotsync-slave record-push-generation``) keeps it for the
-  ``pre-xfer exec``. A master promoted earlier than this slave (lower generation) has
-  older data and is refused; a master promoted later syncs normally.
+  master sends its own generation as rsync's ``--checksum-seed`` (``generation_options``),
+  which every rsync client hands the daemon as one of its options, and the daemon shows
+  those to the ``pre-xfer exec`` as ``RSYNC_ARG1``, ``RSYNC_ARG2``... (rsync 3.1.2 as
+  today's). A master promoted earlier than this slave (lower generation) has older data
+  and is refused; a master promoted later syncs normally.
+
+  Why that option: it is the one a client passes to the daemon verbatim with a number of
+  its choosing, and the number changes nothing but the seed of the block checksums,
+  whose default (the clock mixed with a process id) is no secret either: every value
+  gives the same transfer.
+  rsync's ``--early-input`` (3.2.4) and the daemon's ``early exec`` do not exist on
+  NethServer 7's rsync 3.1.2, which ignores ``early exec`` and refuses the option.
 
 * A slave whose promotion has started (``hotsync PromotionStarted``, set by promotion's
   first step and cleared by the step that makes it the master) is closed for good: its
   daemons take the promoted master's form above, whatever event runs, and every push is
-  refused. That needs no ``early exec``, so it holds on rsync 3.1.2 too.
+  refused.
 
 Never-promoted slaves (generation 0) run no check at all: their daemon configuration has
-no early or pre-xfer exec.
+no pre-xfer exec.
 """
 
 import os
 import re
-import sys
 import time
-from pathlib import Path
 from typing import Dict, List, Mapping, Optional
 
-from ..digits import ascii_number, is_ascii_number
-from ..files import write_file_atomic
 from ..frozen import frozen
 from ..host import Database, database_path, read_database
-from ..paths import STATE_FOLDER
 from ..root import Root
 from .status import append_log
 
 GENERATION_PROPERTY = "PromotionGeneration"
 FENCE_PORT_PROPERTY = "FencePort"
 PROMOTION_STARTED_PROPERTY = "PromotionStarted"
-INCOMING_FOLDER = f"{STATE_FOLDER}/incoming"
-EARLY_INPUT_LIMIT = 5000  # rsync sends at most about 5 KB of early input
-EARLY_INPUT_WORD = "hotsync-generation"
-STALE_INCOMING_SECONDS = 24 * 3600
+GENERATION_OPTION = "--checksum-seed"
+# rsync reads the seed as a C int; a generation beyond it (never reached) is sent as this.
+LARGEST_SENT_GENERATION = 2 ** 31 - 1
 REFUSAL_MARK = "HotSync refused this push"
-# ASCII digits, at most ten: the line comes from the peer, and int() of a 5,000-digit number fails.
-_EARLY_INPUT = re.compile(rf"^{EARLY_INPUT_WORD}[ \t]+([0-9]{{1,10}})[ \t\r]*$", re.M)
+# ASCII digits, at most ten: the value comes from the peer, and int() of a 5,000-digit number fails.
+_GENERATION_ARGUMENT = re.compile(rf"{GENERATION_OPTION}=([0-9]{{1,10}})")
+# How many of the daemon's RSYNC_ARG# variables the check reads at most.
+ARGUMENTS_READ = 1000
 
 
 @frozen
@@ -92,22 +96,32 @@ def next_generation(own: int, old_master: int) -> int:
 # ----------------------------------------------------------------------------- the master's side
 
 
-def early_input_text(root: Root) -> str:
-    """What a master sends with ``--early-input`` on each push: its promotion generation."""
-    return f"{EARLY_INPUT_WORD} {read_fence_settings(root).generation}\n"
+def generation_options(root: Root) -> List[str]:
+    """The rsync option carrying this master's promotion generation, for each push.
+
+    Generation 0 (never promoted) sends nothing: a slave takes a missing generation as 0.
+    """
+    generation = read_fence_settings(root).generation
+    if generation <= 0:
+        return []
+    return [f"{GENERATION_OPTION}={min(generation, LARGEST_SENT_GENERATION)}"]
 
 
-def write_early_input(root: Root, folder: Path) -> Path:
-    """Write ``early_input_text`` into ``folder`` (the push's temp folder); rsync reads it from there."""
-    path = Path(folder) / "early-input"
-    write_file_atomic(path, early_input_text(root), mode=0o600, durable=False)
-    return path
+def sent_generation(environment: Mapping[str, str]) -> Optional[int]:
+    """The generation a master sent, from the options the daemon shows its ``pre-xfer exec``
+    (``RSYNC_ARG1``...); None when it sent none (never promoted, or an older HotSync).
 
-
-def parse_early_input(text: str) -> Optional[int]:
-    """The generation a master sent, or None when it sent none (an older HotSync)."""
-    found = _EARLY_INPUT.search(text or "")
-    return int(found.group(1)) if found else None
+    Every argument comes from the sending host; whoever holds the password could claim any
+    generation anyway: the fence stops an honest master that is out of date, not an intruder.
+    """
+    for number in range(1, ARGUMENTS_READ):
+        argument = environment.get(f"RSYNC_ARG{number}")
+        if argument is None:
+            break
+        found = _GENERATION_ARGUMENT.fullmatch(argument)
+        if found:
+            return int(found.group(1))
+    return None
 
 
 # ----------------------------------------------------------------------------- the receiving side
@@ -146,33 +160,13 @@ def decide_push(settings: FenceSettings, master_generation: Optional[int]) -> Op
     return None
 
 
-def record_push_generation_command(root: Root, environment: Mapping[str, str] = os.environ, stream=None) -> int:
-    """``early exec``: keep the generation the master sent for this connection's ``pre-xfer exec``.
-
-    Always exits 0: a failed early exec would abort the push without a word to the sender;
-    a missing record is judged (and explained) by ``check_push_command`` instead.
-    """
-    stream = stream if stream is not None else sys.stdin
-    try:
-        sent = parse_early_input(stream.read(EARLY_INPUT_LIMIT))
-        connection = _connection_id(environment)
-        if connection:
-            remove_stale_records(root)
-            write_file_atomic(root.path(f"{INCOMING_FOLDER}/{connection}"), f"{'' if sent is None else sent}\n",
-                              mode=0o600)
-    except Exception:  # noqa: BLE001 - must never abort the push silently; the check decides
-        pass
-    return 0
-
-
 def check_push_command(root: Root, environment: Mapping[str, str] = os.environ) -> int:
     """``pre-xfer exec``: 0 accepts the push; 1 refuses it, the reason on stdout (rsync shows it).
 
     Fails closed: when anything goes wrong the push is refused, saying why.
     """
     try:
-        sent = take_recorded_generation(root, _connection_id(environment))
-        refusal = decide_push(read_fence_settings(root), sent)
+        refusal = decide_push(read_fence_settings(root), sent_generation(environment))
     except Exception as error:  # noqa: BLE001 - a traceback would reach the sending host
         refusal = f"{REFUSAL_MARK}: the receiving host could not check it ({error}); see its /var/log/hotsync.log"
     if refusal is None:
@@ -180,37 +174,6 @@ def check_push_command(root: Root, environment: Mapping[str, str] = os.environ) 
     print(refusal)
     _log_refusal(root, refusal)
     return 1
-
-
-def take_recorded_generation(root: Root, connection: str) -> Optional[int]:
-    """The generation ``record_push_generation_command`` kept for ``connection`` (then forgotten)."""
-    if not connection:
-        return None
-    path = root.path(f"{INCOMING_FOLDER}/{connection}")
-    try:
-        text = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
-    path.unlink()
-    return ascii_number(text)
-
-
-def remove_stale_records(root: Root) -> None:
-    """Forget records of connections that never reached their ``pre-xfer exec``."""
-    folder = root.path(INCOMING_FOLDER)
-    limit = time.time() - STALE_INCOMING_SECONDS
-    for entry in folder.iterdir() if folder.is_dir() else ():
-        if entry.is_file() and entry.stat().st_mtime < limit:
-            try:
-                entry.unlink()
-            except FileNotFoundError:  # its own pre-xfer exec took it meanwhile
-                pass
-
-
-def _connection_id(environment: Mapping[str, str]) -> str:
-    """rsync's id of this connection (same for the early and the pre-xfer exec), digits only."""
-    value = environment.get("RSYNC_PID", "")
-    return value if is_ascii_number(value) else ""
 
 
 def _log_refusal(root: Root, refusal: str) -> None:

@@ -7,6 +7,14 @@ asks (zlib doubles a first sync on a LAN), an I/O ``--timeout`` so a stalled tra
 and the password through ``--password-file`` (never argv). rsync writes each file to a temp
 name and renames it, so a file on the slave is always its old or its new complete version.
 
+Every option means the same from rsync 3.1.2 (NethServer 7) to today's, on either end;
+where a newer rsync offers more, the choice follows the version the plan recorded
+(``push_display_options``). Two are left out on purpose: ``--modify-window=-1`` (a
+nanosecond comparison from 3.1.3 on, "every two times are equal" on a 3.1.2 slave: a
+rewritten dump of the same size would never be sent; HotSync gives every rewrite a later
+time instead, see ``hotsync.files``) and ``--early-input`` (3.2.4; the promotion generation
+travels as ``--checksum-seed``, see ``fence.py``).
+
 Exit codes: 0 success; 24 (files vanished during the run, normal on a live server) success
 with a warning; 23 failure naming the files; 25 the delete guard's cap stopped deletions;
 anything else a failure with rsync's own message.
@@ -25,16 +33,16 @@ from ..errors import last_lines
 from ..frozen import field, frozen
 from ..plan import Plan, Transport
 from ..root import Root
+from ..tool_versions import at_least
 from .fence import REFUSAL_MARK
 
-# --modify-window=-1 compares modification times to the nanosecond: a dump rewritten in the
-# same second with the same size (pg_dump's random \restrict key does that) is still sent.
-RSYNC_TREE_OPTIONS = ("-r", "-a", "-H", "-A", "--delete-delay", "--modify-window=-1")
+RSYNC_TREE_OPTIONS = ("-r", "-a", "-H", "-A", "--delete-delay")
 # Without it each rsync connection through the tunnel waits twice for a delayed ACK
 # (about 40 ms each); it only pays off when stunnel and rsyncd set it too.
 RSYNC_SOCKET_OPTIONS = "--sockopts=TCP_NODELAY"
-EARLY_INPUT_OPTION = "--early-input"
-EXIT_SYNTAX = 1
+# The whole file list up front, so the percentage means the whole run (rsync >= 3.1.0).
+OVERALL_PROGRESS_OPTIONS = ("--info=progress2", "--no-inc-recursive")
+OVERALL_PROGRESS_SINCE = (3, 1, 0)
 EXIT_PARTIAL = 23
 EXIT_VANISHED = 24
 EXIT_MAX_DELETE = 25
@@ -66,26 +74,9 @@ class PushResult:
     delete_cap_hit: bool = False  # --max-delete refused deletions
 
 
-def _early_input_option(early_input: Optional[Path]) -> List[str]:
-    return [f"{EARLY_INPUT_OPTION}={early_input}"] if early_input is not None else []
-
-
-def run_rsync_sending_generation(
-    argv: Sequence[str], progress_stream: Optional[IO[str]] = None
-) -> Tuple[int, str, str]:
-    """``run_rsync``; when this rsync is too old for ``--early-input``, again without it.
-
-    ``--early-input`` arrived in rsync 3.2.4; NethServer 7 ships 3.1.2, which refuses the
-    option before it connects. Such a master sends no generation and pushes as before
-    fencing existed (a slave that was never promoted does not ask for one). Trying first
-    costs nothing on a recent rsync, where asking ``rsync --version`` would cost every run
-    a process start.
-    """
-    code, output, error_output = run_rsync(argv, progress_stream)
-    if code == EXIT_SYNTAX and EARLY_INPUT_OPTION in error_output and "unknown option" in error_output:
-        without = [argument for argument in argv if not argument.startswith(f"{EARLY_INPUT_OPTION}=")]
-        code, output, error_output = run_rsync(without, progress_stream)
-    return code, output, error_output
+def push_display_options(rsync_version: str) -> List[str]:
+    """How rsync shows a push's progress on a terminal: one overall percentage where it can."""
+    return list(OVERALL_PROGRESS_OPTIONS) if at_least(rsync_version, OVERALL_PROGRESS_SINCE) else ["--progress"]
 
 
 PREVIEW_MODULE_SUFFIX = "-preview"
@@ -116,14 +107,14 @@ def build_push_command(
     max_delete: Optional[int] = None,
     dry_run: bool = False,
     progress: bool = False,
-    early_input: Optional[Path] = None,
+    generation_options: Sequence[str] = (),
 ) -> List[str]:
     """The argv of the main push (no secret in it: the password is in the plan's 0600 file).
 
-    ``early_input`` is a file rsync hands to the slave's daemon before the transfer: this
-    master's promotion generation, which the slave checks to fence off a stale master.
+    ``generation_options`` carry this master's promotion generation to the slave, which
+    checks it to fence off a stale master (``fence.generation_options``).
     """
-    argv = ["rsync", *RSYNC_TREE_OPTIONS, f"--files-from={include_file}", *_early_input_option(early_input)]
+    argv = ["rsync", *RSYNC_TREE_OPTIONS, f"--files-from={include_file}", *generation_options]
     if guard_file is not None:
         argv.append(f"--filter=merge {guard_file}")  # protect rules first: the first match wins
     argv.append(f"--exclude-from={exclude_file}")
@@ -136,8 +127,7 @@ def build_push_command(
     if dry_run:
         argv += ["--dry-run", "--itemize-changes"]
     elif progress:
-        # The whole file list up front, so the percentage means the whole run.
-        argv += ["--info=progress2", "--no-inc-recursive"]
+        argv += push_display_options(plan.tools.rsync)
     argv += [source_folder(root), rsync_destination(plan.transport, dry_run)]
     return argv
 
@@ -153,7 +143,7 @@ def push_tree(
     missing = missing_password_file(root, plan)
     if missing:
         return PushResult(exit_code=-1, completed=False, errors=(missing,))
-    code, output, error_output = run_rsync_sending_generation(argv, progress_stream)
+    code, output, error_output = run_rsync(argv, progress_stream)
     errors, warnings = judge_exit(root, plan, code, error_output, max_delete)
     return PushResult(
         exit_code=code,

@@ -24,7 +24,7 @@ from .backup import make_config_backup
 from .conditions import InstalledPackages
 from .dumps import DumpResult, make_dumps
 from .failure import failure_recorded
-from .fence import write_early_input
+from .fence import generation_options
 from .guard import Baseline, GuardDecision, baseline_after, decide_guard
 from .lists import SyncLists, build_lists, excludes_that_can_match, split_existing
 from .lock import hold_sync_lock
@@ -145,7 +145,7 @@ def _push(
         write_file_atomic(guard_file, decision.filter_rules(), mode=0o600, durable=False)
     argv = build_push_command(
         root, plan, include_file, exclude_file, guard_file=guard_file, max_delete=decision.max_delete,
-        dry_run=dry_run, progress=progress_stream is not None, early_input=write_early_input(root, workdir),
+        dry_run=dry_run, progress=progress_stream is not None, generation_options=generation_options(root),
     )
     return push_tree(root, plan, argv, decision.max_delete, progress_stream)
 
