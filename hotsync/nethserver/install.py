@@ -67,6 +67,15 @@ WantedBy=multi-user.target
 
 
 @frozen
+class ShippedFile:
+    """A file HotSync lays onto a host as it ships: ``hotsync install`` writes it, the RPM carries it."""
+
+    host_path: str
+    content: bytes
+    mode: int
+
+
+@frozen
 class InstallReport:
     written: Tuple[str, ...]
     kept: Tuple[str, ...]  # admin-edited rule files left alone (new version beside them)
@@ -118,15 +127,48 @@ def _write_if_different(root: Root, host_path: str, content: bytes, mode: int) -
     return True
 
 
-def _write_default_files(root: Root) -> List[str]:
-    written = []
+def database_default_files() -> List[ShippedFile]:
+    """The e-smith default files of HotSync's records: ``defaults/KEY/type`` and one per property."""
+    shipped = []
     for key, (record_type, props) in DATABASE_DEFAULTS.items():
-        files = {"type": record_type, **props}
-        for prop, value in files.items():
-            host_path = f"{DEFAULTS_FOLDER}/{key}/{prop}"
-            if _write_if_different(root, host_path, f"{value}\n".encode() if value else b"", 0o644):
-                written.append(host_path)
-    return written
+        for prop, value in {"type": record_type, **props}.items():
+            content = f"{value}\n".encode() if value else b""
+            shipped.append(ShippedFile(f"{DEFAULTS_FOLDER}/{key}/{prop}", content, 0o644))
+    return shipped
+
+
+def event_files() -> List[ShippedFile]:
+    """HotSync's events, as ``/etc/e-smith/events/EVENT/…``: handlers executable, the rest data."""
+    source = shipped_folder("events")
+    shipped = []
+    for path in _shipped_files(source):
+        relative = path.relative_to(source)
+        # Handlers sit right in the event folder; the rest (services2adjust/) is data.
+        mode = 0o755 if len(relative.parts) == 2 else 0o644
+        shipped.append(ShippedFile(f"{EVENTS_FOLDER}/{relative.as_posix()}", path.read_bytes(), mode))
+    return shipped
+
+
+def rule_files() -> List[ShippedFile]:
+    """The shipped rule files, as ``/etc/hotsync/…`` (the admin may edit them)."""
+    source = shipped_folder("grammar") / "rules"
+    return [
+        ShippedFile(f"{RULES_FOLDER}/{path.relative_to(source).as_posix()}", path.read_bytes(), 0o644)
+        for path in _shipped_files(source)
+    ]
+
+
+def stunnel_unit_file() -> ShippedFile:
+    """The stunnel service for hosts whose stunnel has none (EL7's)."""
+    return ShippedFile(STUNNEL_UNIT, STUNNEL_UNIT_TEXT.encode(), 0o644)
+
+
+def _write_default_files(root: Root) -> List[str]:
+    return [
+        shipped.host_path
+        for shipped in database_default_files()
+        if _write_if_different(root, shipped.host_path, shipped.content, shipped.mode)
+    ]
 
 
 def _shipped_files(folder: Path) -> Iterator[Path]:
@@ -136,16 +178,11 @@ def _shipped_files(folder: Path) -> Iterator[Path]:
 
 
 def _install_events(root: Root) -> List[str]:
-    source = shipped_folder("events")
-    written = []
-    for path in _shipped_files(source):
-        relative = path.relative_to(source)
-        # Handlers sit right in the event folder; the rest (templates2expand/, services2adjust/) is data.
-        mode = 0o755 if len(relative.parts) == 2 else 0o644
-        host_path = f"{EVENTS_FOLDER}/{relative.as_posix()}"
-        if _write_if_different(root, host_path, path.read_bytes(), mode):
-            written.append(host_path)
-    return written
+    return [
+        shipped.host_path
+        for shipped in event_files()
+        if _write_if_different(root, shipped.host_path, shipped.content, shipped.mode)
+    ]
 
 
 def _remove_template_entries_without_templates(root: Root) -> List[str]:
@@ -182,7 +219,8 @@ def _install_stunnel_unit_where_missing(root: Root) -> List[str]:
     a unit the platform or the admin put in place is left alone."""
     if root.path(STUNNEL_UNIT).exists() or root.path(LOCAL_STUNNEL_UNIT).exists():
         return []
-    write_file_atomic(root.path(STUNNEL_UNIT), STUNNEL_UNIT_TEXT, mode=0o644)
+    unit = stunnel_unit_file()
+    write_file_atomic(root.path(unit.host_path), unit.content, mode=unit.mode)
     if not root.is_sandbox:
         _reload_systemd()
     return [STUNNEL_UNIT]
@@ -196,18 +234,16 @@ def _reload_systemd() -> None:
 
 
 def _install_rules(root: Root) -> Tuple[List[str], List[str]]:
-    source = shipped_folder("grammar") / "rules"
     manifest = _read_manifest(root)
     written, kept = [], []
-    for path in _shipped_files(source):
-        host_path = f"{RULES_FOLDER}/{path.relative_to(source).as_posix()}"
-        content = path.read_bytes()
+    for shipped in rule_files():
+        host_path, content = shipped.host_path, shipped.content
         target = root.path(host_path)
         if target.exists() and _digest(target.read_bytes()) not in (manifest.get(host_path), _digest(content)):
-            if _write_if_different(root, host_path + ".hsnew", content, 0o644):
+            if _write_if_different(root, host_path + ".hsnew", content, shipped.mode):
                 kept.append(host_path)
             continue
-        if _write_if_different(root, host_path, content, 0o644):
+        if _write_if_different(root, host_path, content, shipped.mode):
             written.append(host_path)
         manifest[host_path] = _digest(content)
     write_file_atomic(root.path(MANIFEST), json.dumps(manifest, indent=2, sort_keys=True) + "\n", mode=0o644)
