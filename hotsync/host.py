@@ -111,6 +111,10 @@ class Host(abc.ABC):
     def restart_host_services(self, names: Tuple[str, ...]) -> str:
         """Restart any of the host's services by name (a rule's ``promote restart``); says what it did."""
 
+    @abc.abstractmethod
+    def reload_service_definitions(self) -> None:
+        """Make the service manager read the unit files again (after one was installed)."""
+
     # ------------------------------------------------------------------------- packages
 
     @abc.abstractmethod

@@ -36,6 +36,9 @@ class NethServerHost(Host):
     def apply_service_state(self, name: str, enabled: bool, action: str = "restart") -> ServiceStatus:
         return systemd.apply_service_state(name, enabled, action)
 
+    def reload_service_definitions(self) -> None:
+        systemd.reload_units()
+
     def restart_host_services(self, names: Tuple[str, ...]) -> str:
         for name in names:
             try:

@@ -11,9 +11,9 @@ import secrets
 from pathlib import Path
 from typing import Dict, Iterator, List, Tuple
 
-from ..errors import CommandError, HotsyncError
 from ..files import write_file_atomic
 from ..frozen import frozen
+from ..host import host_for
 from ..paths import (
     EVENTS_FOLDER,
     LOCAL_STUNNEL_UNIT,
@@ -26,7 +26,6 @@ from ..paths import (
     STUNNEL_UNIT,
     TEMPLATES_FOLDER,
 )
-from ..programs import run_command
 from ..resources import shipped_folder
 from ..root import Root
 from .esmith import apply_database_defaults, database_path, edit_database
@@ -46,7 +45,6 @@ DATABASE_DEFAULTS: Dict[str, Tuple[str, Dict[str, str]]] = {
 
 
 TEMPLATE_LIST_FOLDER = "templates2expand"
-SYSTEMCTL_TIMEOUT_SECONDS = 120
 
 # The tunnel daemon as a service, for hosts whose stunnel package has no unit (EL7's 4.56).
 # stunnel forks into the background itself and writes the pid file its configuration names.
@@ -221,16 +219,8 @@ def _install_stunnel_unit_where_missing(root: Root) -> List[str]:
         return []
     unit = stunnel_unit_file()
     write_file_atomic(root.path(unit.host_path), unit.content, mode=unit.mode)
-    if not root.is_sandbox:
-        _reload_systemd()
+    host_for(root).reload_service_definitions()
     return [STUNNEL_UNIT]
-
-
-def _reload_systemd() -> None:
-    try:
-        run_command(["systemctl", "daemon-reload"], timeout=SYSTEMCTL_TIMEOUT_SECONDS)
-    except CommandError as error:
-        raise HotsyncError(f"systemctl daemon-reload failed after installing {STUNNEL_UNIT}: {error}") from None
 
 
 def _install_rules(root: Root) -> Tuple[List[str], List[str]]:

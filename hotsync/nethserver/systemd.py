@@ -51,6 +51,14 @@ def apply_service_state(name: str, enabled: bool, action: str = "restart") -> Se
     return stop_service(name)
 
 
+def reload_units() -> None:
+    """``systemctl daemon-reload``: systemd knows a unit file only once it has read it."""
+    try:
+        run_command(["systemctl", "daemon-reload"], timeout=SYSTEMCTL_TIMEOUT_SECONDS)
+    except CommandError as error:
+        raise ServiceError(f"systemctl daemon-reload failed: {last_lines(error.output) or error}") from None
+
+
 def _systemctl(verb: str, name: str) -> None:
     try:
         run_command(["systemctl", verb, name], timeout=SYSTEMCTL_TIMEOUT_SECONDS)

@@ -34,6 +34,9 @@ class SandboxHost(Host):
     def apply_service_state(self, name: str, enabled: bool, action: str = "restart") -> ServiceStatus:
         return supervisor.apply_service_state(self.root, name, enabled, action)
 
+    def reload_service_definitions(self) -> None:
+        pass  # the supervisor reads no unit files
+
     def restart_host_services(self, names: Tuple[str, ...]) -> str:
         # the machine's services are not this root's: restarting them would disturb the machine
         return f"sandbox: not restarting {', '.join(names)} (they belong to the machine, not to this root)"
