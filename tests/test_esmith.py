@@ -2,6 +2,7 @@
 
 import multiprocessing
 import os
+import re
 from types import MappingProxyType
 
 import pytest
@@ -25,11 +26,15 @@ from hotsync.root import Root
 
 # A file as the Perl writer leaves it: its own header (with the timestamp line), keys
 # and properties sorted, '|' in a value escaped, a newline stored as backslash-n.
-PERL_WRITTEN = (
+PERL_HEADER = (
     "# DO NOT MODIFY THIS FILE.\n"
-    "# This file is automatically maintained by the NethServer configuration software.\n"
-    "# Manually editing this file may put your system in an unknown state.\n"
+    "# This file is automatically maintained by NethServer\n"
+    "# configuration software.  Manually editing this file may put your \n"
+    "# system in an unknown state.\n"
     "#\n"
+)
+PERL_WRITTEN = (
+    PERL_HEADER +
     "# updated: Mon Mar  4 10:00:00 2024\n"
     "SystemName=nethserver\n"
     "hotsync=configuration|MasterHost||SlaveHost|192.168.1.2|SlavePort|273|databases|enabled"
@@ -41,13 +46,24 @@ PERL_WRITTEN = (
     "stunnel=service|TCPPort|273|access||status|disabled\n"
 )
 
-OUR_HEADER = esmith.HEADER
+# Perl's "scalar localtime": day of the month padded with a space
+UPDATED_LINE = re.compile(r"# updated: (Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [ 123]\d \d\d:\d\d:\d\d \d{4}\n")
 
 
-def test_header_warns_and_points_to_config_and_signal_event():
-    assert OUR_HEADER.startswith("# DO NOT MODIFY THIS FILE.\n")
-    assert "config setprop" in OUR_HEADER and "signal-event" in OUR_HEADER
-    assert all(line.startswith("#") for line in OUR_HEADER.splitlines())
+def without_updated_line(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    assert UPDATED_LINE.fullmatch(lines[5]), lines[5]
+    return "".join(lines[:5] + lines[6:])
+
+
+def test_a_written_file_starts_with_the_header_nethservers_writer_puts(tmp_path):
+    path = tmp_path / "configuration"
+    with edit_database(path) as session:
+        session.set_record("hotsync", "configuration")
+    text = path.read_text()
+    assert text.startswith(PERL_HEADER + "# updated: ")
+    assert without_updated_line(text) == PERL_HEADER + "hotsync=configuration\n"
+    assert UPDATED_LINE.fullmatch(esmith.format_database({}, updated=86400 * 9).splitlines(keepends=True)[5])
 
 
 # --- reading -----------------------------------------------------------------
@@ -109,13 +125,13 @@ def test_a_write_produces_exactly_what_the_perl_writer_would(tmp_path):
         session.set_record("SystemName", "nethserver")
         session.set_record("motd", "text", {"note": "a | b = c", "banner": "line one\nline two"})
         session.set_record("hotsync", "configuration", {"role": "master", "SlaveHost": "10.0.0.2"})
-    expected = OUR_HEADER + (
+    expected = PERL_HEADER + (
         "SystemName=nethserver\n"
         "hotsync=configuration|SlaveHost|10.0.0.2|role|master\n"
         "motd=text|banner|line one\\nline two|note|a \\| b = c\n"
         "stunnel=service|TCPPort|273|access||status|disabled\n"
     )
-    assert path.read_bytes() == expected.encode()
+    assert without_updated_line(path.read_text()) == expected
     assert path.stat().st_mode & 0o777 == 0o600  # it holds the shared secret
 
 
@@ -242,44 +258,82 @@ def test_any_valid_database_reads_back_as_written(records):
     assert dict(parse_database(text, "configuration")) == database
 
 
-# --- corrupt files --------------------------------------------------------------
+# --- records the Perl tools wrote oddly: read as they read them ----------------------
 
-CORRUPT = (
+ODD = (
     "# DO NOT MODIFY THIS FILE.\n"
     "hotsync=configuration|role|master\n"
+    "sshd=service|Banner|a|b|status|enabled\n"
+    "dup=x|p|1|p|2\n"
+    "dup=y|q|3\n"
     "this line has no equals sign\n"
     "rsyncd=service|password|secret|status\n"
-    "stunnel=service|status|enabled\n"
 )
 
 
-def test_a_corrupt_line_is_reported_with_file_and_line(tmp_path):
+def test_odd_records_read_as_the_perl_tools_read_them_with_a_warning_per_line(tmp_path):
     path = tmp_path / "configuration"
-    path.write_text(CORRUPT)
+    path.write_text(ODD)
+    database = read_database(path, used=())
+    # the raw '|' of 'config setprop sshd Banner a|b' shifted the fields; the dangling name is absent
+    assert dict(database["sshd"].props) == {"Banner": "a", "b": "status"}
+    assert database["dup"] == Record("dup", "y", {"q": "3"})  # the later line of a key wins
+    assert "this line has no equals sign" not in database
+    assert dict(database["rsyncd"].props) == {"password": "secret"}
+    messages = [str(warning) for warning in database.warnings]
+    assert messages == [
+        f"{path}:3: warning: record 'sshd' has a property without a value ('enabled' is read as absent):"
+        " a raw '|' inside a value, as 'config setprop' writes it, shifts every field after it",
+        f"{path}:4: warning: record 'dup' has the property 'p' more than once: the last one is read",
+        f"{path}:5: warning: key 'dup' is defined again (first on line 4): this later line is the one read",
+        f"{path}:6: warning: line has no '=': key 'this line has no equals sign' has no type and no properties,"
+        " as if it did not exist",
+        f"{path}:7: warning: record 'rsyncd' has a property without a value ('status' is read as absent):"
+        " a raw '|' inside a value, as 'config setprop' writes it, shifts every field after it",
+    ]
+    assert "secret" not in "\n".join(messages)  # values may be passwords
+
+
+def test_an_odd_record_hotsync_uses_stops_the_reader_with_file_and_line(tmp_path):
+    path = tmp_path / "configuration"
+    path.write_text(ODD)
     with pytest.raises(CorruptDatabase) as caught:
         read_database(path)
-    message = str(caught.value)
-    assert message.splitlines()[0].startswith(f"{path}:3: error: ")
-    assert message.splitlines()[1].startswith(f"{path}:4: error: ")
-    assert "secret" not in message  # values may be passwords
-    assert [number for number, _ in caught.value.problems] == [3, 4]
+    assert str(caught.value) == (
+        f"{path}:7: error: record 'rsyncd' has a property without a value ('status' is read as absent):"
+        " a raw '|' inside a value, as 'config setprop' writes it, shifts every field after it")
     assert caught.value.exit_code == 1
 
 
-def test_a_corrupt_file_is_never_rewritten(tmp_path):
+def test_odd_records_hotsync_does_not_use_never_stop_it(tmp_path):
     path = tmp_path / "configuration"
-    path.write_text(CORRUPT)
+    path.write_text(ODD.replace("rsyncd=service|password|secret|status\n", "rsyncd=service|password|secret\n"))
+    database = read_database(path)
+    assert database.get_prop("hotsync", "role") == "master"
+    assert len(database.warnings) == 4
+
+
+def test_an_odd_record_hotsync_uses_is_never_rewritten(tmp_path):
+    path = tmp_path / "configuration"
+    path.write_text(ODD)
     with pytest.raises(CorruptDatabase):
         with edit_database(path) as session:
             session.set_prop("hotsync", "role", "slave")
-    assert path.read_text() == CORRUPT
+    assert path.read_text() == ODD
 
 
-def test_a_duplicate_key_is_reported_not_silently_merged(tmp_path):
+def test_odd_records_are_written_back_as_they_were_when_another_changes(tmp_path):
     path = tmp_path / "configuration"
-    path.write_text("a=t|p|1\nb=t\na=t|p|2\n")
-    with pytest.raises(CorruptDatabase, match=r":3: error: key 'a' is already defined on line 1"):
-        read_database(path)
+    path.write_text(ODD)
+    with edit_database(path, used=()) as session:
+        session.set_prop("hotsync", "role", "slave")
+    records = [line for line in path.read_text().splitlines() if not line.startswith("#")]
+    assert records == [
+        "dup=y|q|3",  # the line the Perl tools read; the earlier one is gone, as when they write
+        "hotsync=configuration|role|slave",
+        "rsyncd=service|password|secret|status",
+        "sshd=service|Banner|a|b|status|enabled",
+    ]
 
 
 # --- concurrent writers ---------------------------------------------------------
@@ -396,3 +450,19 @@ def test_rewriting_a_world_readable_database_takes_away_the_others_access(tmp_pa
     with edit_database(path) as session:
         session.set_prop("rsyncd", "password", "new-secret")
     assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_a_record_copied_from_another_file_is_stored_as_that_file_stores_it(tmp_path):
+    """Promotion restores the master's records: one the Perl tools wrote oddly arrives unchanged."""
+    backup = parse_database("sshd=service|Banner|a|b|status|enabled\nplain=t|p|1\n", tmp_path / "backup")
+    path = tmp_path / "configuration"
+    path.write_text("plain=t|p|1\n")
+    with edit_database(path) as session:
+        session.copy_record("sshd", backup)
+        assert session.copy_record("plain", backup) is False
+    assert path.read_text().splitlines()[6:] == ["plain=t|p|1", "sshd=service|Banner|a|b|status|enabled"]
+    with edit_database(path) as session:
+        session.copy_record("sshd", backup)
+        assert not session.changed
+        session.set_prop("sshd", "status", "disabled")  # a change re-encodes the record
+    assert path.read_text().splitlines()[7] == "sshd=service|Banner|a|b|status|status|disabled"

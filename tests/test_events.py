@@ -257,8 +257,9 @@ def test_service_adjustment_that_cannot_start_a_service_fails_the_event(hotsync,
     assert any("stunnel: configuration file" in line for line in log_lines(host))
 
 
-def test_a_corrupt_configuration_database_fails_the_service_step(hotsync, host):
-    write_configuration(host, "this line is not a record\n")
+def test_an_odd_service_record_fails_the_service_step(hotsync, host):
+    # what NethServer's 'config setprop rsyncd password ab|cd' leaves: every later field shifted
+    write_configuration(host, "rsyncd=service|password|ab|cd|status|enabled\n")
     adjust_on_event(host, rsyncd="restart\n")
 
     outcome = hotsync("--root", host, "signal-event", EVENT)
@@ -267,3 +268,5 @@ def test_a_corrupt_configuration_database_fails_the_service_step(hotsync, host):
     assert "S90adjust-services" in outcome.err
     assert "Traceback" not in outcome.err
     assert not host_for(Root(host)).service_status("rsyncd").running
+    assert any("configuration:1: error: record 'rsyncd' has a property without a value" in line
+               for line in log_lines(host))

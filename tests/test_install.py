@@ -23,7 +23,7 @@ def test_install_lays_events_defaults_rules_and_plugin_folder(sandbox):
         "hotsync=configuration\n    MasterHost=\n    SlaveHost=\n    SlavePort=273\n"
         "    databases=enabled\n    role=\n    status=enabled\n"
     )
-    assert admin(sandbox, "config", "get", "stunnel").out == "service\n"
+    assert admin(sandbox, "config", "gettype", "stunnel").out == "service\n"
     assert admin(sandbox, "config", "getprop", "rsyncd", "TCPPort").out == "873\n"
 
 

@@ -7,7 +7,7 @@ from ..compiler import HostCommands, compile_root
 from ..compiler.apply import find_changes, format_diff, plan_output, write_changes
 from ..errors import EXIT_FAILURE, EXIT_OK
 from ..host import host_for
-from ..nethserver.esmith import database_path, read_database
+from ..nethserver.esmith import database_path, read_database, report_warnings
 from ..root import Root
 from ..tool_versions import probe_tool_versions
 from .parsing import CommandParser
@@ -38,6 +38,7 @@ def host_commands(root: Root) -> HostCommands:
 def main(root, argv) -> int:
     options = build_parser().parse_args(argv)
     database = read_database(database_path(root))
+    report_warnings(database.warnings)  # records HotSync does not use: they never stop it
     compilation = compile_root(root, database, host_commands(root), probe_tool_versions(), will_apply=not options.check)
     if not compilation.ok or compilation.plan is None:  # a plan exists exactly when there is no error
         _report_invalid(compilation, options.json)

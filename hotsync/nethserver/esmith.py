@@ -5,6 +5,13 @@ written sorted, a ``|`` inside a value is written ``\\|`` and a newline ``\\n``;
 and ``#`` lines are ignored. A file written here reads back identically with the Perl
 ``esmith::DB`` tools, and the other way round.
 
+A line is read as the Perl tools read it, even one they wrote badly (NethServer's
+``config setprop KEY PROP 'a|b'`` stores a raw ``|``, which shifts the fields): a later
+line of the same key wins, a later property of the same name wins, a name left without
+a value is absent. Each such oddity is a ``DatabaseWarning`` naming the file and line;
+it blocks only a reader that uses that record (``used``: by default HotSync's own).
+An odd record HotSync does not change is written back byte for byte.
+
 Reading gives an immutable ``Database``. Changing goes through ``edit_database``: an
 exclusive ``flock`` on ``FILE.lock`` (the semaphore the Perl writers use), a fresh read
 under the lock, and one atomic rewrite at the end only when something changed.
@@ -13,11 +20,13 @@ under the lock, and one atomic rewrite at the end only when something changed.
 import fcntl
 import os
 import re
+import sys
+import time
 from collections.abc import Mapping as MappingABC
 from contextlib import contextmanager
 from pathlib import Path
 from types import MappingProxyType
-from typing import Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import HotsyncError
 from ..files import write_file_atomic
@@ -29,13 +38,17 @@ from ..root import Root
 DATABASE_MODE = 0o600
 DEFAULT_DATABASE = "configuration"
 TYPE_PROPERTY = "type"  # e-smith's name for the record type when used as a property
+# The records HotSync reads and writes: an oddity in one of them stops the reader.
+HOTSYNC_RECORDS = ("hotsync", "rsyncd", "stunnel")
+SECRET_PROPERTIES = {("rsyncd", "password")}
 
+# The header NethServer's writer (esmith::config) puts on every database, word for word
+# (the trailing space included), so that a file reads the same whichever tool wrote it last.
 HEADER = (
     "# DO NOT MODIFY THIS FILE.\n"
-    "# It is maintained by the e-smith configuration tools (here: HotSync).\n"
-    "# Editing it by hand may leave the system in an unknown state: change a\n"
-    "# setting with 'config setprop KEY PROP VALUE', then apply it with\n"
-    "# 'signal-event EVENT'.\n"
+    "# This file is automatically maintained by NethServer\n"
+    "# configuration software.  Manually editing this file may put your \n"
+    "# system in an unknown state.\n"
     "#\n"
 )
 
@@ -51,8 +64,28 @@ class InvalidDatabaseEntry(HotsyncError):
     """A key, property name or value cannot be stored in an e-smith database."""
 
 
+@frozen
+class DatabaseWarning:
+    """A line the Perl tools read, but not as its writer probably meant (values never shown:
+    they may be secrets)."""
+
+    path: Path
+    line: int
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: warning: {self.message}"
+
+
+def report_warnings(warnings: Sequence[DatabaseWarning]) -> None:
+    """Tell the admin on stderr, one ``hotsync: FILE:LINE: warning: ...`` line each."""
+    for warning in warnings:
+        print(f"hotsync: {warning}", file=sys.stderr)
+
+
 class CorruptDatabase(HotsyncError):
-    """The database file has lines that are not ``key=type|prop|value...`` records.
+    """A record HotSync uses reads oddly (see ``DatabaseWarning``): HotSync will not guess.
 
     Carries every problem found as ``(line number, message)``; the message has one
     ``FILE:LINE: error: ...`` line per problem. Values are never echoed (they may be secrets).
@@ -97,10 +130,18 @@ class Record:
 
 
 class Database(MappingABC):
-    """A read-only mapping of key -> ``Record``, iterated in sorted key order."""
+    """A read-only mapping of key -> ``Record``, iterated in sorted key order.
 
-    def __init__(self, records: Mapping[str, Record] = MappingProxyType({})):
+    A database read from a file also keeps each record's text after ``=`` as stored
+    (``raw_value``) and the oddities met while reading (``warnings``).
+    """
+
+    def __init__(self, records: Mapping[str, Record] = MappingProxyType({}),
+                 raw_values: Mapping[str, str] = MappingProxyType({}),
+                 warnings: Sequence[DatabaseWarning] = ()):
         self._records = MappingProxyType(dict(sorted(records.items())))
+        self._raw_values = MappingProxyType(dict(raw_values))
+        self.warnings = tuple(warnings)
 
     def __getitem__(self, key: str) -> Record:
         return self._records[key]
@@ -124,73 +165,125 @@ class Database(MappingABC):
         record = self._records.get(key)
         return record.get(prop, default) if record else default
 
+    def raw_value(self, key: str) -> Optional[str]:
+        """The text after ``key=`` as the file stores it (newlines still escaped), or the
+        encoded record for one made in this process; None when the key does not exist."""
+        if key not in self._records:
+            return None
+        if key in self._raw_values:
+            return self._raw_values[key]
+        return encode_record(self._records[key]).split("=", 1)[1]
+
+    def check_records(self, keys: Iterable[str], path: Path) -> None:
+        """Raise ``CorruptDatabase`` when a warning concerns one of ``keys``."""
+        wanted = set(keys)
+        problems = [(warning.line, warning.message) for warning in self.warnings if warning.key in wanted]
+        if problems:
+            raise CorruptDatabase(path, problems)
+
 
 # ---------------------------------------------------------------------------
 # The text format
 
 
 def parse_database(text: str, source: Path) -> Database:
-    """Parse the text of a database file; ``source`` names the file in error messages.
+    """Parse the text of a database file as the Perl tools do; ``source`` names the file.
 
-    Raises ``CorruptDatabase`` listing every bad line; nothing is dropped silently.
+    Never raises: every oddity is in the result's ``warnings`` (see the module's docstring).
     """
     records: Dict[str, Record] = {}
+    raw_values: Dict[str, str] = {}
     first_seen: Dict[str, int] = {}
-    problems: List[Tuple[int, str]] = []
+    warnings: List[DatabaseWarning] = []
     # Perl reads lines ending in "\n" only; a "\r" stays part of the line.
     for number, line in enumerate(text.split("\n"), start=1):
         if _is_ignored_line(line):
             continue
-        try:
-            record = decode_record(line)
-        except ValueError as error:
-            problems.append((number, str(error)))
+        key, equals, raw_value = line.partition("=")
+        if key in first_seen:
+            warnings.append(DatabaseWarning(
+                Path(source), number, key,
+                f"key '{key}' is defined again (first on line {first_seen[key]}): this later line is the one read"))
+        first_seen.setdefault(key, number)
+        if not equals:
+            records.pop(key, None)
+            raw_values.pop(key, None)
+            warnings.append(DatabaseWarning(
+                Path(source), number, key,
+                f"line has no '=': key '{key}' has no type and no properties, as if it did not exist"))
             continue
-        if record.key in first_seen:
-            problems.append(
-                (number, f"key '{record.key}' is already defined on line {first_seen[record.key]}")
-            )
-            continue
-        first_seen[record.key] = number
-        records[record.key] = record
-    if problems:
-        raise CorruptDatabase(source, problems)
-    return Database(records)
+        record, oddities = decode_record_leniently(key, raw_value)
+        records[key] = record
+        raw_values[key] = raw_value
+        warnings += [DatabaseWarning(Path(source), number, key, oddity) for oddity in oddities]
+    return Database(records, raw_values, warnings)
 
 
-def format_database(database: Mapping[str, Record]) -> str:
-    """The whole file for ``database``: the header, then one line per key in sorted order."""
-    lines = [encode_record(database[key]) + "\n" for key in sorted(database)]
-    return HEADER + "".join(lines)
+def format_database(database: Mapping[str, Record], updated: Optional[float] = None) -> str:
+    """The whole file for ``database``: the header (``updated`` stamps it, now by default),
+    then one line per key in sorted order, each as the file had it when read."""
+    if not isinstance(database, Database):
+        database = Database(database)
+    stamp = time.asctime(time.localtime(updated))
+    lines = [f"{key}={database.raw_value(key)}\n" for key in sorted(database)]
+    return HEADER + f"# updated: {stamp}\n" + "".join(lines)
+
+
+def split_fields(raw_value: str) -> List[str]:
+    """The fields of a record's stored text, split as the Perl tools split them: on each
+    ``|`` not preceded by a backslash, after the escaped newlines are restored; the
+    escaped ``\\|`` stays in the field. ``""`` has no field at all."""
+    if raw_value == "":
+        return []
+    return _SEPARATOR.split(raw_value.replace(_ESCAPED_NEWLINE, "\n"))
+
+
+def perl_properties(raw_value: str) -> Tuple[str, Dict[str, Optional[str]]]:
+    """The type and properties the Perl ``config`` tool shows for a stored record: values
+    as stored (``\\|`` kept), a later name wins, a name left without a value maps to None."""
+    fields = split_fields(raw_value)
+    if not fields:
+        return "", {}
+    props: Dict[str, Optional[str]] = {}
+    for index in range(1, len(fields), 2):
+        props[fields[index]] = fields[index + 1] if index + 1 < len(fields) else None
+    return fields[0], props
 
 
 def decode_record(line: str) -> Record:
-    """One ``key=type|prop|value...`` line as a Record; ValueError says what is wrong."""
-    if "=" not in line:
+    """One ``key=type|prop|value...`` line as a Record; ValueError when the Perl tools
+    would read it otherwise than as written (see ``decode_record_leniently``)."""
+    key, equals, raw_value = line.partition("=")
+    if not equals:
         raise ValueError("expected 'key=type|prop|value...' but the line has no '='")
-    key, raw_value = line.split("=", 1)
+    record, oddities = decode_record_leniently(key, raw_value)
+    if oddities:
+        raise ValueError(oddities[0])
+    return record
+
+
+def decode_record_leniently(key: str, raw_value: str) -> Tuple[Record, List[str]]:
+    """The Record the Perl tools read from ``key=raw_value`` (``\\|`` unescaped in the values,
+    as ``esmith::DB`` gives them), and what in it is odd."""
+    oddities: List[str] = []
     if not key:
-        raise ValueError("the key before '=' is empty")
-    fields = [
-        _unescape_field(part)
-        for part in _SEPARATOR.split(raw_value.replace(_ESCAPED_NEWLINE, "\n"))
-    ]
-    record_type, pairs = fields[0], fields[1:]
-    if len(pairs) % 2:
-        raise ValueError(
-            f"record '{key}' has a property without a value "
-            f"({len(pairs)} fields after the type; properties come in name|value pairs)"
-        )
-    props: Dict[str, str] = {}
-    for name, value in zip(pairs[0::2], pairs[1::2]):
-        if not name:
-            raise ValueError(f"record '{key}' has a property with an empty name")
-        if name == TYPE_PROPERTY:
-            raise ValueError(f"record '{key}' has a property named 'type', which is reserved")
-        if name in props:
-            raise ValueError(f"record '{key}' has the property '{name}' twice")
-        props[name] = value
-    return Record(key, record_type, props)
+        oddities.append("the key before '=' is empty")
+    record_type, perl_props = perl_properties(raw_value)
+    if len(split_fields(raw_value)) % 2 == 0 and raw_value:
+        dangling = [name for name, value in perl_props.items() if value is None]
+        oddities.append(
+            f"record '{key}' has a property without a value ('{dangling[-1]}' is read as absent):"
+            " a raw '|' inside a value, as 'config setprop' writes it, shifts every field after it")
+    names = split_fields(raw_value)[1::2]
+    for name in sorted({name for name in names if names.count(name) > 1}):
+        oddities.append(f"record '{key}' has the property '{name}' more than once: the last one is read")
+    if "" in perl_props:
+        oddities.append(f"record '{key}' has a property with an empty name")
+    if TYPE_PROPERTY in perl_props:
+        oddities.append(f"record '{key}' has a property named 'type', which is the record type: it is ignored")
+    props = {_unescape_field(name): _unescape_field(value) for name, value in perl_props.items()
+             if value is not None and name != TYPE_PROPERTY}
+    return Record(key, _unescape_field(record_type), props), oddities
 
 
 def encode_record(record: Record) -> str:
@@ -263,6 +356,15 @@ def validate_value(value: str, what: str = "value") -> None:
         )
 
 
+def validate_secret(key: str, prop: str, value: str) -> None:
+    """Refuse a shared secret NethServer's tools would store differently on each host: its
+    web API strips every ``|`` from a value, its ``config setprop`` cuts the record there."""
+    if (key, prop) in SECRET_PROPERTIES and isinstance(value, str) and "|" in value:
+        raise InvalidDatabaseEntry(
+            f"the {key} {prop} must not contain '|': NethServer's tools strip it or cut the record there;"
+            " choose one without '|' and set it on both hosts")
+
+
 def validate_type(record_type: str) -> None:
     """Raise InvalidDatabaseEntry unless ``record_type`` can be a record type."""
     validate_value(record_type, "type")
@@ -299,11 +401,11 @@ def database_path(root: Root, name: str = DEFAULT_DATABASE) -> Path:
     return root.path(f"{DATABASE_FOLDER}/{name}")
 
 
-def read_database(path: Path) -> Database:
+def read_database(path: Path, used: Iterable[str] = HOTSYNC_RECORDS) -> Database:
     """Read the database file at ``path``; a missing file is an empty database.
 
-    Raises ``CorruptDatabase`` when a line is not a valid record, ``HotsyncError`` when
-    the file cannot be read.
+    Raises ``CorruptDatabase`` when a record named in ``used`` reads oddly (the others'
+    oddities are in the result's ``warnings``), ``HotsyncError`` when the file cannot be read.
     """
     try:
         data = Path(path).read_bytes()
@@ -313,7 +415,9 @@ def read_database(path: Path) -> Database:
         reason = error.strerror or str(error)
         raise HotsyncError(f"cannot read the {Path(path).name} database {path}: {reason}") from None
     # surrogateescape keeps bytes that are not UTF-8 intact through a rewrite.
-    return parse_database(data.decode("utf-8", "surrogateescape"), Path(path))
+    database = parse_database(data.decode("utf-8", "surrogateescape"), Path(path))
+    database.check_records(used, Path(path))
+    return database
 
 
 class DatabaseSession:
@@ -326,15 +430,24 @@ class DatabaseSession:
     def __init__(self, original: Database):
         self.original = original
         self._records: Dict[str, Record] = dict(original)
+        self._copied: Dict[str, Tuple[Record, str]] = {}  # key -> (record, its text in the source)
 
     @property
     def database(self) -> Database:
-        """The database as it is now, with this session's changes."""
-        return Database(self._records)
+        """The database as it is now, with this session's changes; a record this session
+        did not change keeps its stored text."""
+        unchanged = {key: self.original.raw_value(key) for key, record in self._records.items()
+                     if self.original.get(key) == record}
+        raw_values = {key: raw for key, raw in unchanged.items() if raw is not None}
+        raw_values.update({key: raw for key, (record, raw) in self._copied.items() if self._records.get(key) == record})
+        return Database(self._records, raw_values, self.original.warnings)
 
     @property
     def changed(self) -> bool:
-        return dict(self._records) != dict(self.original)
+        if dict(self._records) != dict(self.original):
+            return True
+        now = self.database
+        return any(now.raw_value(key) != self.original.raw_value(key) for key in self._copied)
 
     def get(self, key: str) -> Optional[Record]:
         """The current record of ``key``, or None."""
@@ -355,6 +468,7 @@ class DatabaseSession:
         """Set several properties at once; does nothing when ``key`` does not exist."""
         validate_key(key)
         plain = _split_type(props)
+        _validate_secrets(key, plain)
         record = self._records.get(key)
         if record is None:
             return False
@@ -368,6 +482,7 @@ class DatabaseSession:
         validate_key(key)
         validate_type(record_type)
         validate_props(props or {})
+        _validate_secrets(key, props or {})
         return self._store(Record(key, record_type, props or {}))
 
     def set_default(
@@ -381,6 +496,15 @@ class DatabaseSession:
         if record is None:
             return self._store(Record(key, record_type, props or {}))
         return self._store(Record(key, record.type, {**(props or {}), **record.props}))
+
+    def copy_record(self, key: str, source: Database) -> bool:
+        """Make ``key``'s record the one of ``source`` (another file of the same format), stored
+        as that file stores it: a record the Perl tools wrote oddly is copied byte for byte."""
+        record, raw_value = source[key], source.raw_value(key)
+        changed = self._store(record) or self.original.raw_value(key) != raw_value
+        if raw_value is not None:
+            self._copied[key] = (record, raw_value)
+        return changed
 
     def delete(self, key: str) -> bool:
         """Remove the record of ``key``; does nothing when it does not exist."""
@@ -406,6 +530,11 @@ class DatabaseSession:
         return True
 
 
+def _validate_secrets(key: str, props: Mapping[str, str]) -> None:
+    for prop, value in props.items():
+        validate_secret(key, prop, value)
+
+
 def _split_type(props: Mapping[str, str]) -> Dict[str, str]:
     """Validate ``props`` where ``type`` may appear (it sets the type); return the others."""
     plain = {name: value for name, value in props.items() if name != TYPE_PROPERTY}
@@ -426,8 +555,10 @@ def _database_metadata(path: Path) -> Tuple[int, Optional[int], Optional[int]]:
 
 
 @contextmanager
-def edit_database(path: Path) -> Iterator[DatabaseSession]:
+def edit_database(path: Path, used: Iterable[str] = HOTSYNC_RECORDS) -> Iterator[DatabaseSession]:
     """Change the database at ``path`` under an exclusive lock; write it once at the end.
+
+    ``used`` as for ``read_database``: an odd record among them stops the edit before it starts.
 
     The lock is ``flock`` on ``PATH.lock`` (created if missing), shared with the Perl
     e-smith writers. The file is read under the lock, so no concurrent update is lost.
@@ -440,7 +571,7 @@ def edit_database(path: Path) -> Iterator[DatabaseSession]:
     path = Path(path)
     target = Path(os.path.realpath(path))
     with _exclusive_lock(Path(f"{path}.lock")):
-        session = DatabaseSession(read_database(target))
+        session = DatabaseSession(read_database(target, used))
         yield session
         if session.changed:
             content = format_database(session.database)

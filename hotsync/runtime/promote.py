@@ -414,9 +414,9 @@ def replace_database(root: Root, name: str, backup: Database, keep: Tuple[str, .
         for key in list(session.database):
             if key not in keep and key not in backup:
                 session.delete(key)
-        for key, record in backup.items():
+        for key in backup:
             if key not in keep:
-                session.set_record(key, record.type, dict(record.props))
+                session.copy_record(key, backup)
 
 
 def become_master(root: Root, plan: Plan) -> str:
