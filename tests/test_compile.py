@@ -206,7 +206,7 @@ DATABASE_ERRORS = [
     (["hotsync", "SlavePort", "0"],
      "configuration:hotsync.SlavePort: error: '0' is not a TCP port (expected a number from 1 to 65535)"),
     (["hotsync", "role", "primary"],
-     "configuration:hotsync.role: error: 'primary' is not a role (expected master, slave or empty)"),
+     "configuration:hotsync.role: error: 'primary' is not a role (expected master, slave, server or empty)"),
 ]
 
 

@@ -146,6 +146,10 @@ def check_password(text: str) -> str:
                        " set it again with 'config setprop rsyncd password SECRET'")
     if _CONTROL.search(text) or text != text.strip():
         raise BadValue("the password contains a line break, a control character or surrounding spaces")
+    if "|" in text:
+        # NethServer's web API strips every '|' from a value and its config tool cuts the record there.
+        raise BadValue("the password contains '|', which NethServer's tools strip or cut the record at:"
+                       " choose one without '|' and set it on both hosts")
     if len(text.encode("utf-8")) > MAXIMUM_PASSWORD_BYTES:
         raise BadValue(f"the password is too long: rsync reads at most {MAXIMUM_PASSWORD_BYTES} bytes of it")
     if len(text) < MINIMUM_PASSWORD_LENGTH:
@@ -153,9 +157,13 @@ def check_password(text: str) -> str:
     return text
 
 
+# The original HotSync's third role: its role action treats it as a master that does not push.
+SERVER_ROLE = "server"
+
+
 def check_role(text: str) -> str:
-    if text not in ("", "master", "slave"):
-        raise BadValue(f"{quoted(text)} is not a role (expected master, slave or empty)")
+    if text not in ("", "master", "slave", SERVER_ROLE):
+        raise BadValue(f"{quoted(text)} is not a role (expected master, slave, server or empty)")
     return text
 
 

@@ -38,6 +38,7 @@ def validate_program(program: model.Program, database, tools: ToolVersions) -> V
     the versions of the installed ``tools``."""
     problems = _Problems(program)
     values, spans, password_problem = _resolve_globals(program, database, problems)
+    _understand_server_role(values, spans, problems)
     role = values.get("role", "")
     _resolve_roles(program, database, problems, values, spans)
     schedules = _resolve_schedules(program, problems, role)
@@ -98,6 +99,16 @@ def _resolve_globals(program, database, problems):
         else:
             problems.add(resolved.span, error)
     return values, spans, password_problem
+
+
+def _understand_server_role(values, spans, problems) -> None:
+    """The original's role ``server`` is a master that does not push: no tunnel client, no
+    sync job, no slave needed; like a master it takes no push either."""
+    if values.get("role") == named.SERVER_ROLE:
+        values["role"] = "master"
+        values["status"] = False
+        problems.warn(spans["role"], "role 'server' is read as a master that does not push (as the original"
+                                     " HotSync's role action did): set role master to push to a slave")
 
 
 def _resolve_roles(program, database, problems, values, spans):
