@@ -94,6 +94,15 @@ def test_status_on_a_disabled_host_schedules_nothing(sandbox, hotsync):
     assert hotsync("--root", sandbox, "status").out.startswith("role: slave (disabled)\npeer: master 10.0.0.1\n")
 
 
+def test_status_says_how_the_tunnel_authenticates(sandbox, hotsync):
+    plan = plan_for("slave")
+    save_plan(Root(sandbox), replace(plan, transport=replace(
+        plan.transport, auth="certificate", auth_chosen_by="stunnel 4.56 is older than 5.09: no pre-shared keys")))
+    text = hotsync("--root", sandbox, "status").out
+    assert text.splitlines()[-1] == "tunnel: certificate (stunnel 4.56 is older than 5.09: no pre-shared keys)"
+    assert json.loads(hotsync("--root", sandbox, "status", "--json").out)["tunnel"]["auth"] == "certificate"
+
+
 def test_status_without_a_plan(sandbox, hotsync):
     outcome = hotsync("--root", sandbox, "status")
     assert outcome.code == 0

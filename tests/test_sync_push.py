@@ -130,10 +130,25 @@ def test_a_stalled_transfer_is_reported_with_the_timeout(fp, master):
 
 
 def test_any_other_failure_carries_rsyncs_own_message(fp, master):
-    result = run_push(fp, master, 12, "rsync: connection unexpectedly closed (0 bytes received so far) [sender]\n"
-                                      "rsync error: error in rsync protocol data stream (code 12)\n", stdout="")
-    assert result.errors == ("rsync failed (exit 12): rsync: connection unexpectedly closed (0 bytes received so "
-                             "far) [sender] / rsync error: error in rsync protocol data stream (code 12)",)
+    result = run_push(fp, master, 11, 'rsync: [receiver] write failed on "/srv/big.img": No space left on device (28)\n'
+                                      "rsync error: error in file IO (code 11)\n", stdout="")
+    assert result.errors == ('rsync failed (exit 11): rsync: [receiver] write failed on "/srv/big.img": No space left '
+                             "on device (28) / rsync error: error in file IO (code 11)",)
+
+
+@pytest.mark.parametrize("stderr", [
+    # rsync 3.1.2 (NethServer 7), then 3.5, when the tunnel's TLS handshake fails
+    "rsync: connection unexpectedly closed (0 bytes received so far) [sender]\n"
+    "rsync error: error in rsync protocol data stream (code 12)\n",
+    "rsync: [sender] safe_read failed to read 1 bytes: Connection reset by peer (104)\n"
+    "rsync error: error in rsync protocol data stream (code 12) at io.c(340) [sender=3.5.0]\n",
+])
+def test_a_tunnel_that_closes_before_the_daemon_answers_says_what_to_check(fp, master, stderr):
+    result = run_push(fp, master, 12, stderr, stdout="")
+    (error,) = result.errors
+    assert error.startswith("rsync failed (exit 12): rsync: ")
+    assert "(the tunnel closed before the slave's rsync daemon answered: check that " in error
+    assert "the same rsyncd password" in error and "TunnelAuth" in error
 
 
 def test_the_delete_cap_is_recognised_by_its_message_even_with_exit_0(fp, master):

@@ -180,6 +180,8 @@ def test_a_master_with_another_password_is_refused(certificate_pair):
     master, slave, _port = certificate_pair(master_password="an-intruders-long-guess")
     outcome = run_hotsync_process("--root", master)
     assert outcome.code == 1
+    assert "the tunnel closed before the slave's rsync daemon answered" in outcome.err
+    assert "authenticate the tunnel with certificates like this host" in outcome.err
     assert not (slave / "srv").exists()
     # The master checks the slave's certificate first, finds another key, and says no more
     # (its rsync password never leaves it).

@@ -62,6 +62,9 @@ def collect_status(root: Root, now: float) -> Dict[str, Any]:
         "last_success_epoch": last_success_epoch,
         "age_seconds": int(now - last_success_epoch) if last_success_epoch else None,
         "next_runs": next_runs(plan.schedules, now) if plan.enabled else {},
+        # How the tunnel's ends authenticate: the other host must use the same.
+        "tunnel": {"auth": plan.transport.auth, "chosen_by": plan.transport.auth_chosen_by,
+                   "stunnel": plan.tools.stunnel} if plan.role else {},
     }
 
 
@@ -90,6 +93,9 @@ def format_status(report: Dict[str, Any]) -> str:
     lines += [f"  error: {error}" for error in report["last_errors"]]
     for job, moment in report["next_runs"].items():
         lines.append(f"next {job}: {moment or 'unreadable schedule'}")
+    tunnel = report.get("tunnel")
+    if tunnel:
+        lines.append(f"tunnel: {tunnel['auth']}" + (f" ({tunnel['chosen_by']})" if tunnel["chosen_by"] else ""))
     return "\n".join(lines)
 
 

@@ -39,7 +39,7 @@ def choose_tunnel_auth(setting: str, stunnel_version: str) -> TunnelAuth:
         return TunnelAuth("certificate", "stunnel's version is unknown: every stunnel has certificates")
     if at_least(stunnel_version, PSK_SINCE):
         return TunnelAuth("psk", f"stunnel {stunnel_version} has pre-shared keys")
-    return TunnelAuth("certificate", f"stunnel {stunnel_version} has no pre-shared keys (from {PSK_SINCE_TEXT})")
+    return TunnelAuth("certificate", f"stunnel {stunnel_version} is older than {PSK_SINCE_TEXT}: no pre-shared keys")
 
 
 def forced_mode_problem(setting: str, stunnel_version: str) -> Optional[str]:

@@ -253,7 +253,24 @@ def judge_exit(
     message = f"rsync failed (exit {code}): {last_lines(error_output) or 'no output'}"
     if "auth failed" in error_output:
         message += " (the slave refused the password: set the same rsyncd password on both hosts and recompile)"
+    elif _NO_GREETING.search(error_output):
+        message += f" ({tunnel_hint(plan.transport, plan.slave_host)})"
     return tuple(errors) + (message,), ()
+
+
+# How rsync 3.1.2 to 3.5 say that the connection closed before the daemon said a word.
+_NO_GREETING = re.compile(
+    r"did not see server greeting|\(0 bytes received so far\)|safe_read failed to read 1 bytes")
+
+
+def tunnel_hint(transport: Transport, slave_host: str) -> str:
+    """What an admin checks when the tunnel closed before the slave's rsync daemon answered."""
+    other = "pre-shared keys (stunnel 5.09 or later)" if transport.auth == "psk" else "certificates"
+    return (f"the tunnel closed before the slave's rsync daemon answered: check that {slave_host} is up and "
+            f"listening on port {transport.tunnel_port}, that both hosts have the same rsyncd password, and that "
+            f"both authenticate the tunnel with {other} like this host ('config setprop hotsync TunnelAuth "
+            f"certificate' on the host with the newer stunnel when only one has 5.09 or later); "
+            "the slave's /var/log/stunnel.log says which")
 
 
 _SKIPPED_DELETIONS = re.compile(r"Deletions stopped due to --max-delete limit \((\d+) skipped\)")
