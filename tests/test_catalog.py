@@ -262,7 +262,7 @@ def test_a_package_that_is_not_installed_adds_nothing(make_master, package):
 def test_a_bare_master_pushes_the_base_set_and_its_list_files(make_master):
     facts = facts_of(make_master("bare", {}))
     for path in (f"{BACKUP}/backup-config.tar.xz", f"{BACKUP}/backup-config.tar.xz.md5",
-                 f"{BACKUP}/backup-config-content.md5", "/etc/yum/vars", "/etc/yum.repos.d", "/etc/yum.conf",
+                 f"{BACKUP}/backup-config.tar.xz-content.md5", "/etc/yum/vars", "/etc/yum.repos.d", "/etc/yum.conf",
                  "/etc/cups"):
         assert path in facts.includes
     for pattern in (f"{BACKUP}/", "/var/lib/nethserver/db/", "/var/log/",

@@ -156,7 +156,7 @@ def test_the_equivalent_configuration_backup_holds_the_databases_and_the_package
                                       "var/lib/nethserver/backup/package-list"]
     digest = hashlib.md5((backup / "backup-config.tar.xz").read_bytes()).hexdigest()
     assert (backup / "backup-config.tar.xz.md5").read_text() == f"{digest}  backup-config.tar.xz\n"
-    assert "var/lib/nethserver/db/networks" in (backup / "backup-config-content.md5").read_text()
+    assert "var/lib/nethserver/db/networks" in (backup / "backup-config.tar.xz-content.md5").read_text()
     assert (backup / "backup-config.tar.xz").stat().st_mode & 0o777 == 0o600
 
     before = (backup / "backup-config.tar.xz").stat().st_mtime_ns

@@ -58,8 +58,9 @@ def test_first_and_incremental_sync_mirror_content_modes_owners_links_acls_and_d
     assert os.stat(copy / "q1-link.txt").st_ino == os.stat(copy / "reports" / "q1.txt").st_ino
     assert os.readlink(copy / "latest.txt") == "reports/q2.txt"
     assert "user:nobody:rw-" in acl_of(copy / "reports" / "q2.txt")
-    # the configuration backup travelled with the data
-    assert pair.on_slave("/var/lib/nethserver/backup/backup-config.tar.xz").is_file()
+    # the configuration backup travelled with the data, with both checksum files
+    for name in ("backup-config.tar.xz", "backup-config.tar.xz.md5", "backup-config.tar.xz-content.md5"):
+        assert pair.on_slave(f"/var/lib/nethserver/backup/{name}").is_file(), name
 
     data = pair.on_master("/srv/office")
     (data / "reports" / "q2.txt").write_text("second quarter, revised\n")

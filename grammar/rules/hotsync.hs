@@ -49,7 +49,7 @@ rule base {
     # The configuration backup made before each push, so the slave can restore it.
     include /var/lib/nethserver/backup/backup-config.tar.xz
     include /var/lib/nethserver/backup/backup-config.tar.xz.md5
-    include /var/lib/nethserver/backup/backup-config-content.md5
+    include /var/lib/nethserver/backup/backup-config.tar.xz-content.md5
     # Package-manager configuration, so the slave reinstalls from the same repositories.
     include /etc/yum/vars /etc/yum.repos.d /etc/yum.conf
     # Never mirrored as files: the live databases (the backup carries them), the logs.

@@ -5,7 +5,7 @@ On a real NethServer the host's own tool (``/sbin/e-smith/backup-config``, see
 HotSync makes the equivalent: the
 installed-package list, then ``backup-config.tar.xz`` holding the e-smith databases and
 that list, with ``backup-config.tar.xz.md5`` (the archive's checksum) and
-``backup-config-content.md5`` (the checksums of what is inside). When the content did not
+``backup-config.tar.xz-content.md5`` (the checksums of what is inside). When the content did not
 change the archive is left alone, so a no-change sync transfers nothing.
 """
 
@@ -22,7 +22,7 @@ from .conditions import InstalledPackages
 
 ARCHIVE_PATH = f"{BACKUP_FOLDER}/backup-config.tar.xz"
 ARCHIVE_MD5_PATH = f"{ARCHIVE_PATH}.md5"
-CONTENT_MD5_PATH = f"{BACKUP_FOLDER}/backup-config-content.md5"
+CONTENT_MD5_PATH = f"{ARCHIVE_PATH}-content.md5"  # the name NethServer's backup-config-md5 gives it
 PACKAGE_LIST_PATH = f"{BACKUP_FOLDER}/package-list"
 BACKUP_MODE = 0o600  # the e-smith databases hold passwords
 
