@@ -15,6 +15,7 @@ import grp
 import hashlib
 import os
 import pwd
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,13 +82,15 @@ def append_to_log(path: Path, text: str) -> None:
 
 
 @contextmanager
-def atomic_target(path: Path, mode: int, suffix: str = "") -> Iterator[Path]:
+def atomic_target(path: Path, mode: int, suffix: str = "", keep_unchanged: bool = False) -> Iterator[Path]:
     """A new empty temp file beside ``path``, with ``mode`` already, for a program to write.
 
     When the block ends without an error the temp file replaces ``path``, durably (fsync
     of the file, rename, fsync of the folder); otherwise it is removed and ``path`` stays
     as it was. ``suffix`` ends the temp file's name, so a crash's leftover can be told
-    apart. A program that reopens the file by name keeps its mode.
+    apart. A program that reopens the file by name keeps its mode. With ``keep_unchanged``
+    a temp file holding exactly the bytes ``path`` holds (with the same mode) is removed
+    instead: ``path`` keeps its time, so rsync sees nothing to send.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,6 +101,9 @@ def atomic_target(path: Path, mode: int, suffix: str = "") -> Iterator[Path]:
         finally:
             os.close(handle)
         yield Path(temp_name)
+        if keep_unchanged and same_file_content(Path(temp_name), path):
+            os.unlink(temp_name)
+            return
         advance_mtime(Path(temp_name), modification_time(path))
         _fsync_file(temp_name)
         os.replace(temp_name, path)
@@ -105,6 +111,24 @@ def atomic_target(path: Path, mode: int, suffix: str = "") -> Iterator[Path]:
         _remove_quietly(temp_name)
         raise
     sync_directory(path.parent)
+
+
+def same_file_content(new: Path, old: Path) -> bool:
+    """Whether the regular file ``old`` exists with ``new``'s mode, size and bytes."""
+    try:
+        old_status = os.lstat(old)
+    except FileNotFoundError:
+        return False
+    new_status = os.stat(new)
+    if not stat.S_ISREG(old_status.st_mode) or old_status.st_size != new_status.st_size:
+        return False
+    if stat.S_IMODE(old_status.st_mode) != stat.S_IMODE(new_status.st_mode):
+        return False
+    with open(new, "rb") as first, open(old, "rb") as second:
+        for block in iter(lambda: first.read(1 << 20), b""):
+            if second.read(len(block)) != block:
+                return False
+    return True
 
 
 def modification_time(path: Path) -> Optional[float]:

@@ -52,7 +52,8 @@ class Dump:
     engine: ``mysql`` or ``postgresql``. databases: names; empty = every database (mysql only).
     target: a host folder (ends with ``/``; one ``<database>.dump`` file each for mysql,
     ``<database>.sql`` for postgresql) or a host file path (exactly one database).
-    connection: ``host``, ``port``, ``socket``, ``user``, ``defaults_file`` as strings.
+    connection: ``host``, ``port``, ``socket``, ``user``, ``defaults_file`` as strings; and who
+    runs the client: ``run_as`` (a system account), ``collection`` (a software collection).
     """
 
     engine: str

@@ -7,7 +7,7 @@ argv is always a list (never a shell); secrets travel in the environment or a
 
 import os
 import subprocess
-from typing import Mapping, Optional, Sequence
+from typing import IO, Mapping, Optional, Sequence
 
 from .errors import CommandError
 
@@ -22,12 +22,17 @@ def run_command(
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     check: bool = True,
     cwd: Optional[str] = None,
+    output_file: Optional[IO[bytes]] = None,
+    input_file: Optional[IO[bytes]] = None,
 ) -> subprocess.CompletedProcess:
     """Run ``argv`` and return the finished process (stdout and stderr as text).
 
     ``environment`` is added to the current environment. With ``check`` a non-zero
     exit raises ``CommandError`` carrying the program's own message. A program that
     cannot be started, or that outlives ``timeout``, raises ``CommandError`` too.
+    ``output_file`` (opened by HotSync) takes the program's stdout instead of a capture,
+    ``input_file`` gives its stdin: a program run as another user then reads and writes
+    files only HotSync may open, and a dump of any size never passes through Python.
     """
     full_environment = dict(os.environ)
     if environment:
@@ -37,7 +42,8 @@ def run_command(
             list(argv),
             env=full_environment,
             input=input_text,
-            stdout=subprocess.PIPE,
+            stdin=input_file,
+            stdout=output_file if output_file is not None else subprocess.PIPE,
             stderr=subprocess.PIPE,
             # Named, not the locale's: Python 3.6 under cron's C locale would read ASCII and
             # fail on the first accented file name a program prints.
@@ -52,7 +58,7 @@ def run_command(
         output = _text(error.stdout) + _text(error.stderr)
         raise CommandError(argv, None, output or f"timed out after {timeout:g} s") from None
     if check and finished.returncode != 0:
-        raise CommandError(argv, finished.returncode, finished.stderr or finished.stdout)
+        raise CommandError(argv, finished.returncode, finished.stderr or finished.stdout or "")
     return finished
 
 

@@ -34,7 +34,7 @@ class Expected:
 
     includes: Tuple[str, ...] = ()
     withdrawn: Tuple[str, ...] = ()  # excludes of the list files that the package withdraws
-    dumps: Tuple[tuple, ...] = ()  # (engine, databases, target, port)
+    dumps: Tuple[tuple, ...] = ()  # (engine, databases, target, port, run as, software collection)
     owners: Tuple[tuple, ...] = ()  # (owner:group, paths, recursive, optional, pattern)
     promote: Tuple[tuple, ...] = ()  # (kind, engine, databases, arguments)
     warnings: Tuple[str, ...] = ()  # a word each warning must contain
@@ -72,12 +72,14 @@ CATALOG: Dict[str, Expected] = {
     ),
     "nethserver-mysql": Expected(
         includes=(MYSQL_DUMPS, "/var/lib/mysql/mysql/", "/var/lib/nethserver/secrets/mysql"),
-        dumps=(("mysql", (), MYSQL_DUMPS, ""),),
+        dumps=(("mysql", (), MYSQL_DUMPS, "", "", ""),),
         promote=(("restart", "", (), ("mysqld",)),),
     ),
     "nethserver-mattermost": Expected(
         includes=("/var/lib/nethserver/mattermost/backup/mattermost.sql",),
-        dumps=(("postgresql", ("mattermost",), "/var/lib/nethserver/mattermost/backup/mattermost.sql", "55434"),),
+        # reference: su - postgres -c "scl enable rh-postgresql12 -- pg_dump --port 55434 mattermost"
+        dumps=(("postgresql", ("mattermost",), "/var/lib/nethserver/mattermost/backup/mattermost.sql", "55434",
+                "postgres", "rh-postgresql12"),),
     ),
     "nethserver-dnsmasq": Expected(includes=("/var/lib/dnsmasq/dnsmasq.leases",)),
     "nethserver-squidguard": Expected(
@@ -103,7 +105,7 @@ CATALOG: Dict[str, Expected] = {
     ),
     "nethserver-webtop5": Expected(
         includes=("/var/lib/nethserver/webtop/backup/webtop.sql",),
-        dumps=(("postgresql", ("webtop5",), "/var/lib/nethserver/webtop/backup/webtop.sql", ""),),
+        dumps=(("postgresql", ("webtop5",), "/var/lib/nethserver/webtop/backup/webtop.sql", "", "postgres", ""),),
         warnings=("z-push",),
     ),
     "nethserver-collectd": Expected(includes=("/var/lib/collectd",)),
@@ -203,7 +205,8 @@ def facts_of(root: Root) -> Facts:
     return Facts(
         includes=list(lists.includes),
         excludes=list(lists.excludes),
-        dumps=[(d.engine, tuple(d.databases), d.target, d.connection.get("port", "")) for rule in active for d in rule.dumps],
+        dumps=[(d.engine, tuple(d.databases), d.target, d.connection.get("port", ""), d.connection.get("run_as", ""),
+                d.connection.get("collection", "")) for rule in active for d in rule.dumps],
         owners=[(f"{o.owner}:{o.group}", tuple(o.paths), o.recursive, o.optional, o.pattern) for rule in active for o in rule.owners],
         promote=[(p.kind, p.engine, tuple(p.databases), tuple(p.arguments)) for rule in active for p in rule.promote],
         warnings=[text for rule in active for text in rule.warnings],
@@ -323,7 +326,7 @@ def test_freepbx_up_to_14_0_3_is_not_synced_and_says_so(make_master, version):
 
 def test_freepbx_dumps_its_own_databases_on_a_host_without_nethserver_mysql(make_master):
     facts = facts_of(make_master("alone", {"nethserver-freepbx": "15.0.1"}))
-    assert facts.dumps == [("mysql", ("asterisk", "asteriskcdrdb"), MYSQL_DUMPS, "")]
+    assert facts.dumps == [("mysql", ("asterisk", "asteriskcdrdb"), MYSQL_DUMPS, "", "", "")]
     assert f"{BACKUP}/mysql/asterisk.dump" in facts.includes
     assert f"{BACKUP}/mysql/asteriskcdrdb.dump" in facts.includes
 

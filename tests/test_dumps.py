@@ -19,7 +19,7 @@ from hotsync.runtime.dumps import (UnsafeDatabaseName, check_database_name, dump
                                    make_dumps)
 from hotsync.runtime.promote import restore_databases
 from sync_hosts import host_pair  # noqa: F401  (fixture)
-from two_hosts import MariaDB
+from two_hosts import POSTGRESQL_BIN, MariaDB, PostgreSQL
 
 MYSQL = {"socket": "/run/mysqld/mysqld.sock", "user": "root"}
 POSTGRESQL = {"socket": "/var/run/postgresql", "user": "postgres"}
@@ -114,7 +114,7 @@ def test_mysql_command_line_takes_the_password_from_the_defaults_file_only(sandb
     argv = dump_command(root, dump, "", Path("/tmp/out"))
     assert argv == [
         "mysqldump", f"--defaults-file={sandbox}/root/.my.cnf", "--single-transaction", "--routines", "--events",
-        "--triggers", "--result-file=/tmp/out", "--all-databases",
+        "--triggers", "--skip-dump-date", "--result-file=/tmp/out", "--all-databases",
     ]
 
 
@@ -313,7 +313,7 @@ def test_promotion_quotes_a_name_in_sql_and_passes_it_after_a_double_dash(fp, sa
     psql = ["psql", "--no-password", "--quiet", "--host=/s", "--set", "ON_ERROR_STOP=1"]
     fp.register(psql + ["--dbname", "postgres", "--command", 'DROP DATABASE IF EXISTS "o""b"'])
     fp.register(psql + ["--dbname", "postgres", "--command", 'CREATE DATABASE "o""b"'])
-    fp.register(psql + ["--single-transaction", "--dbname", 'o"b', "--file", f"{sandbox}/dumps/restore.sql"])
+    fp.register(psql + ["--single-transaction", "--dbname", 'o"b', "--file", "-"])
 
     restore_databases(root, None, restore_step(root, "mysql", "o`b"))
     restore_databases(root, None, restore_step(root, "postgresql", 'o"b'))
@@ -357,3 +357,78 @@ def test_a_dump_rewritten_in_the_second_of_the_slaves_copy_with_the_same_size_re
         pytest.fail("no dump was rewritten within the second of the slave's copy")
     assert f"'{customer}'" in on_slave.read_text()
     assert on_slave.read_bytes() == on_master.read_bytes()
+
+
+# ----------------------------------------------------------------------------- who runs a dump
+
+
+@pytest.fixture(scope="module")
+def ident_postgresql():
+    """A private PostgreSQL that lets its postgres role in as NethServer's does: over the
+    socket, only to the system account of the same name (``peer``, the local ``ident``)."""
+    folder = Path(tempfile.mkdtemp(prefix="hotsync-ident-pg-"))
+    os.chmod(folder, 0o755)  # the postgres account runs the server below it
+    server = PostgreSQL("", folder / "postgresql")
+    try:
+        server.ensure_running()
+        server.query("CREATE DATABASE webtop5")
+        server.query("CREATE TABLE contacts (id int PRIMARY KEY, name text); INSERT INTO contacts VALUES (1, 'Verdi')",
+                     "webtop5")
+        (server.datadir / "pg_hba.conf").write_text("local all postgres peer\n")
+        server.as_postgres([POSTGRESQL_BIN / "pg_ctl", "-D", server.datadir, "reload"])
+        time.sleep(0.5)  # the postmaster rereads pg_hba.conf on the signal
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_postgresql_dump_runs_as_the_postgres_account_where_root_is_refused(sandbox, ident_postgresql):
+    root = Root(sandbox)
+    target = "/var/lib/nethserver/webtop/backup/webtop.sql"
+    as_root = Dump("postgresql", ("webtop5",), target, {"socket": ident_postgresql.socket, "user": "postgres"})
+    as_postgres = Dump("postgresql", ("webtop5",), target, {"socket": ident_postgresql.socket, "run_as": "postgres"})
+
+    (refused,) = make_dumps(root, [as_root])
+    assert not refused.ok and "authentication failed" in refused.error
+    assert not root.path(target).exists()
+
+    (dumped,) = make_dumps(root, [as_postgres])
+    assert dumped.ok, dumped.error
+    written = root.path(target)
+    assert "'Verdi'" in written.read_text() or "Verdi" in written.read_text()
+    assert (written.stat().st_uid, written.stat().st_mode & 0o777) == (0, 0o600), "root's file, root only"
+    assert sorted(path.name for path in written.parent.iterdir()) == ["webtop.sql"], "no temp file left"
+
+
+def test_mattermosts_dump_runs_as_postgres_through_its_collections_client_on_its_port(sandbox):
+    dump = Dump("postgresql", ("mattermost",), "/x.sql", {"port": "55434", "run_as": "postgres",
+                                                         "collection": "rh-postgresql12"})
+    assert dump_command(Root(sandbox), dump, "mattermost", None) == [
+        "/usr/sbin/runuser", "-u", "postgres", "--", "scl", "enable", "rh-postgresql12", "--",
+        "pg_dump", "--no-password", "--port=55434", "--", "mattermost"]
+
+
+@pytest.mark.e2e
+def test_an_unchanged_database_leaves_its_dump_file_as_it_was_so_rsync_sends_nothing(
+    host_pair, hotsync, mysql_database
+):
+    pair = host_pair
+    folder = "/var/lib/nethserver/backup/mysql/"
+    pair.add_master_rule(Rule(name="databases-test", origin="test", conditions=(Condition("databases"),),
+                              include=(PathEntry(folder),),
+                              dumps=(Dump("mysql", (mysql_database,), folder, dict(MYSQL)),)))
+    dump = f"{folder}{mysql_database}.dump"
+    assert hotsync("--root", pair.master).code == 0
+    first = pair.on_master(dump).stat()
+    content = pair.on_master(dump).read_bytes()
+    time.sleep(1.1)  # a dump written now would carry another second
+
+    outcome = hotsync("--root", pair.master)
+
+    assert outcome.code == 0, outcome.err
+    second = pair.on_master(dump).stat()
+    assert pair.on_master(dump).read_bytes() == content
+    assert (second.st_ino, second.st_mtime_ns) == (first.st_ino, first.st_mtime_ns)
+    assert pair.on_slave(dump).read_bytes() == content
+    assert sorted(path.name for path in pair.on_master(folder).iterdir()) == [f"{mysql_database}.dump"]

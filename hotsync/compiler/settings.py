@@ -271,12 +271,23 @@ ROLE_SCHEDULES = {
     "slave": {"upkeep": "0 1 * * *", "fixperm": "0,15,30,45 * * * *"},
 }
 
+def check_collection(text: str) -> str:
+    """A software collection's name, as ``scl enable`` takes it (``rh-postgresql12``)."""
+    if not _ACCOUNT.fullmatch(text):
+        raise BadValue(f"{quoted(text)} is not a software collection name (letters, digits, '_', '-', '.')")
+    return text
+
+
+# How a dump (and the restore of its databases) reaches its server: the client's options,
+# and who runs which client (run_as: a system account; collection: a software collection's).
 DUMP_OPTIONS = {
     "host": check_host,
     "port": check_port,
     "socket": check_path,
     "user": check_account,
     "defaults_file": check_path,
+    "run_as": check_account,
+    "collection": check_collection,
 }
 
 _CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))

@@ -4,7 +4,17 @@ Each dump is written by the database's own tool into a temp file beside its targ
 renamed into place only when the tool succeeded, so the slave never receives a
 truncated dump and a failed dump leaves the previous good one where it was.
 Connection settings come from the plan (``host``, ``port``, ``socket``, ``user``,
-``defaults_file``); passwords only ever travel in a defaults file, never in argv.
+``defaults_file``); passwords only ever travel in a defaults file, never in argv. Who runs
+the client comes from the plan too: ``run_as`` names the system account (NethServer's
+PostgreSQL lets its ``postgres`` role in only as the ``postgres`` account: ``ident``
+authentication), ``collection`` the software collection whose client to use
+(``scl enable rh-postgresql12 --``, Mattermost's PostgreSQL 12). A dump run as another
+account writes to its standard output, into the temp file HotSync opened.
+
+A dump identical to the file already in place leaves that file untouched (same bytes,
+same time): rsync then sends nothing for an unchanged database. mysqldump is told
+``--skip-dump-date``, as NethServer's own ``mysql-dump-tables``, so its dump of an
+unchanged database is the same bytes.
 
 Database names come from the server (``SHOW DATABASES``) and anyone who may create a
 database chooses them: a name that is not safe both as a program argument and as a file
@@ -13,7 +23,7 @@ name is skipped with a warning naming it (see ``check_database_name``), names fo
 """
 
 from pathlib import Path, PurePosixPath
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..errors import CommandError, HotsyncError
 from ..files import atomic_target
@@ -33,6 +43,10 @@ DUMP_MODE = 0o600  # dumps hold every secret the databases hold
 PARTIAL_SUFFIX = ".hotsync-partial"
 # libpq reads a database name holding '=' or starting with one of these as a connection string.
 POSTGRESQL_URI_PREFIXES = ("postgresql:", "postgres:")
+# Absolute: cron's PATH (/usr/bin:/bin) does not hold /usr/sbin. util-linux's runuser
+# switches account without a login shell or a password (root only), on EL7 as on Debian.
+RUNUSER_PROGRAM = "/usr/sbin/runuser"
+SCL_PROGRAM = "scl"
 
 
 class UnsafeDatabaseName(HotsyncError):
@@ -170,7 +184,8 @@ def list_mysql_databases(root: Root, connection: Dict[str, str]) -> List[str]:
     newline and backslash with a backslash, so such names come back escaped and
     ``check_database_name`` refuses them.
     """
-    argv = ["mysql", *mysql_connection_options(root, connection), "--batch", "--skip-column-names"]
+    argv = client_argv("mysql", connection) + mysql_connection_options(root, connection)
+    argv += ["--batch", "--skip-column-names"]
     argv += ["--execute", "SHOW DATABASES"]
     try:
         finished = run_command(argv, timeout=LIST_TIMEOUT_SECONDS)
@@ -180,8 +195,9 @@ def list_mysql_databases(root: Root, connection: Dict[str, str]) -> List[str]:
     return [name for name in names if name not in MYSQL_SYSTEM_SCHEMAS]
 
 
-def dump_command(root: Root, dump: Dump, database: str, output: Path) -> List[str]:
-    """The argv that writes ``database`` ("" = all, mysql only) to the file ``output``.
+def dump_command(root: Root, dump: Dump, database: str, output: Optional[Path]) -> List[str]:
+    """The argv that writes ``database`` ("" = all, mysql only) to the file ``output``, or
+    to its standard output when ``output`` is None.
 
     The name comes after ``--``: mysqldump's option parser (my_getopt, MariaDB 5.5 too)
     and pg_dump's (getopt_long) both end options there; without it mysqldump reads a
@@ -190,17 +206,31 @@ def dump_command(root: Root, dump: Dump, database: str, output: Path) -> List[st
     if dump.engine == "mysql":
         selection = ["--databases", "--", database] if database else ["--all-databases"]
         return [
-            "mysqldump",
+            *client_argv("mysqldump", dump.connection),
             *mysql_connection_options(root, dump.connection),
             "--single-transaction",
             "--routines",
             "--events",
             "--triggers",
-            f"--result-file={output}",
+            # No date in the last line: an unchanged database gives the same file.
+            "--skip-dump-date",
+            *([f"--result-file={output}"] if output else []),
             *selection,
         ]
-    return ["pg_dump", "--no-password", *postgresql_connection_options(dump.connection), f"--file={output}",
+    return [*client_argv("pg_dump", dump.connection), "--no-password",
+            *postgresql_connection_options(dump.connection), *([f"--file={output}"] if output else []),
             "--", database]
+
+
+def client_argv(program: str, connection: Dict[str, str]) -> List[str]:
+    """``program`` started as the plan says: through ``runuser`` as the ``run_as`` account,
+    through ``scl enable`` of the ``collection`` (the collection's client on its PATH)."""
+    argv = [program]
+    if connection.get("collection"):
+        argv = [SCL_PROGRAM, "enable", connection["collection"], "--"] + argv
+    if connection.get("run_as"):
+        argv = [RUNUSER_PROGRAM, "-u", connection["run_as"], "--"] + argv
+    return argv
 
 
 def mysql_connection_options(root: Root, connection: Dict[str, str]) -> List[str]:
@@ -228,10 +258,17 @@ def postgresql_connection_options(connection: Dict[str, str]) -> List[str]:
 
 
 def dump_one(root: Root, dump: Dump, database: str, target: str) -> DumpResult:
-    """Dump into a temp file beside ``target``; it replaces ``target`` only on success."""
+    """Dump into a temp file beside ``target``; it replaces ``target`` only on success, and
+    only when it differs (an unchanged dump leaves ``target`` as it was, time included)."""
     try:
-        with atomic_target(root.path(target), DUMP_MODE, suffix=PARTIAL_SUFFIX) as temp:
-            run_command(dump_command(root, dump, database, temp), timeout=DUMP_TIMEOUT_SECONDS)
+        with atomic_target(root.path(target), DUMP_MODE, suffix=PARTIAL_SUFFIX, keep_unchanged=True) as temp:
+            if dump.connection.get("run_as"):
+                # The account cannot open the root-only temp file: HotSync writes what it prints.
+                with open(temp, "wb") as output:
+                    run_command(dump_command(root, dump, database, None), timeout=DUMP_TIMEOUT_SECONDS,
+                                output_file=output)
+            else:
+                run_command(dump_command(root, dump, database, temp), timeout=DUMP_TIMEOUT_SECONDS)
     except CommandError as error:
         return DumpResult(dump.engine, database, target, False, str(error))
     except OSError as error:  # e.g. a folder where the dump file goes

@@ -26,7 +26,7 @@ import json
 import tarfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import IO, Callable, Dict, List, Optional, Tuple
 
 from ..errors import CommandError, HotsyncError
 from ..files import write_file_atomic
@@ -38,7 +38,13 @@ from ..programs import run_command
 from ..root import Root
 from .backup import ARCHIVE_PATH
 from .conditions import InstalledPackages, evaluate_rules
-from .dumps import UnsafeDatabaseName, check_database_name, mysql_connection_options, postgresql_connection_options
+from .dumps import (
+    UnsafeDatabaseName,
+    check_database_name,
+    client_argv,
+    mysql_connection_options,
+    postgresql_connection_options,
+)
 from .failure import failure_recorded
 from .fence import (
     FENCE_PORT_PROPERTY,
@@ -334,7 +340,7 @@ def restore_databases(root: Root, plan: Plan, statement: PromoteStep) -> str:
 
 
 def _restore_mysql(root: Root, connection: Dict[str, str], statement: PromoteStep) -> None:
-    client = ["mysql", *mysql_connection_options(root, connection)]
+    client = client_argv("mysql", connection) + mysql_connection_options(root, connection)
     for name in statement.databases:
         quoted = _quote_identifier(name, "`")
         _run_client(client + ["--execute", f"DROP DATABASE IF EXISTS {quoted}; CREATE DATABASE {quoted}"])
@@ -345,13 +351,16 @@ def _restore_mysql(root: Root, connection: Dict[str, str], statement: PromoteSte
 
 
 def _restore_postgresql(connection: Dict[str, str], root: Root, statement: PromoteStep) -> None:
-    client = ["psql", "--no-password", "--quiet", *postgresql_connection_options(connection), "--set", "ON_ERROR_STOP=1"]
+    client = client_argv("psql", connection) + ["--no-password", "--quiet", *postgresql_connection_options(connection),
+                                                 "--set", "ON_ERROR_STOP=1"]
     for name, target in zip(statement.databases, statement.dump_targets):
         quoted = _quote_identifier(name, '"')
         _run_client(client + ["--dbname", "postgres", "--command", f"DROP DATABASE IF EXISTS {quoted}"])
         _run_client(client + ["--dbname", "postgres", "--command", f"CREATE DATABASE {quoted}"])
-        # The name is the argument of --dbname: psql never reads it as an option.
-        _run_client(client + ["--single-transaction", "--dbname", name, "--file", str(root.path(target))])
+        # The name is the argument of --dbname: psql never reads it as an option. The dump
+        # comes on stdin: the account psql may run as cannot open the root-only file.
+        with open(root.path(target), "rb") as dump:
+            _run_client(client + ["--single-transaction", "--dbname", name, "--file", "-"], dump)
 
 
 def _quote_identifier(name: str, quote: str) -> str:
@@ -360,9 +369,9 @@ def _quote_identifier(name: str, quote: str) -> str:
     return quote + name.replace(quote, quote * 2) + quote
 
 
-def _run_client(argv: List[str]) -> None:
+def _run_client(argv: List[str], input_file: Optional[IO[bytes]] = None) -> None:
     try:
-        run_command(argv, timeout=RESTORE_TIMEOUT_SECONDS)
+        run_command(argv, timeout=RESTORE_TIMEOUT_SECONDS, input_file=input_file)
     except CommandError as error:
         raise HotsyncError(str(error)) from None
 
