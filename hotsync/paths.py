@@ -47,6 +47,8 @@ BACKUP_FOLDER = "/var/lib/nethserver/backup"
 DATABASE_FOLDER = "/var/lib/nethserver/db"  # the e-smith databases
 EVENTS_FOLDER = "/etc/e-smith/events"
 TEMPLATES_FOLDER = "/etc/e-smith/templates"  # e-smith template fragments, one folder per file
+# yum's plugin that configures each package it installs (nethserver-yum); off on a slave
+YUM_EVENTS_PLUGIN_CONF = "/etc/yum/pluginconf.d/nethserver_events.conf"
 LOG_FOLDER = "/var/log"
 
 

@@ -154,7 +154,7 @@ def test_a_promotion_step_that_crashes_is_a_failed_step_and_a_rerun_resumes_it(s
 
     assert outcome.code == 70
     first = outcome.err.splitlines()[0]
-    assert first.startswith("hotsync: promotion stopped at step 4/6 'restore the configuration': "
+    assert first.startswith("hotsync: promotion stopped at step 5/7 'restore the configuration': "
                             f"internal error RuntimeError: {CRASH_TEXT} its second line")
     assert "Traceback" not in outcome.err
     state = json.loads((slave / STATE_PATH[1:]).read_text())
@@ -166,6 +166,6 @@ def test_a_promotion_step_that_crashes_is_a_failed_step_and_a_rerun_resumes_it(s
     resumed = hotsync("--root", slave, "promote", "--yes")
 
     assert resumed.code == 0, resumed.err
-    assert resumed.out.count("done by an earlier run") == 2  # the first step, closing the host, is checked again
-    assert "[4/6] restore the configuration: restored" in resumed.out
+    assert resumed.out.count("done by an earlier run") == 3  # the first step, closing the host, is checked again
+    assert "[5/7] restore the configuration: restored" in resumed.out
     assert json.loads((slave / STATE_PATH[1:]).read_text())["finished_epoch"] <= time.time()

@@ -93,7 +93,7 @@ def test_promote_with_yes_makes_the_slave_the_master(slave):
     assert configuration(slave, "networks").get_prop("eth0", "ipaddr") == "192.168.1.2"
     assert stat.S_IMODE(os.stat(slave / "etc/cron.daily/logrotate").st_mode) == 0o755
     assert stat.S_IMODE(os.stat(slave / "etc/cron.daily/jobs.deny").st_mode) == 0o644
-    assert "[1/6] stop receiving data: rsync daemon stopped" in outcome.out
+    assert "[1/7] stop receiving data: rsync daemon stopped" in outcome.out
     assert "reinstall the master's packages: skipped" in outcome.out
     assert "(RTO)" in outcome.out and "(RPO)" in outcome.out and "10 min" in outcome.out
     assert "HotSync role is master (disabled): nothing is scheduled." in (slave / "etc/cron.d/hotsync").read_text()
@@ -103,6 +103,21 @@ def test_promote_with_yes_makes_the_slave_the_master(slave):
     assert "this host is not a slave (role: master)" in again.err
 
 
+def test_promotion_turns_yums_events_plugin_back_on_before_it_restores_the_configuration(slave):
+    # as the original HotSync's slave left it: off, without HotSync's mark
+    plugin = write(slave / "etc/yum/pluginconf.d/nethserver_events.conf", "[main]\nenabled = 0\nverbose = 0\n")
+
+    outcome = run_hotsync_process("--root", slave, "--yes", "--network", "continue", program="hotsync-promote")
+
+    assert outcome.code == 0, outcome.err + outcome.out
+    assert plugin.read_text() == "[main]\nenabled = 1\nverbose = 0\n"
+    assert stat.S_IMODE(plugin.stat().st_mode) == 0o644
+    steps = [line for line in outcome.out.splitlines() if line.startswith("[")]
+    plugin_on = next(i for i, line in enumerate(steps) if "turn yum's events plugin back on: yum events plugin turned on" in line)
+    restored = next(i for i, line in enumerate(steps) if "restore the configuration" in line)
+    assert plugin_on == restored - 1
+
+
 def test_a_failed_step_stops_with_what_to_do_and_a_rerun_resumes(slave):
     write(slave / "etc/hotsync/rules.d/90-tests.hs", 'rule tests-promote {\n    promote run /usr/local/bin/prepare "now"\n}\n')
     cli("--root", slave, "compile")
@@ -110,7 +125,7 @@ def test_a_failed_step_stops_with_what_to_do_and_a_rerun_resumes(slave):
     failed = run_hotsync_process("--root", slave, "--yes", program="hotsync-promote")
 
     assert failed.code == 1
-    assert "promotion stopped at step 4/7 'tests-promote: run /usr/local/bin/prepare now'" in failed.err
+    assert "promotion stopped at step 4/8 'tests-promote: run /usr/local/bin/prepare now'" in failed.err
     assert "program not found" in failed.err
     assert "What to do: run '/usr/local/bin/prepare now' by hand" in failed.err
     assert ("it resumes at this step (the 2 completed step(s) are not repeated; "
@@ -123,7 +138,7 @@ def test_a_failed_step_stops_with_what_to_do_and_a_rerun_resumes(slave):
     assert resumed.code == 0, resumed.err
     assert "Resuming the promotion" not in resumed.out  # --yes: no confirmation text needed
     assert resumed.out.count("done by an earlier run") == 2  # closing the host is checked again
-    assert "[1/7] stop receiving data: rsync daemon stopped" in resumed.out
+    assert "[1/8] stop receiving data: rsync daemon stopped" in resumed.out
     assert (slave / "prepared").read_text() == "now\n"
     assert configuration(slave).get_prop("hotsync", "role") == "master"
     assert "since the first attempt" in resumed.out
@@ -212,7 +227,7 @@ def stop_promotion_at_a_rule_step(slave):
     write(slave / "etc/hotsync/rules.d/90-tests.hs", FAILING_RULE)
     cli("--root", slave, "compile")
     failed = run_hotsync_process("--root", slave, "--yes", "--network", "continue", program="hotsync-promote")
-    assert failed.code == 1 and "promotion stopped at step 4/7" in failed.err, failed.err + failed.out
+    assert failed.code == 1 and "promotion stopped at step 4/8" in failed.err, failed.err + failed.out
     return failed
 
 

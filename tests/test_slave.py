@@ -10,12 +10,14 @@ import tarfile
 
 import pytest
 
-from helpers import run_hotsync_process
+from helpers import admin, free_port, run_hotsync_process, set_up_host
 from hotsync.root import Root
 from hotsync.runtime.accounts import parse_account_file
 from hotsync.runtime.ownership import change_owners
 
 PASSWORD = "correct-horse-battery"
+SAVE = "nethserver-hotsync-save"
+UPDATE = "nethserver-hotsync-update"
 ASTERISK_ID = 4242
 VMAIL_ID = 4343
 
@@ -368,3 +370,83 @@ def test_slave_upkeep_refuses_on_a_master(hotsync, sandbox):
 @pytest.mark.parametrize("arguments", [("slave", "nonsense"), ("slave", "fixperm", "extra")])
 def test_usage_errors(hotsync, sandbox, arguments):
     assert hotsync("--root", sandbox, *arguments).code == 2
+
+
+# --- the role action: yum's events plugin -------------------------------------------------
+
+PLUGIN_CONF = "etc/yum/pluginconf.d/nethserver_events.conf"
+PLUGIN_AS_SHIPPED = "[main]\nenabled = 1\nverbose = 0\n"  # nethserver-yum's file
+PLUGIN_OFF_BY_HOTSYNC = ("[main]\n# Turned off by HotSync on this slave: packages stay unconfigured until its promotion.\n"
+                         "enabled = 0\nverbose = 0\n")
+
+
+def configured_slave(root):
+    set_up_host(root, "slave", tunnel_port=free_port(), rsync_port=free_port())
+    return write(root / PLUGIN_CONF, PLUGIN_AS_SHIPPED)
+
+
+def test_a_slave_turns_yums_events_plugin_off_and_a_master_turns_it_back_on(host):
+    plugin = configured_slave(host)
+
+    admin(host, "signal-event", SAVE)
+
+    assert plugin.read_text() == PLUGIN_OFF_BY_HOTSYNC
+    assert stat.S_IMODE(plugin.stat().st_mode) == 0o644
+    assert "yum events plugin turned off" in (host / "var/log/hotsync-events.log").read_text()
+    admin(host, "signal-event", SAVE)  # saving again changes nothing
+    assert plugin.read_text() == PLUGIN_OFF_BY_HOTSYNC
+
+    # the admin makes the host a master again
+    admin(host, "config", "setprop", "hotsync", "role", "master", "SlaveHost", "192.0.2.7", "status", "disabled")
+    admin(host, "signal-event", UPDATE)
+
+    assert plugin.read_text() == PLUGIN_AS_SHIPPED
+    assert stat.S_IMODE(plugin.stat().st_mode) == 0o644
+
+
+@pytest.mark.parametrize("written, off", [
+    ("[main]\nenabled=1\nverbose=0\n", "[main]\n{mark}\nenabled = 0\nverbose=0\n"),
+    ("# yum plugin\n[main]\nverbose = 1\nEnabled: yes\n", "# yum plugin\n[main]\nverbose = 1\n{mark}\nenabled = 0\n"),
+    ("[other]\nenabled = 1\n[main]\nverbose = 0\n", "[other]\nenabled = 1\n[main]\n{mark}\nenabled = 0\nverbose = 0\n"),
+])
+def test_the_plugin_is_turned_off_however_its_file_spells_the_option(host, written, off):
+    plugin = configured_slave(host)
+    plugin.write_text(written)
+
+    admin(host, "signal-event", UPDATE)
+
+    mark = PLUGIN_OFF_BY_HOTSYNC.splitlines()[1]
+    assert plugin.read_text() == off.format(mark=mark)
+
+
+def test_a_master_keeps_the_plugin_off_when_its_admin_turned_it_off(host):
+    set_up_host(host, "master", peer="192.0.2.7")
+    admin(host, "config", "setprop", "hotsync", "status", "disabled")
+    plugin = write(host / PLUGIN_CONF, "[main]\nenabled = 0\nverbose = 0\n")
+
+    admin(host, "signal-event", UPDATE)
+
+    assert plugin.read_text() == "[main]\nenabled = 0\nverbose = 0\n"
+
+
+def test_a_host_without_the_plugin_gets_no_plugin_file(host):
+    set_up_host(host, "slave", tunnel_port=free_port(), rsync_port=free_port())
+
+    outcome = admin(host, "signal-event", UPDATE)
+
+    assert not (host / PLUGIN_CONF).exists()
+    assert "nothing to turn off" in (host / "var/log/hotsync-events.log").read_text()
+    assert outcome.err == ""
+
+
+def test_a_plugin_file_that_cannot_be_read_fails_the_event_naming_it(host):
+    set_up_host(host, "slave", tunnel_port=free_port(), rsync_port=free_port())
+    (host / PLUGIN_CONF).mkdir(parents=True)  # root may write anywhere: a folder is what it cannot read
+
+    outcome = run_hotsync_process("--root", host, "signal-event", UPDATE)
+
+    assert outcome.code == 1
+    assert "S70nethserver-hotsync-role" in outcome.err
+    log = (host / "var/log/hotsync-events.log").read_text()
+    assert f"FAILED yum events plugin: cannot change /{PLUGIN_CONF}: Is a directory" in log
+    assert "Traceback" not in log

@@ -9,7 +9,8 @@ so, once a promotion has started.
 
 ``check-push`` is run by the rsync daemon itself before a push is accepted (see
 ``hotsync.runtime.fence``), ``stamp-marker`` after a push ended (see
-``hotsync.runtime.status``); an admin never needs them.
+``hotsync.runtime.status``), ``role-setup`` by the role action of the save and update
+events (see ``run_role_setup``); an admin never needs them.
 """
 
 import sys
@@ -20,7 +21,7 @@ from ..root import Root
 from ..runtime import fence
 from ..runtime.failure import failure_recorded
 from ..runtime.lock import hold_sync_lock
-from ..runtime.slave import UpkeepResult, check_plan_is_slave, promotion_blocks_upkeep, run_upkeep
+from ..runtime.slave import UpkeepResult, check_plan_is_slave, promotion_blocks_upkeep, run_role_setup, run_upkeep
 from ..runtime.status import stamp_marker_command
 from .parsing import CommandParser
 
@@ -29,13 +30,13 @@ package list (a warning when the repositories are unreachable), disable the sync
 fix the owners of synced paths. 'fixperm': only the last two (run every 15 minutes).
 Exit status: the number of failed steps."""
 
-ACTIONS = ("fixperm", "check-push", "stamp-marker")
+ACTIONS = ("fixperm", "check-push", "stamp-marker", "role-setup")
 
 
 def build_parser() -> CommandParser:
     parser = CommandParser("slave", description=DESCRIPTION)
     parser.add_argument("action", nargs="?", choices=ACTIONS, metavar="ACTION",
-                        help="fixperm (check-push and stamp-marker are run by rsyncd)")
+                        help="fixperm (check-push and stamp-marker are run by rsyncd, role-setup by the events)")
     return parser
 
 
@@ -45,6 +46,10 @@ def main(root: Root, argv: List[str]) -> int:
         return fence.check_push_command(root)
     if options.action == "stamp-marker":
         return stamp_marker_command(root)
+    if options.action == "role-setup":
+        result = run_role_setup(root)
+        report(result)
+        return min(result.failed, 125)
     plan = load_plan(root)
     with hold_sync_lock(root) as held:
         if not held:

@@ -12,10 +12,12 @@ Steps, in this order (reference §7, driven by the plan):
 4. one step per ``promote`` statement of the active rules, in plan order: ``restore`` loads
    dumps into the local MariaDB/MySQL or PostgreSQL, ``restart`` restarts a service, ``run``
    runs a program;
-5. ``configuration``: the e-smith databases from the synced backup, except HotSync's own
+5. ``package-events``: yum's events plugin on again (a slave keeps it off), so the
+   packages the configuration restore and the admin install later are configured;
+6. ``configuration``: the e-smith databases from the synced backup, except HotSync's own
    records (and the network, unless network choice ``restore``);
-6. ``master``: role master, a new promotion generation, the fence (see ``fence.py``);
-7. ``cron``: the periodic jobs executable again.
+7. ``master``: role master, a new promotion generation, the fence (see ``fence.py``);
+8. ``cron``: the periodic jobs executable again.
 
 Each completed step is recorded in ``STATE_PATH``; running promotion again skips them
 (except the first), so after fixing what made a step fail the admin just runs the command
@@ -32,7 +34,7 @@ from ..errors import CommandError, HotsyncError
 from ..files import write_file_atomic
 from ..frozen import frozen
 from ..host import Database, apply_database_defaults, database_path, edit_database, host_for, parse_database, read_database
-from ..paths import RSYNCD_CONF, STATE_FOLDER
+from ..paths import RSYNCD_CONF, STATE_FOLDER, YUM_EVENTS_PLUGIN_CONF
 from ..plan import Plan, PromoteStep, load_plan
 from ..programs import run_command
 from ..root import Root
@@ -54,11 +56,13 @@ from .fence import (
     next_generation,
     writable_modules,
 )
+from .package_events import enable_package_events
 from .slave import (
     UpkeepResult,
     apply_owner_fixes,
     disable_synced_cron_jobs,
     enable_synced_cron_jobs,
+    package_events_step,
     reinstall_packages,
     verify_backup_checksum,
 )
@@ -225,6 +229,8 @@ def promotion_steps(root: Root, plan: Plan, network: str) -> List[Step]:
     ]
     steps += rule_steps(root, plan)
     steps += [
+        Step("package-events", "turn yum's events plugin back on", lambda: package_events_step_on(root),
+             f"set 'enabled = 1' in the [main] section of {YUM_EVENTS_PLUGIN_CONF} by hand"),
         Step("configuration", "restore the configuration", lambda: restore_configuration(root, network),
              f"check {ARCHIVE_PATH} on this host (it comes with every sync)"),
         Step("master", "become the master", lambda: become_master(root, plan),
@@ -308,6 +314,14 @@ def reinstall_step(root: Root, network: str) -> str:
     if report.error:
         raise HotsyncError(report.error)
     return "; ".join(report.done + report.warnings)
+
+
+def package_events_step_on(root: Root) -> str:
+    """The plugin on, whoever turned it off: from now on this host configures what it installs."""
+    report = package_events_step(root, lambda root: enable_package_events(root, only_if_marked=False))
+    if report.error:
+        raise HotsyncError(report.error)
+    return _describe(report)
 
 
 def fixperm_step(root: Root, plan: Plan) -> str:

@@ -9,6 +9,10 @@
   statements give synced paths their owners back, by name, resolved through the root's own
   account files.
 
+``run_role_setup`` is the slave's part of the save and update events' role action: a
+slave keeps yum's events plugin off (``package_events.py``), a host that stops being a
+slave gets it back.
+
 Each step reports what it did; ``UpkeepResult.failed`` counts the failed steps, which is
 the command's exit status.
 """
@@ -17,12 +21,13 @@ import os
 import stat
 import tarfile
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from ..errors import HotsyncError
 from ..files import file_digest
 from ..frozen import field, frozen
 from ..host import host_for
+from ..paths import YUM_EVENTS_PLUGIN_CONF
 from ..plan import OwnerFix, Plan
 from ..root import Root
 from .accounts import Accounts, UnknownAccount, read_accounts
@@ -30,6 +35,7 @@ from .backup import ARCHIVE_MD5_PATH, ARCHIVE_PATH, PACKAGE_LIST_PATH
 from .conditions import InstalledPackages, evaluate_rules
 from .fence import read_fence_settings
 from .ownership import UnsafeLink, change_owners
+from .package_events import disable_package_events, enable_package_events
 
 # Synced cron files the slave must not run (they belong to the master's own duties).
 CRON_FILES_REMOVED_ON_SLAVE = ("/etc/cron.d/backup-data", "/etc/cron.d/dante", "/etc/cron.d/queuereport")
@@ -92,6 +98,31 @@ def run_upkeep(root: Root, plan: Plan, reinstall: bool) -> UpkeepResult:
     steps.append(disable_synced_cron_jobs(root))
     steps.extend(apply_owner_fixes(root, plan, packages))
     return UpkeepResult(tuple(steps))
+
+
+def run_role_setup(root: Root) -> UpkeepResult:
+    """What the role action does for this host's role beside the daemons; every step runs.
+
+    A slave whose promotion has started is left to the promotion (it turns the plugin on).
+    """
+    role = read_fence_settings(root).role
+    if role == "slave":
+        blocked = promotion_blocks_upkeep(root)
+        if blocked:
+            return UpkeepResult((StepReport("role setup", (blocked,)),))
+        return UpkeepResult((package_events_step(root, disable_package_events),))
+    if role in ("master", "server"):
+        return UpkeepResult((package_events_step(root, lambda root: enable_package_events(root, only_if_marked=True)),))
+    return UpkeepResult()
+
+
+def package_events_step(root: Root, change: Callable[[Root], str]) -> StepReport:
+    """Turn yum's events plugin on or off with ``change``; a file that cannot be written fails the step."""
+    name = "yum events plugin"
+    try:
+        return StepReport(name, (change(root),))
+    except OSError as error:
+        return StepReport(name, error=f"cannot change {YUM_EVENTS_PLUGIN_CONF}: {error.strerror or error}")
 
 
 # ----------------------------------------------------------------------------- cron jobs
