@@ -96,6 +96,17 @@ class PromoteStep:
 
 
 @frozen
+class Action:
+    """A host program (argv) the master runs before each push, and where the rule names it.
+
+    Its failure is a warning: the push still runs, carrying what the program last made.
+    """
+
+    arguments: Tuple[str, ...]
+    origin: str = ""
+
+
+@frozen
 class Rule:
     """A resolved rule: active when every condition holds at run time."""
 
@@ -111,6 +122,7 @@ class Rule:
     owners: Tuple[OwnerFix, ...] = ()
     promote: Tuple[PromoteStep, ...] = ()
     warnings: Tuple[str, ...] = ()
+    before_push: Tuple[Action, ...] = ()
 
 
 @frozen

@@ -357,6 +357,18 @@ def test_the_acl_dump_is_pushed_only_where_the_dumper_exists(make_master):
     assert f"{BACKUP}/acls.dump" not in facts_of(make_master("noacl", {})).includes
 
 
+def before_push_programs(root: Root) -> list:
+    plan = load_plan(root)
+    states = evaluate_rules(root, plan, InstalledPackages(root))
+    return [action.arguments for state in states if state.active for action in state.rule.before_push]
+
+
+def test_the_acl_dump_is_made_again_before_each_push_where_the_dumper_exists(make_master):
+    """§5: the original's acls plugin ran the dumper at every sync, not only the nightly backup."""
+    assert before_push_programs(make_master("acl", {}, present=(ACL_DUMPER,))) == [(ACL_DUMPER,)]
+    assert before_push_programs(make_master("noacl", {})) == []
+
+
 # --- promotion order across packages (§7) -----------------------------------------------
 
 

@@ -41,13 +41,15 @@ def collect_status(root: Root, now: float) -> Dict[str, Any]:
         record, peer = read_status(root), {"slave": plan.slave_host}
         last_run = record.get("finished")
         last_result, last_errors = record.get("result"), record.get("errors", [])
+        last_warnings = record.get("warnings", [])
     elif plan.role == "slave":
         record, peer = read_marker(root), {"master": plan.master_host}
         last_run = record.get("finished")
         last_result = record.get("result")
         last_errors = [record["error"]] if record.get("error") else []
+        last_warnings = []
     else:
-        record, peer, last_run, last_result, last_errors = {}, {}, None, None, []
+        record, peer, last_run, last_result, last_errors, last_warnings = {}, {}, None, None, [], []
     last_success_epoch = record.get("last_success_epoch")
     return {
         "configured": True,
@@ -58,6 +60,7 @@ def collect_status(root: Root, now: float) -> Dict[str, Any]:
         "last_run": last_run,
         "last_result": last_result,
         "last_errors": list(last_errors),
+        "last_warnings": list(last_warnings),
         "last_success": record.get("last_success"),
         "last_success_epoch": last_success_epoch,
         "age_seconds": int(now - last_success_epoch) if last_success_epoch else None,
@@ -91,6 +94,7 @@ def format_status(report: Dict[str, Any]) -> str:
         f"last run: {report['last_run'] or 'never'}" + (f" ({report['last_result']})" if report["last_result"] else ""),
     ]
     lines += [f"  error: {error}" for error in report["last_errors"]]
+    lines += [f"  warning: {warning}" for warning in report.get("last_warnings", [])]
     for job, moment in report["next_runs"].items():
         lines.append(f"next {job}: {moment or 'unreadable schedule'}")
     tunnel = report.get("tunnel")

@@ -129,6 +129,14 @@ class PromoteStatement:
 
 
 @frozen
+class BeforePushStatement:
+    """``before push run PATH ARG…``: a program the master runs before each push."""
+
+    arguments: Tuple[str, ...]  # the program's host path, then its arguments
+    span: Span
+
+
+@frozen
 class WarnStatement:
     text: str
     span: Span
@@ -155,7 +163,7 @@ class WhenStatement:
 
 Statement = Union[
     PathStatement, ListFileStatement, OwnerStatement, DumpStatement,
-    PromoteStatement, WarnStatement, WhenStatement,
+    PromoteStatement, BeforePushStatement, WarnStatement, WhenStatement,
 ]
 
 # A ``when`` a statement sits in: its condition, and True when the statement is in its ``else``.

@@ -390,6 +390,10 @@ class _ToModel(Transformer):
             "run", "", (_path_text(program),) + tuple(_unquote(a) for a in arguments), self._span(meta)
         )
 
+    def before_push(self, meta, children):
+        program, *arguments = children
+        return model.BeforePushStatement((_path_text(program),) + tuple(_unquote(a) for a in arguments), self._span(meta))
+
     def warn(self, meta, children):
         return model.WarnStatement(_unquote(children[0]), self._span(meta))
 

@@ -116,6 +116,7 @@ class _RuleParts:
         self.owners: List[planned.OwnerFix] = []
         self.promote: List[planned.PromoteStep] = []
         self.warnings: List[str] = []
+        self.before_push: List[planned.Action] = []
 
 
 def _flatten_rule(block: model.RuleBlock, context: _Context) -> List[planned.Rule]:
@@ -143,7 +144,7 @@ def _flatten_rule(block: model.RuleBlock, context: _Context) -> List[planned.Rul
             include=tuple(part.include), exclude=tuple(part.exclude), unexclude=tuple(part.unexclude),
             include_lists=tuple(part.include_lists), exclude_lists=tuple(part.exclude_lists),
             dumps=tuple(part.dumps), owners=tuple(part.owners), promote=tuple(part.promote),
-            warnings=tuple(part.warnings),
+            warnings=tuple(part.warnings), before_push=tuple(part.before_push),
         )
         for conditions, part in groups
     ]
@@ -174,6 +175,8 @@ def _add_statement(part: _RuleParts, statement, context: _Context, rule: str) ->
         part.promote.append(_promote_step(statement, context, rule))
     elif isinstance(statement, model.WarnStatement):
         part.warnings.append(statement.text)
+    elif isinstance(statement, model.BeforePushStatement):
+        part.before_push.append(planned.Action(arguments=statement.arguments, origin=_origin(statement.span)))
 
 
 def _promote_step(statement: model.PromoteStatement, context: _Context, rule: str) -> planned.PromoteStep:

@@ -247,7 +247,8 @@ def _check_statement(statement, problems: _Problems, dumped, database) -> None:
         for database in statement.arguments:
             if database not in dumped[statement.engine] and "*" not in dumped[statement.engine]:
                 problems.add(statement.span, f"promote restores {statement.engine} database '{database}' but no rule dumps it")
-    if isinstance(statement, model.PromoteStatement) and statement.kind == "run":
+    if isinstance(statement, model.BeforePushStatement) or (
+            isinstance(statement, model.PromoteStatement) and statement.kind == "run"):
         try:
             named.check_path(statement.arguments[0])
         except named.BadValue as error:
@@ -267,7 +268,8 @@ def _free_text(statement) -> Tuple[str, ...]:
         return (statement.text,)
     if isinstance(statement, model.OwnerStatement):
         return (statement.pattern,)
-    if isinstance(statement, model.PromoteStatement) and statement.kind == "run":
+    if isinstance(statement, model.BeforePushStatement) or (
+            isinstance(statement, model.PromoteStatement) and statement.kind == "run"):
         return tuple(statement.arguments[1:])
     return ()
 

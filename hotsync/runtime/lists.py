@@ -22,7 +22,7 @@ from .. import paths
 from ..errors import last_lines
 from ..files import write_file_atomic
 from ..frozen import frozen
-from ..plan import Dump, Plan
+from ..plan import Action, Dump, Plan
 from ..root import Root
 from .backup import CONFIG_BACKUP_FILES
 from .conditions import InstalledPackages, RuleState, evaluate_rules
@@ -71,6 +71,7 @@ class SyncLists:
     excludes: Tuple[str, ...]  # rsync exclude patterns
     rules: Tuple[RuleState, ...]
     dumps: Tuple[Dump, ...]  # of the active rules
+    actions: Tuple[Action, ...]  # the active rules' programs to run before the push, in plan order
     warnings: Tuple[str, ...]
     plugin_failures: Tuple[PluginFailure, ...]
 
@@ -107,6 +108,7 @@ def build_lists(
         excludes=tuple(excludes),
         rules=states,
         dumps=tuple(dump for rule in active for dump in rule.dumps),
+        actions=_unique_programs(action for rule in active for action in rule.before_push),
         warnings=tuple(warnings),
         plugin_failures=failures,
     )
@@ -320,6 +322,17 @@ def _kill_group(process: subprocess.Popen) -> None:
     except (ProcessLookupError, PermissionError):
         pass
     process.wait()
+
+
+def _unique_programs(actions: Iterable[Action]) -> Tuple[Action, ...]:
+    """Each program once (the first rule naming it), however many active rules name it."""
+    seen = set()
+    unique = []
+    for action in actions:
+        if action.arguments not in seen:
+            seen.add(action.arguments)
+            unique.append(action)
+    return tuple(unique)
 
 
 def _unique(entries: Iterable[str]) -> List[str]:

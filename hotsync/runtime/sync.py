@@ -1,10 +1,13 @@
 """One master push, start to end: ``run_sync`` is the runtime's entry point.
 
-lock → lists (rules, list files, plugins) → dumps → configuration backup → existing
-includes → delete guard → push → status, ``LastSyncTS``, log → mail. The slave's rsync
+lock → lists (rules, list files, plugins) → the rules' programs to run before the push →
+dumps → configuration backup → existing includes → delete guard → push → status,
+``LastSyncTS``, log → mail. The slave's rsync
 daemon stamps its own sync marker once the push has ended (``status.stamp_marker``).
 Each step's failure is collected and the following steps still run where that is safe
-(a failed dump still lets files sync); the result says everything that went wrong. A run
+(a failed dump still lets files sync); the result says everything that went wrong. A
+program run before the push that fails is a warning, not an error: the push still runs, as
+fresh data matter more than the file that program should have refreshed. A run
 that an exception ends, a bug included, is recorded and mailed as a failed run as well.
 A dry run makes no dump and no backup, writes nothing on either host (a crash's traceback
 aside, in the log) and takes no lock.
@@ -13,12 +16,13 @@ aside, in the log) and takes no lock.
 import tempfile
 import time
 from pathlib import Path
-from typing import IO, Any, Dict, List, Optional, Tuple
+from typing import IO, Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import HotsyncError
 from ..files import write_file_atomic
 from ..frozen import asdict, field, frozen
-from ..plan import Plan
+from ..host import host_for
+from ..plan import Action, Plan
 from ..root import Root
 from .backup import make_config_backup
 from .conditions import InstalledPackages
@@ -99,6 +103,7 @@ def _run_steps(root: Root, plan: Plan, dry_run: bool, force_delete: bool, progre
         dumps: Tuple[DumpResult, ...] = ()
         backup_message = ""
         if not dry_run:
+            warnings += run_before_push(root, lists.actions)
             dumps = make_dumps(root, lists.dumps) if plan.databases_enabled else ()
             errors += [result.describe() for result in dumps if not result.ok and not result.skipped]
             warnings += [result.describe() for result in dumps if result.skipped]
@@ -117,6 +122,20 @@ def _run_steps(root: Root, plan: Plan, dry_run: bool, force_delete: bool, progre
         if dry_run:
             return SyncResult(record["result"], tuple(errors), tuple(warnings), push.changes, record)
     return _finish(root, plan, record, errors, warnings)
+
+
+def run_before_push(root: Root, actions: Sequence[Action]) -> List[str]:
+    """Run each rule's ``before push`` program on this host, in plan order; a warning for each
+    that fails (its exit and the end of its output), never an exception."""
+    warnings = []
+    host = host_for(root)
+    for action in actions:
+        try:
+            host.run_program(action.arguments)
+        except HotsyncError as error:
+            where = f" ({action.origin})" if action.origin else ""
+            warnings.append(f"before push: {error}{where}; the push went on with what it last made")
+    return warnings
 
 
 def _make_backup(root: Root, packages: InstalledPackages, errors: List[str]) -> str:
