@@ -119,7 +119,11 @@ def test_the_bundled_libraries_are_the_releases_setup_cfg_allows_on_python_3_6()
     setup = configparser.ConfigParser()
     setup.read(SOURCE / "setup.cfg")
     ranges = [Requirement(line) for line in setup["options"]["install_requires"].splitlines() if line.strip()]
-    on_36 = {item.name.lower(): item.specifier for item in ranges if item.marker.evaluate({"python_version": "3.6"})}
+    on_36 = {
+        item.name.lower(): item.specifier
+        for item in ranges
+        if item.marker is None or item.marker.evaluate({"python_version": "3.6"})
+    }
     pins = {Requirement(line).name.lower(): str(Requirement(line).specifier).lstrip("=") for line in _pins()}
     assert set(pins) == set(on_36)
     assert all(on_36[name].contains(version) for name, version in pins.items())
