@@ -20,11 +20,14 @@ it imports the names re-exported below (``read_database``, ``edit_database``…)
 """
 
 import abc
+import os
+from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
-from .errors import HotsyncError
+from .errors import CommandError, HotsyncError
 from .frozen import frozen
 from .nethserver.esmith import Database, apply_database_defaults, database_path, edit_database, parse_database, read_database
+from .programs import run_command
 from .root import Root
 
 __all__ = [
@@ -144,6 +147,13 @@ class Host(abc.ABC):
         """Run a rule's program (``promote run``) on this host; says what it did."""
 
     @abc.abstractmethod
+    def run_host_tool(self, tool: str, arguments: Sequence[str] = ()) -> Optional[str]:
+        """Run NethServer's tool at host path ``tool`` (``signal-event``, an event action)
+        with ``arguments``: its output, or None when this host has no such tool. A sandbox
+        root has one only when a test puts a stand-in there, and runs it told its root.
+        Raises ``HotsyncError`` with the tool's last lines when it fails."""
+
+    @abc.abstractmethod
     def scheduled_command(self, program: str) -> str:
         """How cron starts ``program`` (``hotsync``, ``hotsync-slave``) on this host."""
 
@@ -156,6 +166,26 @@ class Host(abc.ABC):
         from .nethserver.events import run_event  # the events runner adjusts services through host_for
 
         return run_event(self.root, event, arguments)
+
+
+HOST_TOOL_TIMEOUT_SECONDS = 1800  # an update event reconfigures a whole package
+HOST_TOOL_OUTPUT_LINES = 10
+
+
+def run_tool_at(path: Path, arguments: Sequence[str], environment: Optional[Dict[str, str]] = None) -> Optional[str]:
+    """Run the executable at ``path`` for ``Host.run_host_tool`` (None when there is none)."""
+    if not os.access(path, os.X_OK):
+        return None
+    try:
+        finished = run_command([str(path), *arguments], environment=environment,
+                               timeout=HOST_TOOL_TIMEOUT_SECONDS, check=False)
+    except CommandError as error:  # not started, or timed out
+        raise HotsyncError(str(error)) from None
+    output = (finished.stdout + finished.stderr).strip()
+    if finished.returncode != 0:
+        last = "\n".join(output.splitlines()[-HOST_TOOL_OUTPUT_LINES:])
+        raise HotsyncError(f"{' '.join([path.name, *arguments])} exited {finished.returncode}" + (f":\n{last}" if last else ""))
+    return output
 
 
 def host_for(root: Root) -> Host:

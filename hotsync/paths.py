@@ -47,6 +47,10 @@ BACKUP_FOLDER = "/var/lib/nethserver/backup"
 DATABASE_FOLDER = "/var/lib/nethserver/db"  # the e-smith databases
 EVENTS_FOLDER = "/etc/e-smith/events"
 TEMPLATES_FOLDER = "/etc/e-smith/templates"  # e-smith template fragments, one folder per file
+SIGNAL_EVENT_TOOL = "/sbin/e-smith/signal-event"  # NethServer's own events runner
+# nethserver-backup-config's action: the current configuration backup into the restore history
+PUSH_TO_HISTORY_ACTION = f"{EVENTS_FOLDER}/actions/nethserver-backup-config-push2history"
+VPN_DATABASE = f"{DATABASE_FOLDER}/vpn"  # made by the VPN packages' update events
 # yum's plugin that configures each package it installs (nethserver-yum); off on a slave
 YUM_EVENTS_PLUGIN_CONF = "/etc/yum/pluginconf.d/nethserver_events.conf"
 LOG_FOLDER = "/var/log"

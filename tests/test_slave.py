@@ -450,3 +450,107 @@ def test_a_plugin_file_that_cannot_be_read_fails_the_event_naming_it(host):
     log = (host / "var/log/hotsync-events.log").read_text()
     assert f"FAILED yum events plugin: cannot change /{PLUGIN_CONF}: Is a directory" in log
     assert "Traceback" not in log
+
+
+# --- NethServer's tools: the restore history, the VPN databases ---------------------------
+
+SIGNAL_EVENT = "/sbin/e-smith/signal-event"
+PUSH_TO_HISTORY = "/etc/e-smith/events/actions/nethserver-backup-config-push2history"
+
+
+def install_recording_tool(root, host_path, body="", exit_code=0):
+    """A stand-in for one of NethServer's tools inside the root, where HotSync looks for it:
+    it appends its name and arguments to ROOT/calls.log, runs the shell lines ``body``, and
+    exits ``exit_code``."""
+    name = host_path.rsplit("/", 1)[1]
+    return write(root / host_path.lstrip("/"),
+                 f'#!/bin/sh\necho "{name} $*" >> "$HOTSYNC_ROOT/calls.log"\n{body}exit {exit_code}\n', 0o755)
+
+
+def recorded_calls(root):
+    log = root / "calls.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def test_the_daily_upkeep_configures_the_vpn_packages_it_installed_then_fills_the_restore_history(hotsync, sandbox):
+    make_slave(hotsync, sandbox)
+    make_synced_files(sandbox)
+    make_master_backup(sandbox, ["nethserver-freepbx", "nethserver-openvpn"])
+    with open(sandbox / "etc/passwd", "a") as accounts:
+        accounts.write("srvmgr:x:4545:4545::/:/sbin/nologin\n")
+    with open(sandbox / "etc/group", "a") as groups:
+        groups.write("adm:x:4:\n")
+    (sandbox / "var/lib/nethserver/openvpn-tunnels").mkdir(parents=True)
+    # as nethserver-openvpn's update event does, the stand-in creates the vpn database
+    install_recording_tool(sandbox, SIGNAL_EVENT, body='touch "$HOTSYNC_ROOT/var/lib/nethserver/db/vpn"\n')
+    install_recording_tool(sandbox, PUSH_TO_HISTORY)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        write(sandbox / "etc/yum.repos.d/nethserver.repo", f"[base]\nbaseurl=http://127.0.0.1:{server.getsockname()[1]}/\n")
+        outcome = hotsync("--root", sandbox, "slave")
+
+    assert outcome.code == 0, outcome.err
+    assert recorded_calls(sandbox) == ["signal-event nethserver-openvpn-update", "nethserver-backup-config-push2history "]
+    assert "VPN databases: ran nethserver-openvpn-update (/var/lib/nethserver/db/vpn was missing)" in outcome.out
+    assert "restore history: the master's configuration backup is in the restore history" in outcome.out
+
+    hotsync("--root", sandbox, "slave", "fixperm")  # every 15 minutes: neither
+    again = hotsync("--root", sandbox, "slave")  # the next day: the history only (the database exists now)
+    assert again.code == 0, again.err
+    assert recorded_calls(sandbox)[2:] == ["nethserver-backup-config-push2history "]
+
+
+def test_a_backup_that_does_not_match_its_checksum_stays_out_of_the_restore_history(hotsync, sandbox):
+    make_slave(hotsync, sandbox)
+    make_synced_files(sandbox)
+    make_master_backup(sandbox, ["nethserver-freepbx"])
+    (sandbox / "var/lib/nethserver/backup/backup-config.tar.xz.md5").write_text("0" * 32 + "  backup-config.tar.xz\n")
+    install_recording_tool(sandbox, PUSH_TO_HISTORY)
+
+    outcome = hotsync("--root", sandbox, "slave")
+
+    assert recorded_calls(sandbox) == []
+    assert "warning: restore history: not added: /var/lib/nethserver/backup/backup-config.tar.xz does not match" in outcome.err
+    assert outcome.code == 1  # the packages step's failure alone
+
+
+def test_a_failing_restore_history_action_is_a_failed_step_with_its_message(hotsync, sandbox):
+    make_slave(hotsync, sandbox)
+    make_synced_files(sandbox)
+    make_master_backup(sandbox, ["nethserver-freepbx"])
+    install_recording_tool(sandbox, PUSH_TO_HISTORY, body='echo "[ERROR] could not get a free archive element" >&2\n',
+                           exit_code=2)
+
+    outcome = run_hotsync_process("--root", sandbox, program="hotsync-slave")
+
+    assert outcome.code == 1
+    assert ("FAILED restore history: nethserver-backup-config-push2history exited 2:\n"
+            "[ERROR] could not get a free archive element") in outcome.err
+    assert "Traceback" not in outcome.err
+    assert stat.S_IMODE(os.stat(sandbox / "etc/cron.daily/logrotate").st_mode) == 0o644  # the later steps ran
+
+
+def test_the_role_action_runs_the_vpn_packages_update_events_while_the_vpn_database_is_missing(host):
+    configured_slave(host)
+    write(host / "var/lib/hotsync/sandbox-packages", "nethserver-openvpn 1.0\nnethserver-ipsec-tunnels 1.0\n")
+    install_recording_tool(host, SIGNAL_EVENT)
+
+    admin(host, "signal-event", UPDATE)
+
+    assert recorded_calls(host) == ["signal-event nethserver-openvpn-update",
+                                    "signal-event nethserver-ipsec-tunnels-update"]
+    write(host / "var/lib/nethserver/db/vpn", "")
+    admin(host, "signal-event", SAVE)
+    assert len(recorded_calls(host)) == 2, "the database exists: nothing more to create"
+
+
+def test_the_role_action_of_a_master_runs_no_vpn_event(host):
+    set_up_host(host, "master", peer="192.0.2.7")
+    admin(host, "config", "setprop", "hotsync", "status", "disabled")
+    write(host / "var/lib/hotsync/sandbox-packages", "nethserver-openvpn 1.0\n")
+    install_recording_tool(host, SIGNAL_EVENT)
+
+    admin(host, "signal-event", UPDATE)
+
+    assert recorded_calls(host) == []

@@ -1,7 +1,8 @@
 """``hotsync-slave`` / ``hotsync slave [fixperm]``: the slave's upkeep.
 
-Without an action (cron, daily): reinstall the master's packages, keep the synced cron
-jobs from running, fix the owners of synced paths. ``fixperm`` (cron, every 15 minutes):
+Without an action (cron, daily): reinstall the master's packages, run the VPN packages'
+update events when their database is missing, put the master's configuration backup in the
+restore history, keep the synced cron jobs from running, fix the owners of synced paths. ``fixperm`` (cron, every 15 minutes):
 the last two only. The exit status is the number of failed steps; each is named on stderr.
 An unexpected error (a bug) ends the run with exit 70, one line on stderr and its traceback in the log.
 Both take the lock promotion takes (a busy lock ends them quietly) and do nothing, saying
@@ -26,8 +27,10 @@ from ..runtime.status import stamp_marker_command
 from .parsing import CommandParser
 
 DESCRIPTION = """Slave upkeep. Without ACTION: reinstall the master's packages from the synced
-package list (a warning when the repositories are unreachable), disable the synced cron jobs,
-fix the owners of synced paths. 'fixperm': only the last two (run every 15 minutes).
+package list (a warning when the repositories are unreachable), create the VPN database
+(the VPN packages' update events), add the master's configuration backup to the restore
+history, disable the synced cron jobs, fix the owners of synced paths. 'fixperm': only the
+last two (run every 15 minutes).
 Exit status: the number of failed steps."""
 
 ACTIONS = ("fixperm", "check-push", "stamp-marker", "role-setup")

@@ -1,10 +1,10 @@
 """The NethServer host (root ``/``): systemd, rpm/yum and the host's own e-smith tools."""
 
 import os
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 from ..errors import CommandError, HotsyncError
-from ..host import Host, ServiceStatus
+from ..host import Host, ServiceStatus, run_tool_at
 from ..programs import run_command
 from . import packages, systemd
 
@@ -69,6 +69,9 @@ class NethServerHost(Host):
         except CommandError as error:
             raise HotsyncError(str(error)) from None
         return f"ran {' '.join(argv)}"
+
+    def run_host_tool(self, tool: str, arguments: Sequence[str] = ()) -> Optional[str]:
+        return run_tool_at(self.root.path(tool), arguments)
 
     def scheduled_command(self, program: str) -> str:
         return f"{SCRIPTS_FOLDER}/{program}"

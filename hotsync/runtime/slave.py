@@ -3,6 +3,10 @@
 * ``reinstall_packages``: install the master's packages the slave lacks, from the package
   list inside the synced configuration backup. Unreachable repositories are a warning
   (the slave keeps working; the packages come later), never a failure.
+* ``push_backup_to_history``: the master's configuration backup joins this host's restore
+  history (NethServer's own action), so the admin can pick it in the restore page;
+* ``create_vpn_databases``: packages installed here are not configured (yum's events plugin
+  is off): the VPN packages' update event runs once, so their ``vpn`` database exists;
 * ``disable_synced_cron_jobs``: the master's cron jobs arrive with every sync, executable;
   they must not run on the slave (they would mail, back up or rotate a copy).
 * ``apply_owner_fixes``: user ids differ between hosts, so the active rules' ``owner``
@@ -10,8 +14,8 @@
   account files.
 
 ``run_role_setup`` is the slave's part of the save and update events' role action: a
-slave keeps yum's events plugin off (``package_events.py``), a host that stops being a
-slave gets it back.
+slave keeps yum's events plugin off (``package_events.py``) and gets its VPN databases, a
+host that stops being a slave gets the plugin back.
 
 Each step reports what it did; ``UpkeepResult.failed`` counts the failed steps, which is
 the command's exit status.
@@ -27,7 +31,7 @@ from ..errors import HotsyncError
 from ..files import file_digest
 from ..frozen import field, frozen
 from ..host import host_for
-from ..paths import YUM_EVENTS_PLUGIN_CONF
+from ..paths import PUSH_TO_HISTORY_ACTION, SIGNAL_EVENT_TOOL, VPN_DATABASE, YUM_EVENTS_PLUGIN_CONF
 from ..plan import OwnerFix, Plan
 from ..root import Root
 from .accounts import Accounts, UnknownAccount, read_accounts
@@ -41,6 +45,9 @@ from .package_events import disable_package_events, enable_package_events
 CRON_FILES_REMOVED_ON_SLAVE = ("/etc/cron.d/backup-data", "/etc/cron.d/dante", "/etc/cron.d/queuereport")
 CRON_FOLDERS = ("/etc/cron.hourly", "/etc/cron.daily", "/etc/cron.weekly", "/etc/cron.monthly")
 CRON_NEVER_EXECUTABLE = ("jobs.deny",)  # anacron's list of disabled jobs: data, not a job
+# The packages whose update event makes the VPN database, in the order the original ran them.
+VPN_UPDATE_EVENTS = (("nethserver-openvpn", "nethserver-openvpn-update"),
+                     ("nethserver-ipsec-tunnels", "nethserver-ipsec-tunnels-update"))
 
 
 @frozen
@@ -95,6 +102,8 @@ def run_upkeep(root: Root, plan: Plan, reinstall: bool) -> UpkeepResult:
     if reinstall:
         steps.append(reinstall_packages(root, packages))
         packages = InstalledPackages(root)  # the reinstall may have activated more rules
+        steps.append(create_vpn_databases(root, packages))
+        steps.append(push_backup_to_history(root))
     steps.append(disable_synced_cron_jobs(root))
     steps.extend(apply_owner_fixes(root, plan, packages))
     return UpkeepResult(tuple(steps))
@@ -110,7 +119,8 @@ def run_role_setup(root: Root) -> UpkeepResult:
         blocked = promotion_blocks_upkeep(root)
         if blocked:
             return UpkeepResult((StepReport("role setup", (blocked,)),))
-        return UpkeepResult((package_events_step(root, disable_package_events),))
+        return UpkeepResult((package_events_step(root, disable_package_events),
+                             create_vpn_databases(root, InstalledPackages(root))))
     if role in ("master", "server"):
         return UpkeepResult((package_events_step(root, lambda root: enable_package_events(root, only_if_marked=True)),))
     return UpkeepResult()
@@ -123,6 +133,61 @@ def package_events_step(root: Root, change: Callable[[Root], str]) -> StepReport
         return StepReport(name, (change(root),))
     except OSError as error:
         return StepReport(name, error=f"cannot change {YUM_EVENTS_PLUGIN_CONF}: {error.strerror or error}")
+
+
+# ----------------------------------------------------------------------------- NethServer's tools
+
+
+def create_vpn_databases(root: Root, packages: InstalledPackages) -> StepReport:
+    """Run the installed VPN packages' update events when the ``vpn`` database is missing.
+
+    With yum's events plugin off nothing ran them when the packages came: their actions
+    (and the configuration restore at promotion) fail without the database.
+    """
+    name = "VPN databases"
+    if root.path(VPN_DATABASE).exists():
+        return StepReport(name, (f"{VPN_DATABASE} exists",))
+    events = [event for package, event in VPN_UPDATE_EVENTS if packages.version_of(package) is not None]
+    if not events:
+        return StepReport(name, ("no VPN package installed",))
+    host = host_for(root)
+    done, failures = [], []
+    for event in events:
+        try:
+            ran = host.run_host_tool(SIGNAL_EVENT_TOOL, (event,))
+        except HotsyncError as error:
+            failures.append(f"{event}: {error}")
+            continue
+        if ran is None:
+            return StepReport(name, warnings=(f"{VPN_DATABASE} is missing and {SIGNAL_EVENT_TOOL} is not "
+                                              f"installed here: {', '.join(events)} not run",))
+        done.append(f"ran {event} ({VPN_DATABASE} was missing)")
+    return StepReport(name, tuple(done), error="; ".join(failures))
+
+
+def push_backup_to_history(root: Root) -> StepReport:
+    """Offer the master's configuration backup to this host's restore history.
+
+    Only a backup that matches its ``.md5`` goes in (NethServer's action keys the history
+    on it, and skips a backup it already holds).
+    """
+    name = "restore history"
+    if not root.path(ARCHIVE_PATH).is_file():
+        return StepReport(name, (f"no configuration backup from the master yet ({ARCHIVE_PATH})",))
+    if not root.path(ARCHIVE_MD5_PATH).is_file():
+        return StepReport(name, warnings=(f"not added: {ARCHIVE_MD5_PATH} is missing (wait for the next sync)",))
+    try:
+        verify_backup_checksum(root)
+    except HotsyncError as error:
+        return StepReport(name, warnings=(f"not added: {error}",))
+    try:
+        ran = host_for(root).run_host_tool(PUSH_TO_HISTORY_ACTION)
+    except HotsyncError as error:
+        return StepReport(name, error=str(error))
+    if ran is None:
+        return StepReport(name, (f"no restore history on this host ({PUSH_TO_HISTORY_ACTION} is not installed)",))
+    tool = Path(PUSH_TO_HISTORY_ACTION).name
+    return StepReport(name, (f"the master's configuration backup is in the restore history ({tool})",))
 
 
 # ----------------------------------------------------------------------------- cron jobs

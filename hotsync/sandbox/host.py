@@ -2,10 +2,10 @@
 
 import os
 import sysconfig
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 from ..errors import CommandError, HotsyncError
-from ..host import Host, ServiceStatus
+from ..host import Host, ServiceStatus, run_tool_at
 from ..programs import run_command
 from ..root import ROOT_ENVIRONMENT_VARIABLE
 from . import packages, supervisor
@@ -62,6 +62,10 @@ class SandboxHost(Host):
         except CommandError as error:
             raise HotsyncError(str(error)) from None
         return f"ran {' '.join(argv)}"
+
+    def run_host_tool(self, tool: str, arguments: Sequence[str] = ()) -> Optional[str]:
+        """The root's own tool (a test's stand-in), told its root; None in a root without one."""
+        return run_tool_at(self.root.path(tool), arguments, environment={ROOT_ENVIRONMENT_VARIABLE: str(self.root.base)})
 
     def scheduled_command(self, program: str) -> str:
         """This installation's script, told its root."""
