@@ -224,3 +224,14 @@ def test_a_client_with_another_certificate_of_the_same_name_is_refused(certifica
     with pytest.raises((ssl.SSLError, ConnectionError)):
         tls_client(port, tmp_path / "impostor.pem", tmp_path / "impostor.key")
     assert wait_for_log_line(slave / "var/log/stunnel.log", "certificate verify failed")
+
+
+def test_a_slave_being_promoted_refuses_the_master_through_its_certificate_fence(certificate_pair):
+    master, slave, _port = certificate_pair()
+    admin(slave, "config", "setprop", "hotsync", "PromotionStarted", str(int(time.time())))
+    admin(slave, "signal-event", "nethserver-hotsync-save")
+    assert "[hotsync-fence]" in (slave / "etc/stunnel/stunnel.conf").read_text()
+    outcome = run_hotsync_process("--root", master)
+    assert outcome.code == 1
+    assert "HotSync refused this push: the receiving host is being promoted to master" in outcome.err, outcome.err
+    assert not (slave / "srv").exists()
