@@ -1,6 +1,7 @@
 """The compiler: rule files + configuration values -> plan and generated files, one module per stage.
 
-    parser -> model -> validate (+ settings) -> planner -> render (+ tunnel_key) -> apply
+    parser -> model -> validate (+ settings) -> planner (+ tunnel_auth) -> render (+ tunnel_key,
+    tunnel_certificate) -> apply
 
 ``compile_root`` runs parse -> validate -> plan -> render and returns everything in
 memory; writing is ``apply.py``'s job, so ``--check`` is just "don't apply". The compiler

@@ -1,7 +1,7 @@
 """Plan -> file contents, rendered with jinja2 from ``templates/``; one table says each file's mode.
 
-Rendering writes nothing (it reads only the tunnel key's cache): it returns ``Output``
-values that ``apply.py`` writes. Templates hold layout only; every decision is in the plan
+Rendering writes nothing (it reads only the caches of the tunnel's key and certificate): it
+returns ``Output`` values that ``apply.py`` writes. Templates hold layout only; every decision is in the plan
 or in the context built here. No value of the context may hold a line break or a control
 character, whatever the validator let through: such a value could add a line to a file.
 """
@@ -145,8 +145,8 @@ def fence_context(root: Root, resolved, commands: HostCommands) -> dict:
 
 
 def render_outputs(root: Root, plan: Plan, resolved, commands: HostCommands) -> List[Output]:
-    """Every generated file's content for the host ``commands`` describes, in memory, and the
-    tunnel key's cache when there is a key.
+    """Every generated file's content for the host ``commands`` describes, in memory, with the
+    tunnel's derived secrets and their caches (``secret_outputs``).
 
     Raises ``UnsafeValue`` when a value of the context holds a control character.
     """
