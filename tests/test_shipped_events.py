@@ -9,12 +9,14 @@ that tool needs, then run them with HotSync's own ``signal-event``.
 
 import os
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from helpers import admin, free_port, run_hotsync_process, set_up_host
-from hotsync.nethserver.events import plan_event, run_event
+from hotsync.host import host_for
+from hotsync.nethserver.events import handler_environment, plan_event, run_event
 from hotsync.resources import shipped_folder
 from hotsync.root import Root
 
@@ -127,3 +129,20 @@ def test_a_failing_platform_action_fails_the_save_event(sandbox):
     assert "S89firewall-adjust" in outcome.err
     assert "    shorewall: bad rule" in (sandbox / "var/log/hotsync-events.log").read_text()
 
+
+
+def test_the_role_action_stops_the_slaves_rsync_daemon_when_the_host_becomes_a_master(host):
+    """NethServer's adjust-services takes the services in no set order: the master's tunnel
+    client, which listens on the daemon's local port, must not be started while it still runs."""
+    set_up_host(host, "slave", tunnel_port=free_port(), rsync_port=free_port())
+    assert run_event(Root(host), SAVE).ok
+    assert host_for(Root(host)).service_status("rsyncd").running
+    admin(host, "config", "setprop", "hotsync", "role", "master", "SlaveHost", "127.0.0.1")
+
+    role_action = host / "etc/e-smith/events" / SAVE / "S70nethserver-hotsync-role"
+    environment = handler_environment(Root(host))
+    finished = subprocess.run([str(role_action), SAVE], env=environment, capture_output=True, text=True, timeout=60)
+
+    assert finished.returncode == 0, finished.stderr
+    assert not host_for(Root(host)).service_status("rsyncd").running
+    assert admin(host, "config", "getprop", "rsyncd", "status").out == "disabled\n"
