@@ -19,6 +19,8 @@ STUNNEL_PSK = f"{STUNNEL_FOLDER}/hotsync.psk"
 STUNNEL_CERTIFICATE = f"{STUNNEL_FOLDER}/hotsync-tunnel.pem"  # derived from the password, as the PSK
 STUNNEL_KEY = f"{STUNNEL_FOLDER}/hotsync-tunnel.key"
 CRON_FILE = "/etc/cron.d/hotsync"
+# A fenced rsync daemon's greeting (in the state folder: no push carries it).
+RSYNCD_MOTD = "/var/lib/nethserver/hotsync/rsyncd.motd"
 
 # --- the admin's rules and plugins (they travel: a promoted slave keeps them)
 RULES_FOLDER = "/etc/hotsync"

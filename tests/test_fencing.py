@@ -265,6 +265,14 @@ def raw_push(host, source, generation=None):
         os.kill(int((source.parent / "client.pid").read_text()), 15)
 
 
+def explained(outcome, generation):
+    """What HotSync on a master of ``generation`` tells its admin about this refused push: the
+    slave's own words (rsync >= 3.2.0 passes them on) or the same, worked out from its greeting."""
+    from hotsync.runtime.fence import refusal_reason
+
+    return refusal_reason(outcome.stderr, outcome.stdout, generation)
+
+
 def test_a_once_promoted_slave_accepts_only_masters_promoted_later(tmp_path, databases, capsys):
     slave = Host(tmp_path / "slave", free_port(), free_port())
     try:
@@ -282,8 +290,11 @@ def test_a_once_promoted_slave_accepts_only_masters_promoted_later(tmp_path, dat
         slave.stop()
         capsys.readouterr()
 
-    assert older.returncode != 0 and "promoted later than the sending master (promotion generation 2 against 1)" in older.stderr
-    assert silent.returncode != 0 and REFUSAL in silent.stderr
+    assert older.returncode != 0
+    assert "promoted later than the sending master (promotion generation 2 against 1)" in explained(older, 1)
+    assert silent.returncode != 0 and "(promotion generation 2 against 0)" in explained(silent, 0)
+    log = slave.path("/var/log/hotsync.log").read_text()
+    assert "refused a push: HotSync refused this push: the receiving slave was promoted later" in log
     assert newer.returncode == 0, newer.stderr
     assert slave.path("/incoming/file.txt").read_text() == "from a master\n"
 
@@ -315,9 +326,9 @@ def test_a_slave_whose_promotion_stopped_at_a_step_refuses_every_push_even_after
         slave.stop()
         capsys.readouterr()
 
-    for outcome in refused:
+    for outcome, generation in zip(refused, (0, 99)):
         assert outcome.returncode != 0
-        assert f"{REFUSAL}: the receiving host is being promoted to master" in outcome.stderr, outcome.stderr
+        assert explained(outcome, generation).startswith(f"{REFUSAL}: the receiving host is being promoted to master")
     assert not slave.path("/incoming").exists()
     assert not slave.path(MARKER_PATH).exists()
     assert "early exec" not in slave.path("/etc/rsyncd.conf").read_text()
@@ -377,3 +388,49 @@ def test_writable_modules_reads_read_only_as_rsync_does(conf, writable):
     from hotsync.runtime.fence import writable_modules
 
     assert writable_modules(conf) == writable
+
+
+def test_a_fenced_daemon_greets_with_its_fencing_facts_and_an_open_slave_with_nothing(sandbox):
+    """rsync before 3.2.0 does not pass the check's words to a refused client: the daemon's
+    greeting (motd) carries what the master needs to say them itself."""
+    from hotsync.runtime.fence import FenceSettings, announced_settings
+
+    admin(sandbox, "install", "--quiet")
+    admin(sandbox, "config", "setprop", "rsyncd", "password", PASSWORD)
+    admin(sandbox, "config", "setprop", "hotsync", "role", "slave", "MasterHost", "192.168.1.1")
+    admin(sandbox, "compile", "--quiet")
+    motd = sandbox / "var/lib/nethserver/hotsync/rsyncd.motd"
+    assert motd.read_text() == "" and "motd file" not in (sandbox / "etc/rsyncd.conf").read_text()
+
+    admin(sandbox, "config", "setprop", "hotsync", "PromotionGeneration", "2")
+    admin(sandbox, "compile", "--quiet")
+    assert f"motd file = {motd}\n" in (sandbox / "etc/rsyncd.conf").read_text()
+    assert announced_settings(motd.read_text()) == FenceSettings(role="slave", generation=2)
+
+    admin(sandbox, "config", "setprop", "hotsync", "role", "master", "SlaveHost", "192.168.1.1", "FencePort", "2273")
+    admin(sandbox, "compile", "--quiet")
+    assert announced_settings(motd.read_text()) == FenceSettings(role="master", generation=2)
+    assert f"motd file = {motd}\n" in (sandbox / "etc/rsyncd.conf").read_text()
+
+
+CLOSED_BY_RSYNC_312 = ("rsync: connection unexpectedly closed (0 bytes received so far) [sender]\n"
+                       "rsync error: error in rsync protocol data stream (code 12) at io.c(226) [sender=3.1.2]\n")
+
+
+@pytest.mark.parametrize("greeting, generation, expected", [
+    ("HotSync fence: role=slave generation=2 promotion-started=0\n", 1,
+     f"{REFUSAL}: the receiving slave was promoted later than the sending master (promotion generation 2 against 1)"),
+    ("HotSync fence: role=slave generation=2 promotion-started=0\n", 2, ""),  # not refused by the fence
+    ("HotSync fence: role=master generation=1 promotion-started=0\n", 5, f"{REFUSAL}: the receiving host is the master now"),
+    ("HotSync fence: role=slave generation=0 promotion-started=1767258000\n", 7,
+     f"{REFUSAL}: the receiving host is being promoted to master"),
+    ("", 0, ""),
+])
+def test_a_master_explains_a_refusal_the_daemon_could_not_pass_on(greeting, generation, expected):
+    from hotsync.runtime.fence import refusal_reason
+
+    reason = refusal_reason(CLOSED_BY_RSYNC_312, greeting, generation)
+    assert reason.startswith(expected) and bool(reason) == bool(expected)
+    # the daemon's own words, when they arrive, are what the admin reads
+    own_words = f"@ERROR: {REFUSAL}: its own words\n"
+    assert refusal_reason(own_words, greeting, generation) == f"{REFUSAL}: its own words"

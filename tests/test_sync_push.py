@@ -44,7 +44,7 @@ def master(sandbox) -> Root:
 def test_the_default_command_line(master):
     argv = build_push_command(master, master_plan(), Path("/w/inc"), Path("/w/exc"))
     assert argv == [
-        "rsync", "-r", "-a", "-H", "-A", "--delete-delay", "--files-from=/w/inc", "--exclude-from=/w/exc",
+        "rsync", "-r", "-a", "-H", "-A", "--delete-delay", "--info=del", "--files-from=/w/inc", "--exclude-from=/w/exc",
         "--timeout=600", f"--password-file={master.base}/etc/hotsync/rsync.password", "--sockopts=TCP_NODELAY",
         "--stats",
         f"{master.base}/", "rsync://hotsyncuser@127.0.0.1:1873/hotsync/",
@@ -56,7 +56,7 @@ def test_options_for_compression_guard_dry_run_and_progress(master):
     plan = master_plan(compress=True, limits=Limits(io_timeout=30))
     argv = build_push_command(master, plan, Path("/w/inc"), Path("/w/exc"), guard_file=Path("/w/guard"),
                               max_delete=7, dry_run=True)
-    assert argv[6:10] == ["--files-from=/w/inc", "--filter=merge /w/guard", "--exclude-from=/w/exc", "--max-delete=7"]
+    assert argv[7:11] == ["--files-from=/w/inc", "--filter=merge /w/guard", "--exclude-from=/w/exc", "--max-delete=7"]
     assert "-z" in argv and "--timeout=30" in argv
     assert argv[-4:-2] == ["--dry-run", "--itemize-changes"]
     assert argv[-1] == "rsync://hotsyncuser@127.0.0.1:1873/hotsync-preview/"  # the slave stamps no marker
@@ -82,7 +82,7 @@ def test_progress_is_one_overall_percentage_from_rsync_3_1_0(master):
     def shown(version):
         argv = build_push_command(master, master_plan(tools=ToolVersions(rsync=version)), Path("/w/inc"),
                                   Path("/w/exc"), progress=True)
-        return [argument for argument in argv if argument.startswith(("--info", "--progress", "--no-inc"))]
+        return [argument for argument in argv if argument.startswith(("--info=progress", "--progress", "--no-inc"))]
 
     assert shown("3.1.2") == shown("3.5.0") == ["--info=progress2", "--no-inc-recursive"]
     assert shown("3.0.9") == shown("") == ["--progress"]  # older (or unknown): file by file
@@ -91,6 +91,13 @@ def test_progress_is_one_overall_percentage_from_rsync_3_1_0(master):
 def test_root_slash_is_the_source_for_a_real_host():
     argv = build_push_command(Root(Path("/")), master_plan(), Path("/w/inc"), Path("/w/exc"))
     assert argv[-2] == "/"
+
+
+def test_deletions_a_receiving_rsync_3_1_2_does_not_count_are_counted_from_its_lines():
+    output = "deleting srv/old/\ndeleting srv/old/a.txt\ndeleting srv/deleting me.txt\n" + STATS.replace(
+        "Number of deleted files: 2 (reg: 2)", "Number of deleted files: 0")
+    assert parse_stats(output).files_deleted == 3
+    assert parse_stats("deleting srv/a\n" + STATS).files_deleted == 2  # rsync's own count, when it gives one
 
 
 def test_stats_and_itemized_changes_are_read():

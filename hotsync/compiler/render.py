@@ -52,6 +52,7 @@ class Output:
 OUTPUT_FILES: Tuple[Tuple[str, str, int], ...] = (
     (paths.HOTSYNC_CONF, "hotsync.conf.j2", 0o644),
     (paths.RSYNCD_CONF, "rsyncd.conf.j2", 0o644),
+    (paths.RSYNCD_MOTD, "rsyncd.motd.j2", 0o644),
     (paths.RSYNCD_SECRETS, "rsyncd.secrets.j2", 0o600),
     (paths.RSYNC_PASSWORD, "rsync.password.j2", 0o600),
     (paths.STUNNEL_CONF, "stunnel.conf.j2", 0o644),
@@ -102,6 +103,7 @@ def render_context(root: Root, plan: Plan, resolved, commands: HostCommands) -> 
             "rsyncd_pid": str(root.path(paths.RSYNCD_PID)),
             "rsyncd_lock": str(root.path(paths.RSYNCD_LOCK)),
             "rsyncd_log": str(root.path(paths.RSYNCD_LOG)),
+            "rsyncd_motd": str(root.path(paths.RSYNCD_MOTD)),
             "stunnel_pid": str(root.path(paths.STUNNEL_PID)),
             "stunnel_log": str(root.path(paths.STUNNEL_LOG)),
             "psk": str(root.path(plan.transport.psk_file)),
@@ -133,11 +135,18 @@ def fence_context(root: Root, resolved, commands: HostCommands) -> dict:
     role = resolved.values.get("role")
     promoting = role == "slave" and bool(resolved.values.get("promotion_started"))
     port = resolved.values.get("tunnel_port") if promoting else resolved.values.get("fence_port") or 0
+    generation = resolved.values.get("promotion_generation") or 0
+    closed = bool(port) and (role == "master" or promoting)
     return {
-        "generation": resolved.values.get("promotion_generation") or 0,
+        "generation": generation,
         "port": port,
         "promoting": promoting,
-        "closed": bool(port) and (role == "master" or promoting),
+        "closed": closed,
+        # What the daemon's greeting tells a pushing master, so that it can say why a push was
+        # refused even when the daemon (rsync < 3.2.0) does not pass the check's words on.
+        "announced": closed or (role == "slave" and bool(generation)),
+        "role": role or "",
+        "promotion_started": resolved.values.get("promotion_started") or 0,
         "check_command": f"{check} check-push",
         "rsync": shutil.which("rsync") or "/usr/bin/rsync",
         "rsyncd_conf": str(root.path(paths.RSYNCD_CONF)),

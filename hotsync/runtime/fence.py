@@ -23,6 +23,12 @@ master's). A host's data is as new as its generation.
   rsync's ``--early-input`` (3.2.4) and the daemon's ``early exec`` do not exist on
   NethServer 7's rsync 3.1.2, which ignores ``early exec`` and refuses the option.
 
+* rsync before 3.2.0 does not send the check's words to the client: the daemon logs them and
+  closes the connection. So a fenced daemon also greets every client with an announcement
+  of its fencing facts (``motd file``, one line, see ``announced_settings``); when a push
+  fails without the check's words, the master works them out from that line
+  (``refusal_reason``), with the same ``decide_push``.
+
 * A slave whose promotion has started (``hotsync PromotionStarted``, set by promotion's
   first step and cleared by the step that makes it the master) is closed for good: its
   daemons take the promoted master's form above, whatever event runs, and every push is
@@ -53,6 +59,10 @@ REFUSAL_MARK = "HotSync refused this push"
 _GENERATION_ARGUMENT = re.compile(rf"{GENERATION_OPTION}=([0-9]{{1,10}})")
 # How many of the daemon's RSYNC_ARG# variables the check reads at most.
 ARGUMENTS_READ = 1000
+# The greeting of a fenced daemon (templates/rsyncd.motd.j2 writes it), which rsync prints on
+# the client's stdout before the transfer.
+_ANNOUNCEMENT = re.compile(
+    r"^HotSync fence: role=([a-z]{0,20}) generation=([0-9]{1,10}) promotion-started=([0-9]{1,10})[ \t\r]*$", re.M)
 
 
 @frozen
@@ -96,12 +106,17 @@ def next_generation(own: int, old_master: int) -> int:
 # ----------------------------------------------------------------------------- the master's side
 
 
+def own_generation(root: Root) -> int:
+    """This host's promotion generation."""
+    return read_fence_settings(root).generation
+
+
 def generation_options(root: Root) -> List[str]:
     """The rsync option carrying this master's promotion generation, for each push.
 
     Generation 0 (never promoted) sends nothing: a slave takes a missing generation as 0.
     """
-    generation = read_fence_settings(root).generation
+    generation = own_generation(root)
     if generation <= 0:
         return []
     return [f"{GENERATION_OPTION}={min(generation, LARGEST_SENT_GENERATION)}"]
@@ -122,6 +137,29 @@ def sent_generation(environment: Mapping[str, str]) -> Optional[int]:
         if found:
             return int(found.group(1))
     return None
+
+
+def announced_settings(output: str) -> Optional[FenceSettings]:
+    """The fencing facts a receiving daemon announced in its greeting (None: it announced none)."""
+    found = _ANNOUNCEMENT.search(output or "")
+    if found is None:
+        return None
+    return FenceSettings(role=found.group(1), generation=int(found.group(2)), promotion_started=int(found.group(3)))
+
+
+def refusal_reason(error_output: str, output: str, own_generation: int) -> str:
+    """Why the receiving host refused a failed push, in its words; "" when it did not refuse it.
+
+    The check's own line when the daemon sent it (rsync >= 3.2.0), else the same decision
+    made here from the daemon's announcement and this host's generation.
+    """
+    line = next((line.strip() for line in error_output.splitlines() if REFUSAL_MARK in line), "")
+    if line:
+        return line[line.index(REFUSAL_MARK):]
+    announced = announced_settings(output)
+    if announced is None:
+        return ""
+    return decide_push(announced, own_generation) or ""
 
 
 # ----------------------------------------------------------------------------- the receiving side

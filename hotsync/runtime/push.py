@@ -34,9 +34,10 @@ from ..frozen import field, frozen
 from ..plan import Plan, Transport
 from ..root import Root
 from ..tool_versions import at_least
-from .fence import REFUSAL_MARK
+from .fence import own_generation, refusal_reason
 
-RSYNC_TREE_OPTIONS = ("-r", "-a", "-H", "-A", "--delete-delay")
+# --info=del lists each deletion: the only count a receiving rsync 3.1.2 gives (see parse_stats).
+RSYNC_TREE_OPTIONS = ("-r", "-a", "-H", "-A", "--delete-delay", "--info=del")
 # Without it each rsync connection through the tunnel waits twice for a delayed ACK
 # (about 40 ms each); it only pays off when stunnel and rsyncd set it too.
 RSYNC_SOCKET_OPTIONS = "--sockopts=TCP_NODELAY"
@@ -144,7 +145,7 @@ def push_tree(
     if missing:
         return PushResult(exit_code=-1, completed=False, errors=(missing,))
     code, output, error_output = run_rsync(argv, progress_stream)
-    errors, warnings = judge_exit(root, plan, code, error_output, max_delete)
+    errors, warnings = judge_exit(root, plan, code, error_output, max_delete, output)
     return PushResult(
         exit_code=code,
         completed=code in COMPLETED_EXITS,
@@ -218,17 +219,17 @@ def show_progress(text: str, stream: IO[str]) -> None:
 
 
 def judge_exit(
-    root: Root, plan: Plan, code: int, error_output: str, max_delete: Optional[int]
+    root: Root, plan: Plan, code: int, error_output: str, max_delete: Optional[int], output: str = ""
 ) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
     """(errors, warnings) for rsync's exit code, with rsync's own words.
 
     The delete cap is recognised by rsync's message, not only by exit 25: pushing to a
     daemon, rsync 3.5 reports the skipped deletions but exits 0.
     """
-    refusal = next((line.strip() for line in error_output.splitlines() if REFUSAL_MARK in line), "")
+    refusal = "" if code in COMPLETED_EXITS else refusal_reason(error_output, output, own_generation(root))
     if refusal:
         # The slave's fence said why, in words meant for the admin: nothing else matters.
-        return (refusal[refusal.index(REFUSAL_MARK):],), ()
+        return (refusal,), ()
     errors = []
     skipped = deletions_skipped(error_output)
     if skipped or code == EXIT_MAX_DELETE:
@@ -318,12 +319,20 @@ _STATS = {
 }
 
 
+_DELETION = re.compile(r"^\*?deleting +\S", re.M)
+
+
 def parse_stats(output: str) -> TransferStats:
-    """The numbers of rsync's ``--stats`` block (zeros for what is absent)."""
+    """The numbers of rsync's ``--stats`` block (zeros for what is absent).
+
+    A receiving rsync 3.1.2 does not report its deletions to the sender (its count stays 0):
+    they are then counted from the lines ``--info=del`` prints, one a deletion.
+    """
     values = {}
     for name, pattern in _STATS.items():
         found = pattern.search(output)
         values[name] = int(found.group(1).replace(",", "")) if found else 0
+    values["files_deleted"] = values["files_deleted"] or len(_DELETION.findall(output))
     return TransferStats(**values)
 
 
