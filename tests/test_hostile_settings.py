@@ -286,10 +286,10 @@ def test_a_zone_that_opens_a_section_is_refused_by_a_real_process(hosts):
 
 
 ACCEPTED = [
-    ("master", "SlaveHost", "fe80::1%eth0", "connect = [fe80::1%eth0]:273"),
+    ("master", "SlaveHost", "fe80::1%eth0", "connect = fe80::1%eth0:273"),
     ("master", "SlaveHost", "slave.example.org.", "connect = slave.example.org.:273"),
     ("master", "IoTimeout", "86400", "TIMEOUTidle = 172860"),
-    ("master", "SlavePort", "00273", "connect = [fe80::2%eth0]:273"),
+    ("master", "SlavePort", "00273", "connect = fe80::2%eth0:273"),
 ]
 
 

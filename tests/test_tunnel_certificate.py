@@ -235,3 +235,41 @@ def test_a_slave_being_promoted_refuses_the_master_through_its_certificate_fence
     assert outcome.code == 1
     assert "HotSync refused this push: the receiving host is being promoted to master" in outcome.err, outcome.err
     assert not (slave / "srv").exists()
+
+
+def test_a_master_reaches_an_ipv6_slave_and_presents_the_certificate(tmp_path):
+    """stunnel takes an IPv6 address bare in 'connect' (it splits at the last ':'); a slave
+    stand-in on ::1 that trusts only the derived certificate sees the master present it."""
+    import threading
+
+    port = free_port()
+    master = tmp_path / "master"
+    set_up_host(master, "master", peer="::1", password=PASSWORD, tunnel_port=port, rsync_port=free_port())
+    admin(master, "config", "setprop", "hotsync", "TunnelAuth", "certificate")
+    admin(master, "compile", "--quiet")
+    assert f"connect = ::1:{port}" in (master / "etc/stunnel/stunnel.conf").read_text().splitlines()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(master / CERTIFICATE), str(master / KEY))
+    context.load_verify_locations(str(master / CERTIFICATE))
+    context.verify_mode = ssl.CERT_REQUIRED
+    presented = []
+    listener = socket.socket(socket.AF_INET6)
+    listener.bind(("::1", port))
+    listener.listen(1)
+    listener.settimeout(20)
+
+    def answer_once():
+        connection, _address = listener.accept()
+        with context.wrap_socket(connection, server_side=True) as tls:
+            presented.append(tls.getpeercert(binary_form=True))
+
+    thread = threading.Thread(target=answer_once)
+    thread.start()
+    try:
+        admin(master, "services", "start", "stunnel")
+        run_hotsync_process("--root", master)  # fails after the handshake: the stand-in speaks no rsync
+        thread.join(30)
+    finally:
+        run_hotsync_process("--root", master, "services", "stop")
+        listener.close()
+    assert presented == [ssl.PEM_cert_to_DER_cert((master / CERTIFICATE).read_text())]

@@ -119,7 +119,9 @@ def render_context(root: Root, plan: Plan, resolved, commands: HostCommands) -> 
         # Longer than rsync's own I/O timeout, so a stalled transfer ends with rsync's clear
         # message; the tunnel's limit only reaps connections nobody is left to end.
         "tunnel_idle_timeout": plan.limits.io_timeout * 2 + 60,
-        "connect_host": f"[{plan.slave_host}]" if ":" in plan.slave_host else plan.slave_host,
+        # stunnel (4.56 as 5.x) splits 'connect' at its last ':' and hands the host to
+        # getaddrinfo as it is: an IPv6 address goes in bare, brackets would be part of the name.
+        "connect_host": plan.slave_host,
         "fence": fence,
     }
 
