@@ -12,8 +12,9 @@ implement it, each in its own folder:
 
 What is the same on both hosts is not part of the interface: owners and accounts (read
 from the root's own ``/etc/passwd`` and ``/etc/group``), file paths (``Root``), the
-configuration restore (HotSync's own merge of the backup's databases) and the e-smith
-configuration database, a format both hosts keep under their root. The runtime
+e-smith configuration database, a format both hosts keep under their root. NethServer's own
+tools (``run_host_tool``: ``signal-event``, ``restore-config``…) are looked up under the root
+on both: a sandbox root has none unless a test puts a stand-in there. The runtime
 (``hotsync/runtime/``) reaches the platform only through this module: for the database
 it imports the names re-exported below (``read_database``, ``edit_database``…), never
 ``hotsync.nethserver`` itself; a test reads the imports and holds it to that.
@@ -37,6 +38,8 @@ __all__ = [
 ]
 
 SERVICE_NAMES = ("stunnel", "rsyncd")
+HOST_TOOL_TIMEOUT_SECONDS = 1800  # an update event reconfigures a whole package
+HOST_TOOL_OUTPUT_LINES = 10
 ACTIONS = ("start", "stop", "restart", "reload")
 
 
@@ -147,11 +150,12 @@ class Host(abc.ABC):
         """Run a rule's program (``promote run``) on this host; says what it did."""
 
     @abc.abstractmethod
-    def run_host_tool(self, tool: str, arguments: Sequence[str] = ()) -> Optional[str]:
-        """Run NethServer's tool at host path ``tool`` (``signal-event``, an event action)
-        with ``arguments``: its output, or None when this host has no such tool. A sandbox
-        root has one only when a test puts a stand-in there, and runs it told its root.
-        Raises ``HotsyncError`` with the tool's last lines when it fails."""
+    def run_host_tool(self, tool: str, arguments: Sequence[str] = (),
+                      timeout: float = HOST_TOOL_TIMEOUT_SECONDS) -> Optional[str]:
+        """Run NethServer's tool at host path ``tool`` (``signal-event``, an event action,
+        ``restore-config``) with ``arguments``: its output, or None when this host has no
+        such tool. A sandbox root has one only when a test puts a stand-in there, and runs it
+        told its root. Raises ``HotsyncError`` with the tool's last lines when it fails."""
 
     @abc.abstractmethod
     def scheduled_command(self, program: str) -> str:
@@ -168,17 +172,14 @@ class Host(abc.ABC):
         return run_event(self.root, event, arguments)
 
 
-HOST_TOOL_TIMEOUT_SECONDS = 1800  # an update event reconfigures a whole package
-HOST_TOOL_OUTPUT_LINES = 10
-
-
-def run_tool_at(path: Path, arguments: Sequence[str], environment: Optional[Dict[str, str]] = None) -> Optional[str]:
+def run_tool_at(path: Path, arguments: Sequence[str], environment: Optional[Dict[str, str]] = None,
+                timeout: float = HOST_TOOL_TIMEOUT_SECONDS) -> Optional[str]:
     """Run the executable at ``path`` for ``Host.run_host_tool`` (None when there is none)."""
     if not os.access(path, os.X_OK):
         return None
     try:
         finished = run_command([str(path), *arguments], environment=environment,
-                               timeout=HOST_TOOL_TIMEOUT_SECONDS, check=False)
+                               timeout=timeout, check=False)
     except CommandError as error:  # not started, or timed out
         raise HotsyncError(str(error)) from None
     output = (finished.stdout + finished.stderr).strip()

@@ -48,6 +48,7 @@ LOCAL_STUNNEL_UNIT = "/etc/systemd/system/stunnel.service"
 BACKUP_FOLDER = "/var/lib/nethserver/backup"
 DATABASE_FOLDER = "/var/lib/nethserver/db"  # the e-smith databases
 EVENTS_FOLDER = "/etc/e-smith/events"
+RESTORE_TOOL = "/sbin/e-smith/restore-config"  # restores the configuration backup, runs the restore events
 TEMPLATES_FOLDER = "/etc/e-smith/templates"  # e-smith template fragments, one folder per file
 SIGNAL_EVENT_TOOL = "/sbin/e-smith/signal-event"  # NethServer's own events runner
 # nethserver-backup-config's action: the current configuration backup into the restore history

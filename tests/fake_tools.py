@@ -54,3 +54,56 @@ def install_fake_stunnel(folder: Path, output: str, exit_code: int = 0) -> Path:
 def path_with(folder: Path) -> str:
     """PATH with ``folder`` first."""
     return f"{folder}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+# ----------------------------------------------------------------------------- NethServer's tools
+#
+# Recording stand-ins inside a sandbox root, where the platform seam looks for them: each one
+# appends a line (its name, its arguments) to ROOT/calls.log, so a test reads which tools ran,
+# in which order and with which arguments.
+
+CALLS_LOG = "calls.log"
+RESTORE_CONFIG = "sbin/e-smith/restore-config"
+BACKUP_ARCHIVE = "var/lib/nethserver/backup/backup-config.tar.xz"
+NETWORKS_DATABASE = "var/lib/nethserver/db/networks"
+
+
+def _record_line(name: str) -> str:
+    return f'echo "{name} $*" >> "$HOTSYNC_ROOT/{CALLS_LOG}"\n'
+
+
+def install_recording_restore_config(root: Path, exit_code: int = 0) -> Path:
+    """A stand-in for NethServer's restore-config: records its call, unpacks the whole
+    configuration backup over the root as the real one's restore-config-execute does (with
+    ``--skip-network``, this host's networks database is kept, as its restore events keep its
+    cards), prints its stage lines and exits ``exit_code`` (1 after a failed
+    post-restore-config, as it does)."""
+    tool = root / RESTORE_CONFIG
+    tool.parent.mkdir(parents=True, exist_ok=True)
+    ending = ('echo "Event post-restore-config: FAIL"\necho "Restore status: FAIL"\nexit 1\n' if exit_code
+              else 'echo "Event post-restore-config: SUCCESS"\n')
+    tool.write_text("#!/bin/sh\n" + _record_line("restore-config")
+                    + 'echo "Restore config started"\n'
+                    + f'networks="$HOTSYNC_ROOT/{NETWORKS_DATABASE}"\n'
+                    + 'case " $* " in *" --skip-network "*) cp -p "$networks" "$networks.kept";; esac\n'
+                    + f'tar -C "$HOTSYNC_ROOT" -xf "$HOTSYNC_ROOT/{BACKUP_ARCHIVE}" || exit 1\n'
+                    + 'if [ -f "$networks.kept" ]; then mv "$networks.kept" "$networks"; fi\n'
+                    + 'echo "Action restore-config-execute: SUCCESS"\n' + ending)
+    tool.chmod(0o755)
+    return tool
+
+
+def install_recording_action(root: Path, event: str, name: str = "S99zz-record", body: str = "") -> Path:
+    """An action of ``event`` in the root's events folder that records the event (and its
+    arguments) when it runs, then runs the shell lines ``body``."""
+    action = root / "etc/e-smith/events" / event / name
+    action.parent.mkdir(parents=True, exist_ok=True)
+    action.write_text("#!/bin/sh\n" + _record_line("signal-event") + body)
+    action.chmod(0o755)
+    return action
+
+
+def recorded_calls(root: Path) -> list:
+    """The calls the stand-ins recorded, in order."""
+    log = root / CALLS_LOG
+    return log.read_text().splitlines() if log.exists() else []

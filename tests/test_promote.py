@@ -13,6 +13,12 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from fake_tools import (
+    install_recording_action,
+    install_recording_restore_config,
+    path_with,
+    recorded_calls,
+)
 from helpers import free_port, run_hotsync_process
 from hotsync.cli import main as hotsync_main
 from hotsync.nethserver.esmith import database_path, read_database
@@ -21,7 +27,7 @@ from hotsync.runtime.backup import make_config_backup
 from hotsync.runtime.conditions import InstalledPackages
 from hotsync.runtime.fence import writable_modules
 from hotsync.runtime.lock import hold_sync_lock
-from hotsync.runtime.promote import STATE_PATH
+from hotsync.runtime.promote import LOADED_DUMPS_FOLDER, STATE_PATH
 from hotsync.host import host_for
 
 PASSWORD = "correct-horse-battery"
@@ -90,7 +96,7 @@ def test_promote_with_yes_makes_the_slave_the_master(slave):
     assert database.get_prop("hotsync", "PromotionGeneration") == "1"
     assert database.get_prop("webapp", "TCPPort") == "8080"  # the master's configuration
     assert database.get_prop("rsyncd", "password") == PASSWORD  # this host's own HotSync records
-    assert configuration(slave, "networks").get_prop("eth0", "ipaddr") == "192.168.1.2"
+    assert configuration(slave, "networks").get_prop("eth0", "ipaddr") == "192.168.1.1"  # the master's network
     assert stat.S_IMODE(os.stat(slave / "etc/cron.daily/logrotate").st_mode) == 0o755
     assert stat.S_IMODE(os.stat(slave / "etc/cron.daily/jobs.deny").st_mode) == 0o644
     assert "[1/7] stop receiving data: rsync daemon stopped" in outcome.out
@@ -195,7 +201,7 @@ def test_interactive_invalid_answer_then_choice_3(slave):
     child.expect("skipped \\(network choice: continue without reinstalling packages\\)")
     child.expect("Promotion complete")
     assert exit_status(child) == 0
-    assert configuration(slave, "networks").get_prop("eth0", "ipaddr") == "192.168.1.2"
+    assert configuration(slave, "networks").get_prop("eth0", "ipaddr") == "192.168.1.1"  # the master's network
 
 
 def test_interactive_no_means_nothing_changes(slave):
@@ -324,3 +330,151 @@ def test_promotion_waits_for_the_upkeep_holding_the_lock(slave):
     out, err = child.communicate(timeout=120)
     assert child.returncode == 0, err
     assert "Promotion complete" in out
+
+
+# ----------------------------------------------------------------------------- NethServer's restore, the network
+
+
+def promote_with_yes(slave, *arguments, environment=None):
+    return run_hotsync_process("--root", slave, "--yes", *arguments, program="hotsync-promote", environment=environment)
+
+
+def test_nethservers_restore_config_restores_the_backup_and_this_host_keeps_its_hotsync_records(slave):
+    install_recording_restore_config(slave)
+    install_recording_action(slave, "nethserver-hotsync-save")
+
+    outcome = promote_with_yes(slave, "--network", "continue")
+
+    assert outcome.code == 0, outcome.err + outcome.out
+    # Closing the slave's daemon, then NethServer's restore (HotSync has installed the packages
+    # already; the network is the master's), then the role, applied by the save event.
+    assert recorded_calls(slave) == ["signal-event nethserver-hotsync-save", "restore-config --no-reinstall",
+                                     "signal-event nethserver-hotsync-save"]
+    assert "NethServer's restore-config restored the master's configuration backup" in outcome.out
+    database = configuration(slave)
+    assert database.get_prop("webapp", "TCPPort") == "8080"  # unpacked from the master's backup
+    assert database.get_prop("rsyncd", "password") == PASSWORD
+    assert database.get_prop("rsyncd", "TCPPort") != "873"  # the slave's own port, not the master's default
+    assert (database.get_prop("hotsync", "role"), database.get_prop("hotsync", "SlaveHost")) == ("master", "")
+    assert database.get_prop("hotsync", "PromotionGeneration") == "1"
+    assert not (slave / "var/lib/nethserver/hotsync/promotion-configuration.saved").exists()  # it held the password
+
+
+def test_network_keep_keeps_this_hosts_network_and_says_what_is_left(slave):
+    install_recording_restore_config(slave)
+
+    outcome = promote_with_yes(slave, "--network", "keep")
+
+    assert outcome.code == 0, outcome.err + outcome.out
+    assert recorded_calls(slave) == ["restore-config --no-reinstall --skip-network"]
+    assert configuration(slave, "networks").get_prop("eth0", "ipaddr") == "192.168.1.2"
+    assert configuration(slave).get_prop("webapp", "TCPPort") == "8080"  # the rest is the master's
+    assert "this host kept its own network: move the old master's network roles" in outcome.out
+    assert "this host now has the master's network" not in outcome.out
+
+
+def test_without_restore_config_the_master_network_is_applied_by_interface_update(slave):
+    # The stand-in action reads the networks database the event applies.
+    install_recording_action(slave, "interface-update", "S30record",
+                             'grep ^eth0 "$HOTSYNC_ROOT/var/lib/nethserver/db/networks" >> "$HOTSYNC_ROOT/calls.log"\n')
+
+    outcome = promote_with_yes(slave, "--network", "continue")
+
+    assert outcome.code == 0, outcome.err + outcome.out
+    assert recorded_calls(slave) == ["signal-event interface-update", "eth0=ethernet|ipaddr|192.168.1.1|role|green"]
+    assert "the master's network applied by 'signal-event interface-update'" in outcome.out
+    assert "this host now has the master's network configuration" in outcome.out
+
+
+def test_network_cards_named_otherwise_stop_the_promotion_before_any_change(slave):
+    write(database_path(Root(slave), "networks"),
+          "ens18=ethernet|ipaddr|192.168.1.2|role|green\nens19=ethernet|role|red\nbr0=bridge|role|blue\n")
+    # The master's backup has eth0 (green) only; make it name a second card and a bridge too.
+    master_networks = "eth0=ethernet|role|green\neth1=ethernet|role|red\nbr0=bridge|role|blue\n"
+    rebuild_master_backup(slave, networks=master_networks)
+    install_recording_restore_config(slave)
+    before = tree_of(slave)
+
+    stopped = promote_with_yes(slave, "--network", "continue")
+
+    assert stopped.code == 1
+    assert "promotion stopped before any change" in stopped.err
+    assert "its network card(s) eth0, eth1 have no card of the same name here" in stopped.err
+    assert "this host's cards: ens18, ens19" in stopped.err
+    assert "'hotsync-promote --network keep'" in stopped.err
+    assert tree_of(slave) == before
+    assert recorded_calls(slave) == []
+
+    kept = promote_with_yes(slave, "--network", "keep")
+
+    assert kept.code == 0, kept.err + kept.out
+    assert configuration(slave, "networks").get_prop("ens18", "ipaddr") == "192.168.1.2"
+
+
+def test_a_failed_restore_config_stops_the_promotion_with_this_hosts_records_and_a_rerun_finishes(slave):
+    install_recording_restore_config(slave, exit_code=1)
+
+    failed = promote_with_yes(slave, "--network", "continue")
+
+    assert failed.code == 1
+    assert "'restore the configuration': restore-config --no-reinstall exited 1" in failed.err
+    assert "Restore status: FAIL" in failed.err
+    database = configuration(slave)
+    assert database.get_prop("hotsync", "role") == "slave"  # not the master's record left by the unpacking
+    assert database.get_prop("hotsync", "PromotionStarted")
+    assert database.get_prop("rsyncd", "password") == PASSWORD
+    install_recording_restore_config(slave)
+
+    resumed = promote_with_yes(slave)
+
+    assert resumed.code == 0, resumed.err + resumed.out
+    assert recorded_calls(slave) == ["restore-config --no-reinstall"] * 2
+    assert configuration(slave).get_prop("hotsync", "role") == "master"
+
+
+# ----------------------------------------------------------------------------- nothing restored twice
+
+# What nethserver-mysql's post-restore-data action does with the dumps folder (mysql-load-tables):
+# every *.dump there is handed to the server to load.
+LOAD_TABLES = 'for dump in "$HOTSYNC_ROOT"/var/lib/nethserver/backup/mysql/*.dump; do ' \
+              'echo "load $(basename "$dump")" >> "$HOTSYNC_ROOT/calls.log"; done\n'
+
+
+def test_post_restore_data_does_not_load_again_the_dumps_promotion_loaded(slave, tmp_path):
+    write(slave / "var/lib/hotsync/sandbox-packages", "nethserver-mysql 1.0\nnethserver-nextcloud 1.0\n")
+    dumps = slave / "var/lib/nethserver/backup/mysql"
+    for name in ("mysql", "nextcloud", "shop"):
+        write(dumps / f"{name}.dump", f"-- the master's {name} database\n")
+    client = tmp_path / "bin/mysql"  # records what promotion asks the server to load
+    write(client, f'#!/bin/sh\necho "mysql $*" >> "{slave}/calls.log"\n', 0o755)
+    install_recording_action(slave, "post-restore-data", "S02load-tables", LOAD_TABLES)
+
+    promoted = promote_with_yes(slave, "--network", "continue", environment={"PATH": path_with(client.parent)})
+    assert promoted.code == 0, promoted.err + promoted.out
+    assert f"source {slave}/var/lib/nethserver/backup/mysql/nextcloud.dump -- nextcloud" in recorded_calls(slave)[-1]
+    assert "signal-event post-restore-data" in promoted.out
+    cli("--root", slave, "signal-event", "post-restore-data")
+
+    loaded_again = [line for line in recorded_calls(slave) if line.startswith("load ")]
+    assert loaded_again == ["load mysql.dump", "load shop.dump"]
+    aside = slave / LOADED_DUMPS_FOLDER.lstrip("/") / "var/lib/nethserver/backup/mysql/nextcloud.dump"
+    assert aside.read_text() == "-- the master's nextcloud database\n"
+    assert stat.S_IMODE(os.stat(slave / LOADED_DUMPS_FOLDER.lstrip("/")).st_mode) == 0o700
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def rebuild_master_backup(slave, networks: str) -> None:
+    """The synced backup again, as the master would make it with ``networks`` as its networks database."""
+    master = slave.parent / "master"
+    write(database_path(Root(master), "networks"), networks)
+    make_config_backup(Root(master), InstalledPackages(Root(master)))
+    shutil.rmtree(slave / "var/lib/nethserver/backup")
+    shutil.copytree(master / "var/lib/nethserver/backup", slave / "var/lib/nethserver/backup")
+
+
+def tree_of(root):
+    from helpers import tree_hash
+
+    return tree_hash(root)

@@ -1,11 +1,14 @@
-"""``hotsync-promote [--yes] [--network restore|stop|continue]``: make this slave the master.
+"""``hotsync-promote [--yes] [--network restore|keep|stop|continue]``: make this slave the master.
 
-Asks for confirmation (``--yes`` answers it). When the package repositories cannot be
+Asks for confirmation (``--yes`` answers it). The promoted host takes the master's network
+configuration unless ``--network keep`` (and stops before any change when the master's
+network cards are not named as this host's). When the package repositories cannot be
 reached it asks the original's question, "Please choose an action (1-3)":
 1 restore the master's network configuration, 2 stop so the admin fixes the network,
 3 continue without reinstalling packages (``--network`` answers it; with ``--yes`` alone
 the answer is 3). Then runs the steps of ``hotsync.runtime.promote``, printing each one,
-and ends with the measured recovery time and the age of the restored data.
+and ends with the measured recovery time, the age of the restored data and what is left
+to do.
 """
 
 import time
@@ -16,14 +19,18 @@ from ..plan import load_plan
 from ..root import Root
 from ..runtime.lock import hold_sync_lock
 from ..runtime.promote import (
+    LOADED_DUMPS_FOLDER,
     NETWORK_CHOICES,
     PromotionReport,
     check_can_promote,
+    check_network_can_be_taken,
     data_age,
+    planned_state,
     promote,
     promotion_in_progress,
     read_state,
     repositories_problem,
+    takes_master_network,
 )
 from .parsing import CommandParser
 
@@ -42,7 +49,9 @@ def build_parser() -> CommandParser:
                         help="do not ask for confirmation; without --network, continue without reinstalling "
                              "packages when the repositories cannot be reached")
     parser.add_argument("--network", choices=NETWORK_CHOICES,
-                        help="the answer to the network question: restore the master's network, stop, or continue")
+                        help="restore: take the master's network configuration (the default, when the network cards "
+                             "have the same names); keep: keep this host's own; stop, continue: the answers to the "
+                             "question asked when the package repositories cannot be reached")
     return parser
 
 
@@ -59,6 +68,7 @@ def main(root: Root, argv: List[str], ask: Callable[[str], str] = input) -> int:
         print("Promotion stopped before any change: fix the network in the Server Manager, "
               "then run hotsync-promote again.")
         return EXIT_FAILURE
+    check_network_can_be_taken(root, planned_state(root, network))  # before the lock file too
     # The slave's upkeep takes the same lock: it never runs beside the promotion.
     with hold_sync_lock(root, waiting=lambda: print("Waiting for the slave's upkeep (hotsync-slave) to end...", flush=True)):
         report = promote(root, network, announce=print)
@@ -82,7 +92,7 @@ def choose_network(root: Root, options, resuming: bool, ask: Callable[[str], str
     repositories answer, else the question (``--yes`` answers ``continue``)."""
     if options.network:
         return options.network
-    if resuming and read_state(root).get("network") in ("restore", "continue"):
+    if resuming and read_state(root).get("network") in ("restore", "keep", "continue"):
         return read_state(root)["network"]
     problem = repositories_problem(root)
     if not problem:
@@ -118,10 +128,25 @@ def print_summary(report: PromotionReport, root: Root) -> None:
               "changes made on the old master after it are not on this host.")
     else:
         print("The age of the restored data is unknown: no successful sync from the old master is recorded.")
-    print("Next: move the old master's network roles (gateway, public address) to this host if needed; "
-          "on NethServer run 'signal-event post-restore-data'. To protect this master again, make the old "
-          "one (once repaired) its slave and run here: config setprop hotsync SlaveHost ADDRESS status enabled; "
-          "signal-event nethserver-hotsync-save")
+    for line in next_steps(report):
+        print(line)
+
+
+def next_steps(report: PromotionReport) -> List[str]:
+    """What is left for the admin, as this promotion left the host."""
+    if takes_master_network(report.network):
+        network = ("Next: this host now has the master's network configuration (its addresses and roles): "
+                   "keep the old master off the network until it is made a slave.")
+    else:
+        network = ("Next: this host kept its own network: move the old master's network roles (gateway, "
+                   "public address) to this host in the Server Manager (Network) if needed.")
+    return [
+        network,
+        "Then run 'signal-event post-restore-data' to load the other synced dumps (the ones promotion loaded "
+        f"are set aside in {LOADED_DUMPS_FOLDER}, so they are not loaded twice).",
+        "To protect this master again, make the old one (once repaired) its slave and run here: "
+        "config setprop hotsync SlaveHost ADDRESS status enabled; signal-event nethserver-hotsync-save",
+    ]
 
 
 def describe_moment(epoch) -> str:

@@ -4,7 +4,7 @@ import os
 from typing import Dict, Optional, Sequence, Tuple
 
 from ..errors import CommandError, HotsyncError
-from ..host import Host, ServiceStatus, run_tool_at
+from ..host import HOST_TOOL_TIMEOUT_SECONDS, Host, ServiceStatus, run_tool_at
 from ..programs import run_command
 from . import packages, systemd
 
@@ -70,8 +70,9 @@ class NethServerHost(Host):
             raise HotsyncError(str(error)) from None
         return f"ran {' '.join(argv)}"
 
-    def run_host_tool(self, tool: str, arguments: Sequence[str] = ()) -> Optional[str]:
-        return run_tool_at(self.root.path(tool), arguments)
+    def run_host_tool(self, tool: str, arguments: Sequence[str] = (),
+                      timeout: float = HOST_TOOL_TIMEOUT_SECONDS) -> Optional[str]:
+        return run_tool_at(self.root.path(tool), arguments, timeout=timeout)
 
     def scheduled_command(self, program: str) -> str:
         return f"{SCRIPTS_FOLDER}/{program}"

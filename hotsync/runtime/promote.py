@@ -7,34 +7,42 @@ Steps, in this order (reference §7, driven by the plan):
    daemons take the fence's form (every push refused, whatever event runs later; see
    ``fence.py``). This step runs again on every resume: it checks the daemon rather than
    trusting an earlier run;
-2. ``packages``: reinstall the master's packages (skipped with network choice ``continue``);
+2. ``packages``: reinstall the master's packages (skipped with network choice ``continue``),
+   before the dumps are loaded: their servers come with them;
 3. ``fixperm``: the slave's ownership fixes;
 4. one step per ``promote`` statement of the active rules, in plan order: ``restore`` loads
-   dumps into the local MariaDB/MySQL or PostgreSQL, ``restart`` restarts a service, ``run``
-   runs a program;
+   dumps into the local MariaDB/MySQL or PostgreSQL (and moves them aside, see
+   ``set_loaded_dump_aside``), ``restart`` restarts a service, ``run`` runs a program;
 5. ``package-events``: yum's events plugin on again (a slave keeps it off), so the
    packages the configuration restore and the admin install later are configured;
-6. ``configuration``: the e-smith databases from the synced backup, except HotSync's own
-   records (and the network, unless network choice ``restore``);
+6. ``configuration``: the synced configuration backup, restored by NethServer's own
+   ``restore-config`` where the host has it (else HotSync merges the backup's e-smith
+   databases itself), keeping this host's HotSync records; the master's network comes with
+   it unless network choice ``keep`` (see ``interface_mismatch``: checked before step 1);
 7. ``master``: role master, a new promotion generation, the fence (see ``fence.py``);
 8. ``cron``: the periodic jobs executable again.
 
 Each completed step is recorded in ``STATE_PATH``; running promotion again skips them
 (except the first), so after fixing what made a step fail the admin just runs the command
 again.
+
+The network choice: ``keep`` keeps this host's own network; any other takes the master's
+(``continue`` also skips the packages step; ``reinstall`` is the choice made for the admin
+when the repositories answer).
 """
 
 import json
+import os
 import tarfile
 import time
 from pathlib import Path
 from typing import IO, Callable, Dict, List, Optional, Tuple
 
-from ..errors import CommandError, HotsyncError
+from ..errors import EXIT_FAILURE, CommandError, HotsyncError
 from ..files import write_file_atomic
 from ..frozen import frozen
 from ..host import Database, apply_database_defaults, database_path, edit_database, host_for, parse_database, read_database
-from ..paths import RSYNCD_CONF, STATE_FOLDER, YUM_EVENTS_PLUGIN_CONF
+from ..paths import EVENTS_FOLDER, RESTORE_TOOL, RSYNCD_CONF, STATE_FOLDER, YUM_EVENTS_PLUGIN_CONF
 from ..plan import Plan, PromoteStep, load_plan
 from ..programs import run_command
 from ..root import Root
@@ -69,10 +77,20 @@ from .slave import (
 from .status import read_marker, render_json
 
 STATE_PATH = f"{STATE_FOLDER}/promotion.json"
-NETWORK_CHOICES = ("restore", "stop", "continue")
+NETWORK_CHOICES = ("restore", "keep", "stop", "continue")
 # Records that belong to HotSync on this very host: promotion sets them, the master's copy must not.
 HOTSYNC_KEYS = ("hotsync", "rsyncd", "stunnel")
+# This host's configuration database as it was before the restore (HotSync's records are put
+# back from it); root-only: it holds the rsync password.
+SAVED_CONFIGURATION_PATH = f"{STATE_FOLDER}/promotion-configuration.saved"
+# The dumps promotion loaded, moved here (same path below it) so nothing loads them again.
+LOADED_DUMPS_FOLDER = f"{STATE_FOLDER}/loaded-dumps"
 NETWORK_DATABASE = "networks"
+# A networks record of this type names a network card (bond members too, with role 'slave'):
+# the names the master's configuration gives roles to, which this host's cards must carry.
+INTERFACE_TYPE = "ethernet"
+INTERFACE_UPDATE_EVENT = "interface-update"
+RESTORE_TOOL_TIMEOUT_SECONDS = 4 * 3600  # post-restore-config reconfigures every installed module
 DATABASE_FOLDER_IN_ARCHIVE = "var/lib/nethserver/db/"
 SAVE_EVENT = "nethserver-hotsync-save"
 RESTORE_TIMEOUT_SECONDS = 4 * 3600
@@ -107,6 +125,7 @@ class PromotionReport:
     seconds: float  # this run
     total_seconds: float  # since the first attempt: the recovery time
     data_epoch: Optional[int]  # when the restored data was last synced successfully
+    network: str  # the network choice the promotion ran with
 
 
 # ----------------------------------------------------------------------------- state
@@ -162,6 +181,8 @@ def promote(root: Root, network: str, announce: Callable[[str], None]) -> Promot
     check_can_promote(root, plan)
     started = time.time()
     state = _current_state(root, started, network)
+    check_network_can_be_taken(root, state)
+    write_state(root, state)
     steps = promotion_steps(root, plan, state["network"])
     ran: List[Tuple[str, str]] = []
     skipped: List[str] = []
@@ -192,7 +213,7 @@ def promote(root: Root, network: str, announce: Callable[[str], None]) -> Promot
     state["finished_epoch"] = int(finished)
     write_state(root, state)
     return PromotionReport(tuple(ran), tuple(skipped), finished - started, finished - state["started_epoch"],
-                           state.get("data_epoch"))
+                           state.get("data_epoch"), state["network"])
 
 
 def _rerun_note(completed: List[Step]) -> str:
@@ -205,15 +226,63 @@ def _rerun_note(completed: List[Step]) -> str:
 
 
 def _current_state(root: Root, now: float, network: str) -> Dict:
-    """The unfinished promotion to resume, or a new one."""
+    """The unfinished promotion to resume, or a new one (not written yet)."""
     state = read_state(root)
     if state and not state.get("finished_epoch"):
         if network in NETWORK_CHOICES:
             state["network"] = network
         return state
-    state = {"started_epoch": int(now), "network": network, "done": {}, "data_epoch": data_age(root)}
-    write_state(root, state)
-    return state
+    return {"started_epoch": int(now), "network": network, "done": {}, "data_epoch": data_age(root)}
+
+
+def check_network_can_be_taken(root: Root, state: Dict) -> None:
+    """Raise ``PromotionStopped`` before any change when the promotion described by ``state``
+    is to take the master's network and this host's cards do not allow it."""
+    if "configuration" in state["done"] or not takes_master_network(state["network"]):
+        return
+    mismatch = interface_mismatch(root)
+    if mismatch:
+        raise PromotionStopped(f"promotion stopped before any change: {mismatch}", EXIT_FAILURE)
+
+
+def planned_state(root: Root, network: str) -> Dict:
+    """The promotion ``promote(root, network, ...)`` would run or resume now."""
+    return _current_state(root, time.time(), network)
+
+
+def takes_master_network(network: str) -> bool:
+    """Whether network choice ``network`` takes the master's network configuration."""
+    return network != "keep"
+
+
+def interface_mismatch(root: Root) -> str:
+    """Why this host cannot take the master's network ("" when it can).
+
+    NethServer applies the restored network by card name: a card the master gave a role to
+    and this host lacks leaves that role (the green network, the gateway) on no card. Cards
+    only this host has are no obstacle; they are named as the candidates to map to.
+    """
+    master = read_backup_databases(root).get(NETWORK_DATABASE)
+    if master is None:
+        return ""
+    theirs = interface_names(master)
+    ours = interface_names(read_database(database_path(root, NETWORK_DATABASE)))
+    missing = sorted(theirs - ours)
+    if not missing:
+        return ""
+    spare = sorted(ours - theirs)
+    return (f"the master's network cannot be taken over: its network card(s) {', '.join(missing)} "
+            f"have no card of the same name here (this host's cards: {', '.join(sorted(ours)) or 'none'}"
+            + (f"; not on the master: {', '.join(spare)}" if spare else "") + ").\n"
+            "To map them, name this host's cards as the master's (for example with udev rules keyed on "
+            "their MAC addresses, then reboot) and run 'hotsync-promote' again; or keep this host's own "
+            "network with 'hotsync-promote --network keep' and give its cards the master's roles in the "
+            "Server Manager (Network) afterwards.")
+
+
+def interface_names(networks: Database) -> set:
+    """The network cards a networks database names."""
+    return {key for key in networks if networks[key].type == INTERFACE_TYPE}
 
 
 def promotion_steps(root: Root, plan: Plan, network: str) -> List[Step]:
@@ -339,41 +408,71 @@ def restore_databases(root: Root, plan: Plan, statement: PromoteStep) -> str:
             check_database_name(statement.engine, name)  # the names the master would dump
         except UnsafeDatabaseName as error:
             raise HotsyncError(f"not restoring {error}") from None
-    for name, target in zip(statement.databases, statement.dump_targets):
-        if not root.path(target).is_file():
+    dumps = [dump_to_load(root, target) for target in statement.dump_targets]
+    for name, target, dump in zip(statement.databases, statement.dump_targets, dumps):
+        if not dump.is_file():
             raise HotsyncError(f"the dump of {statement.engine} database {name} is missing at {target} "
                                "(database sync disabled on the master, or its dump failed)")
     connection = dict(statement.connection)
     if statement.engine == "mysql":
-        _restore_mysql(root, connection, statement)
+        _restore_mysql(root, connection, statement, dumps)
     elif statement.engine == "postgresql":
-        _restore_postgresql(connection, root, statement)
+        _restore_postgresql(connection, statement, dumps)
     else:
         raise HotsyncError(f"unknown database engine {statement.engine!r}")
-    return f"loaded {', '.join(statement.dump_targets)}"
+    for target in statement.dump_targets:
+        set_loaded_dump_aside(root, target)
+    return f"loaded {', '.join(statement.dump_targets)} (now in {LOADED_DUMPS_FOLDER})"
 
 
-def _restore_mysql(root: Root, connection: Dict[str, str], statement: PromoteStep) -> None:
+def dump_to_load(root: Root, target: str) -> Path:
+    """The synced dump at ``target``; or, when a run loaded it, set it aside and stopped before
+    recording the step, the copy set aside."""
+    synced = root.path(target)
+    aside = root.path(LOADED_DUMPS_FOLDER + target)
+    return aside if not synced.exists() and aside.is_file() else synced
+
+
+def set_loaded_dump_aside(root: Root, target: str) -> None:
+    """Move a dump promotion loaded out of the folder it was synced to.
+
+    The admin runs ``signal-event post-restore-data`` after promotion, and NethServer's
+    restore actions load what they find there: nethserver-mysql's ``mysql-load-tables``
+    moves every ``*.dump`` of /var/lib/nethserver/backup/mysql/ into the server's init
+    scripts (/etc/e-smith/sql/init/) and runs them. A second load of Nextcloud's or
+    FreePBX's dump would replace what they wrote since, and cost the time of a load. The
+    original deleted them; kept aside (root only), a dump can still be looked at.
+    """
+    synced = root.path(target)
+    if not synced.exists():
+        return
+    aside = root.path(LOADED_DUMPS_FOLDER + target)
+    aside.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(root.path(LOADED_DUMPS_FOLDER), 0o700)
+    os.replace(synced, aside)
+
+
+def _restore_mysql(root: Root, connection: Dict[str, str], statement: PromoteStep, dumps: List[Path]) -> None:
     client = client_argv("mysql", connection) + mysql_connection_options(root, connection)
     for name in statement.databases:
         quoted = _quote_identifier(name, "`")
         _run_client(client + ["--execute", f"DROP DATABASE IF EXISTS {quoted}; CREATE DATABASE {quoted}"])
-    for name, target in zip(statement.databases, statement.dump_targets):
+    for name, dump in zip(statement.databases, dumps):
         # 'source' reads the file itself: a dump of any size never passes through Python.
         # The name follows '--': never read as an option.
-        _run_client(client + ["--execute", f"source {root.path(target)}", "--", name])
+        _run_client(client + ["--execute", f"source {dump}", "--", name])
 
 
-def _restore_postgresql(connection: Dict[str, str], root: Root, statement: PromoteStep) -> None:
+def _restore_postgresql(connection: Dict[str, str], statement: PromoteStep, dumps: List[Path]) -> None:
     client = client_argv("psql", connection) + ["--no-password", "--quiet", *postgresql_connection_options(connection),
                                                  "--set", "ON_ERROR_STOP=1"]
-    for name, target in zip(statement.databases, statement.dump_targets):
+    for name, path in zip(statement.databases, dumps):
         quoted = _quote_identifier(name, '"')
         _run_client(client + ["--dbname", "postgres", "--command", f"DROP DATABASE IF EXISTS {quoted}"])
         _run_client(client + ["--dbname", "postgres", "--command", f"CREATE DATABASE {quoted}"])
         # The name is the argument of --dbname: psql never reads it as an option. The dump
         # comes on stdin: the account psql may run as cannot open the root-only file.
-        with open(root.path(target), "rb") as dump:
+        with open(path, "rb") as dump:
             _run_client(client + ["--single-transaction", "--dbname", name, "--file", "-"], dump)
 
 
@@ -391,25 +490,95 @@ def _run_client(argv: List[str], input_file: Optional[IO[bytes]] = None) -> None
 
 
 def restore_configuration(root: Root, network: str) -> str:
-    """Replace the e-smith databases with the master's, from the synced backup.
+    """Restore the master's configuration backup, keeping this host's HotSync records.
 
-    HotSync's own records stay this host's (promotion sets them next); the network
-    database is restored only with network choice ``restore`` (identical network cards).
+    Where the host has NethServer's ``restore-config`` it does the restore, as NethServer
+    restores any configuration backup: the whole backup (databases, secrets, custom
+    templates, certificates, host name...), then every module reconfigured; else HotSync
+    replaces the e-smith databases itself. The records are saved before and put back after
+    either way, even when the restore fails: the master's own records would make this host
+    a master pushing to itself.
     """
     verify_backup_checksum(root)
     databases = read_backup_databases(root)
     if not databases:
         raise HotsyncError(f"{ARCHIVE_PATH} is missing or holds no configuration database")
+    save_configuration(root)
+    try:
+        output = host_for(root).run_host_tool(RESTORE_TOOL, restore_tool_arguments(network),
+                                              timeout=RESTORE_TOOL_TIMEOUT_SECONDS)
+        if output is None:
+            done = merge_backup_databases(root, databases, network)
+        else:
+            done = ("NethServer's restore-config restored the master's configuration backup; "
+                    + ("the master's network applied by its interface-update" if takes_master_network(network)
+                       else f"this host's own {NETWORK_DATABASE} kept (--skip-network)"))
+    finally:
+        put_back_hotsync_records(root)
+    apply_database_defaults(root)
+    return f"{done}; this host's HotSync records kept"
+
+
+def restore_tool_arguments(network: str) -> List[str]:
+    """``restore-config``'s arguments for network choice ``network``."""
+    # The packages step already installed the master's packages (it must, before the dumps
+    # are loaded into the servers they bring): yum would only resolve the same list again.
+    arguments = ["--no-reinstall"]
+    if not takes_master_network(network):
+        # NethServer then keeps this host's network cards and their roles, and takes the
+        # master's other networks records.
+        arguments.append("--skip-network")
+    return arguments
+
+
+def save_configuration(root: Root) -> None:
+    """Keep this host's configuration database aside, once: a resumed restore must not save
+    the master's records that an interrupted restore left in place."""
+    saved = root.path(SAVED_CONFIGURATION_PATH)
+    if not saved.exists():
+        write_file_atomic(saved, database_path(root).read_bytes(), mode=0o600)
+
+
+def put_back_hotsync_records(root: Root) -> None:
+    """HotSync's records as they were before the restore; then the saved copy goes."""
+    saved_path = root.path(SAVED_CONFIGURATION_PATH)
+    saved = read_database(saved_path)
+    with edit_database(database_path(root)) as session:
+        for key in HOTSYNC_KEYS:
+            if key in saved:
+                session.copy_record(key, saved)
+            else:
+                session.delete(key)
+    saved_path.unlink()
+
+
+def merge_backup_databases(root: Root, databases: Dict[str, Database], network: str) -> str:
+    """Without NethServer's tool: make each e-smith database the backup's (HotSync's own
+    records are put back afterwards); the networks database only when the master's network
+    is taken, then applied the NethServer way when this host has the event."""
     restored = []
     for name, backup in sorted(databases.items()):
-        if name == NETWORK_DATABASE and network != "restore":
+        if name == NETWORK_DATABASE and not takes_master_network(network):
             continue
-        keep = HOTSYNC_KEYS if name == "configuration" else ()
-        replace_database(root, name, backup, keep)
+        replace_database(root, name, backup, HOTSYNC_KEYS if name == "configuration" else ())
         restored.append(name)
-    apply_database_defaults(root)
-    kept = "" if network == "restore" else f"; this host's own {NETWORK_DATABASE} kept"
-    return f"restored {', '.join(restored)} from the master's backup{kept}"
+    done = f"restored {', '.join(restored)} from the master's backup"
+    if not takes_master_network(network):
+        return f"{done}; this host's own {NETWORK_DATABASE} kept"
+    if NETWORK_DATABASE not in databases:
+        return f"{done}; the master's backup holds no {NETWORK_DATABASE}: this host's own kept"
+    return f"{done}; {apply_master_network(root)}"
+
+
+def apply_master_network(root: Root) -> str:
+    """Apply the restored networks database as NethServer does: ``interface-update``."""
+    if not root.path(f"{EVENTS_FOLDER}/{INTERFACE_UPDATE_EVENT}").is_dir():
+        return (f"the master's network is in the {NETWORK_DATABASE} database; this host has no "
+                f"{INTERFACE_UPDATE_EVENT} event to apply it")
+    result = host_for(root).signal_event(INTERFACE_UPDATE_EVENT)
+    if not result.ok:
+        raise HotsyncError(f"'signal-event {INTERFACE_UPDATE_EVENT}' failed at {', '.join(result.failed_steps)}")
+    return f"the master's network applied by 'signal-event {INTERFACE_UPDATE_EVENT}'"
 
 
 def read_backup_databases(root: Root) -> Dict[str, Database]:

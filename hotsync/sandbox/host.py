@@ -5,7 +5,7 @@ import sysconfig
 from typing import Dict, Optional, Sequence, Tuple
 
 from ..errors import CommandError, HotsyncError
-from ..host import Host, ServiceStatus, run_tool_at
+from ..host import HOST_TOOL_TIMEOUT_SECONDS, Host, ServiceStatus, run_tool_at
 from ..programs import run_command
 from ..root import ROOT_ENVIRONMENT_VARIABLE
 from . import packages, supervisor
@@ -63,9 +63,11 @@ class SandboxHost(Host):
             raise HotsyncError(str(error)) from None
         return f"ran {' '.join(argv)}"
 
-    def run_host_tool(self, tool: str, arguments: Sequence[str] = ()) -> Optional[str]:
+    def run_host_tool(self, tool: str, arguments: Sequence[str] = (),
+                      timeout: float = HOST_TOOL_TIMEOUT_SECONDS) -> Optional[str]:
         """The root's own tool (a test's stand-in), told its root; None in a root without one."""
-        return run_tool_at(self.root.path(tool), arguments, environment={ROOT_ENVIRONMENT_VARIABLE: str(self.root.base)})
+        return run_tool_at(self.root.path(tool), arguments, environment={ROOT_ENVIRONMENT_VARIABLE: str(self.root.base)},
+                           timeout=timeout)
 
     def scheduled_command(self, program: str) -> str:
         """This installation's script, told its root."""
