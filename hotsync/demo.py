@@ -198,23 +198,8 @@ def _write_office_data(state: DemoState, say) -> None:
     lists.mkdir(parents=True, exist_ok=True)
     (lists / "nethserver-ibays.include").write_text("/var/lib/nethserver/ibay\n")
     (lists / "nethserver-mail-server.include").write_text("/var/lib/nethserver/vmail\n")
-    count = 0
-    for department in ("accounting", "sales", "management"):
-        for number in range(40):
-            document = master.path(f"{SHARED_FOLDER}/{department}/report-{number:03}.txt")
-            document.parent.mkdir(parents=True, exist_ok=True)
-            document.write_text(f"{department} report {number}\n" * (20 + number * 30))
-            count += 1
-    for person in ("alice", "bob", "carol"):
-        for number in range(30):
-            message = master.path(f"{MAIL_STORE}/{person}/Maildir/cur/{1700000000 + number}.M1P1.demo:2,S")
-            message.parent.mkdir(parents=True, exist_ok=True)
-            message.write_text(f"From: someone@example.com\nTo: {person}@example.com\nSubject: note {number}\n\n"
-                               f"Hello {person}.\n")
-            count += 1
-    big = master.path(f"{SHARED_FOLDER}/management/archive.bin")
-    big.write_bytes(os.urandom(8 * 1024 * 1024))
-    say(f"  {count + 1} files in {SHARED_FOLDER} and {MAIL_STORE}")
+    count = write_office_files(master)
+    say(f"  {count} files in {SHARED_FOLDER} and {MAIL_STORE}")
     if state.database_socket:
         _mysql(state, f"DROP DATABASE IF EXISTS {DEMO_DATABASE}; CREATE DATABASE {DEMO_DATABASE};")
         rows = ", ".join(f"({n}, 'invoice {n}', {n * 17 % 1000}.50)" for n in range(1, 501))
@@ -223,6 +208,28 @@ def _write_office_data(state: DemoState, say) -> None:
         say(f"  database {DEMO_DATABASE}: 500 invoices (on this machine's MariaDB at {state.database_socket})")
     else:
         say("  no MariaDB/MySQL server answers here: the demo goes on without a database")
+
+
+def write_office_files(host: Host) -> int:
+    """The demo's office files (reports, mail, an 8 MiB archive) on ``host``; how many.
+    The two-host suite measures a promotion on the same data set."""
+    count = 0
+    for department in ("accounting", "sales", "management"):
+        for number in range(40):
+            document = host.path(f"{SHARED_FOLDER}/{department}/report-{number:03}.txt")
+            document.parent.mkdir(parents=True, exist_ok=True)
+            document.write_text(f"{department} report {number}\n" * (20 + number * 30))
+            count += 1
+    for person in ("alice", "bob", "carol"):
+        for number in range(30):
+            message = host.path(f"{MAIL_STORE}/{person}/Maildir/cur/{1700000000 + number}.M1P1.demo:2,S")
+            message.parent.mkdir(parents=True, exist_ok=True)
+            message.write_text(f"From: someone@example.com\nTo: {person}@example.com\nSubject: note {number}\n\n"
+                               f"Hello {person}.\n")
+            count += 1
+    big = host.path(f"{SHARED_FOLDER}/management/archive.bin")
+    big.write_bytes(os.urandom(8 * 1024 * 1024))
+    return count + 1
 
 
 def _change_some_data(state: DemoState) -> None:

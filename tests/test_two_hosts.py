@@ -7,6 +7,7 @@ killed with SIGKILL, the master's link pulled, the slave's disk full, a wrong sh
 Transfers that a fault must interrupt run over a rate-limited link so the fault lands mid-way.
 """
 
+import json
 import os
 import random
 import signal
@@ -19,11 +20,14 @@ from pathlib import Path
 
 import pytest
 
+from fake_tools import install_recording_restore_config, recorded_calls
+from hotsync.demo import MAIL_STORE, SHARED_FOLDER, write_office_files
 from hotsync.files import file_digest
 from hotsync.root import Root
 from hotsync.runtime.lock import hold_sync_lock
+from hotsync.runtime.promote import LOADED_DUMPS_FOLDER, STATE_PATH
 from sync_hosts import tree_digest
-from two_hosts import PASSWORD, databases, hosts, network, run  # noqa: F401  (fixtures)
+from two_hosts import MYSQL_DUMP_FOLDER, PASSWORD, POSTGRESQL_DUMP_FOLDER, databases, hosts, network, run  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.e2e
 
@@ -434,18 +438,82 @@ def promote_the_slave(pair):
     return promoted
 
 
+DEMO_FOLDERS = (SHARED_FOLDER, MAIL_STORE)
+DEMO_RULE = "rule demo-data {\n    include " + " ".join(f"{folder}/" for folder in DEMO_FOLDERS) + "\n}\n"
+
+
+def give_both_hosts_a_network(pair) -> None:
+    """Each host's networks database names the same card, with its own address."""
+    for host in (pair.master, pair.slave):
+        host.write("/var/lib/nethserver/db/networks", f"eth0=ethernet|ipaddr|{host.address}|role|green\n")
+
+
+def add_the_demo_data_set(pair) -> int:
+    """The demo's office files on the master, synced by a rule of their own; how many bytes."""
+    write_office_files(pair.master)
+    pair.master.write("/etc/hotsync/rules.d/91-demo-data.hs", DEMO_RULE)
+    pair.master.admin("signal-event", "nethserver-hotsync-save")
+    return sum(path.stat().st_size for folder in DEMO_FOLDERS for path in pair.master.path(folder).rglob("*")
+               if path.is_file())
+
+
+def files_under(host, folders) -> dict:
+    return {str(path.relative_to(host.root)): file_digest(path)
+            for folder in folders for path in sorted(host.path(folder).rglob("*")) if path.is_file()}
+
+
+def loaded_dumps(files: dict) -> dict:
+    """The dumps promotion loads (the rules' restores), as they were synced."""
+    return {name: entry for name, entry in files.items()
+            if name.startswith(MYSQL_DUMP_FOLDER) or name.startswith(POSTGRESQL_DUMP_FOLDER)}
+
+
+def report_rto(pair, promoted, seconds: float, files: int, size: int) -> None:
+    """The promotion's time and what it is made of (shown with pytest -s)."""
+    state = json.loads(pair.slave.path(STATE_PATH).read_text())
+    announced = promoted.out.splitlines()  # one "[n/N] title: what it did" line per step, in order
+    steps = sorted(((entry["title"], entry["seconds"]) for entry in state["done"].values()),
+                   key=lambda step: next(number for number, line in enumerate(announced) if f"] {step[0]}: " in line))
+    lines = [f"RTO on the two-host suite: hotsync-promote took {seconds:.2f} s for {files} files "
+             f"({size / MIB:.1f} MiB) and two databases (restore-config a recording stand-in)"]
+    lines += [f"    {title}: {step_seconds:.2f} s" for title, step_seconds in steps]
+    print("\n" + "\n".join(lines))
+
+
 def test_the_full_life_sync_change_sync_master_dies_the_promoted_slave_has_every_file_and_row(hosts):
     pair = hosts
+    give_both_hosts_a_network(pair)
+    demo_size = add_the_demo_data_set(pair)
     files, rows = sync_office_and_power_off_the_master(pair)
+    demo_files = files_under(pair.master, DEMO_FOLDERS)
+    assert files_under(pair.slave, DEMO_FOLDERS) == demo_files
+    install_recording_restore_config(pair.slave.root)
 
+    began = time.monotonic()
     promoted = promote_the_slave(pair)
+    seconds = time.monotonic() - began
 
+    report_rto(pair, promoted, seconds, len(files) + len(demo_files), demo_size)
     assert "(RPO)" in promoted.out and "(RTO)" in promoted.out
-    assert pair.synced_files(pair.slave) == files, "the promoted slave's files differ from the master's last sync"
+    # NethServer's restore ran once, after the dumps were loaded, with the master's network
+    # (same card names): packages were HotSync's step already.
+    assert recorded_calls(pair.slave.root) == ["restore-config --no-reinstall"]
+    assert "NethServer's restore-config restored the master's configuration backup" in promoted.out
+    assert pair.slave.path("/var/lib/nethserver/db/networks").read_text() == \
+        f"eth0=ethernet|ipaddr|{pair.master.address}|role|green\n"
+    assert "this host now has the master's network configuration" in promoted.out
+    # Every file and row; the dumps promotion loaded are set aside, so post-restore-data cannot load them again.
+    dumps = loaded_dumps(files)
+    assert dumps and pair.synced_files(pair.slave) == {name: entry for name, entry in files.items() if name not in dumps}
+    for name, entry in dumps.items():
+        if entry[0] == "file":
+            assert file_digest(pair.slave.path(LOADED_DUMPS_FOLDER + name)) == entry[2]
+    assert files_under(pair.slave, DEMO_FOLDERS) == demo_files
     assert pair.database_contents(pair.slave) == rows, "the promoted slave's databases differ from the master's"
     status = pair.slave.admin("status", "--json")
     assert '"role": "master"' in status.out
     assert pair.slave.run("status").out.count("role: master") == 1
+    assert pair.slave.admin("config", "getprop", "rsyncd", "password").out.strip() == PASSWORD
 
 
 # ----------------------------------------------------------------------------- 8. the old master returns

@@ -192,6 +192,7 @@ def promote(root: Root, network: str, announce: Callable[[str], None]) -> Promot
             skipped.append(step.title)
             announce(f"{label}: done by an earlier run")
             continue
+        step_began = time.monotonic()
         try:
             with failure_recorded(root, f"promotion step '{step.title}'"):
                 message = step.action()
@@ -204,7 +205,8 @@ def promote(root: Root, network: str, announce: Callable[[str], None]) -> Promot
                 f"Then run 'hotsync-promote' again: it resumes at this step ({_rerun_note(steps[:number - 1])}).",
                 error.exit_code,
             ) from None
-        state["done"][step.key] = {"title": step.title, "message": message, "epoch": int(time.time())}
+        state["done"][step.key] = {"title": step.title, "message": message, "epoch": int(time.time()),
+                                   "seconds": round(time.monotonic() - step_began, 3)}  # what the RTO is made of
         state.pop("failed", None)
         write_state(root, state)
         ran.append((step.title, message))
