@@ -402,6 +402,7 @@ def test_network_cards_named_otherwise_stop_the_promotion_before_any_change(slav
     assert "its network card(s) eth0, eth1 have no card of the same name here" in stopped.err
     assert "this host's cards: ens18, ens19" in stopped.err
     assert "'hotsync-promote --network keep'" in stopped.err
+    assert "'hotsync-promote --remap-interfaces eth0=ens18,eth1=ens19'" in stopped.err
     assert tree_of(slave) == before
     assert recorded_calls(slave) == []
 
@@ -409,6 +410,50 @@ def test_network_cards_named_otherwise_stop_the_promotion_before_any_change(slav
 
     assert kept.code == 0, kept.err + kept.out
     assert configuration(slave, "networks").get_prop("ens18", "ipaddr") == "192.168.1.2"
+
+
+def cards_named_otherwise(slave) -> None:
+    write(database_path(Root(slave), "networks"), "ens18=ethernet|ipaddr|192.168.1.2|role|green\nens19=ethernet\n")
+    rebuild_master_backup(slave, networks="eth0=ethernet|ipaddr|192.168.1.1|role|green\neth1=ethernet|role|red\n")
+
+
+def test_remapped_cards_take_the_masters_network_through_restore_config(slave):
+    cards_named_otherwise(slave)
+    install_recording_restore_config(slave)
+
+    outcome = promote_with_yes(slave, "--network", "continue", "--remap-interfaces", "eth0=ens18,eth1=ens19")
+
+    assert outcome.code == 0, outcome.err + outcome.out
+    assert recorded_calls(slave) == ["restore-config --no-reinstall --remap-interfaces=eth0,ens18,eth1,ens19"]
+    assert "onto ens18 (the master's eth0), ens19 (the master's eth1)" in outcome.out
+
+
+def test_remapped_cards_are_renamed_by_interface_update_without_restore_config(slave):
+    cards_named_otherwise(slave)
+    install_recording_action(slave, "interface-update", "S20rename")
+
+    outcome = promote_with_yes(slave, "--remap-interfaces", "eth0=ens18,eth1=ens19")
+
+    assert outcome.code == 0, outcome.err + outcome.out
+    assert recorded_calls(slave) == ["signal-event interface-update eth0 ens18 eth1 ens19"]
+
+
+def test_a_remap_that_does_not_cover_the_masters_cards_stops_before_any_change(slave, hotsync):
+    cards_named_otherwise(slave)
+    before = tree_of(slave)
+
+    partly = promote_with_yes(slave, "--remap-interfaces", "eth0=ens18")
+    unknown = promote_with_yes(slave, "--remap-interfaces", "eth0=ens18,eth7=ens19")
+    malformed = hotsync("--root", slave, "promote", "--yes", "--remap-interfaces", "eth0")
+    twice = hotsync("--root", slave, "promote", "--yes", "--remap-interfaces", "eth0=ens18,eth1=ens18")
+    contradictory = hotsync("--root", slave, "promote", "--yes", "--network", "keep", "--remap-interfaces", "eth0=ens18")
+
+    assert partly.code == 1 and "its network card(s) eth1 have no card of the same name here" in partly.err
+    assert unknown.code == 1 and "--remap-interfaces names eth7, which the master's network does not have" in unknown.err
+    assert malformed.code == 2 and "'eth0' is not MASTER_CARD=THIS_CARD" in malformed.err
+    assert twice.code == 2 and "this host's card ens18 is named more than once" in twice.err
+    assert contradictory.code == 2 and "choose one" in contradictory.err
+    assert tree_of(slave) == before
 
 
 def test_a_failed_restore_config_stops_the_promotion_with_this_hosts_records_and_a_rerun_finishes(slave):

@@ -1,8 +1,10 @@
-"""``hotsync-promote [--yes] [--network restore|keep|stop|continue]``: make this slave the master.
+"""``hotsync-promote [--yes] [--network restore|keep|stop|continue] [--remap-interfaces M=T,…]``:
+make this slave the master.
 
 Asks for confirmation (``--yes`` answers it). The promoted host takes the master's network
 configuration unless ``--network keep`` (and stops before any change when the master's
-network cards are not named as this host's). When the package repositories cannot be
+network cards are not named as this host's, unless ``--remap-interfaces`` says which card
+here takes each of the master's). When the package repositories cannot be
 reached it asks the original's question, "Please choose an action (1-3)":
 1 restore the master's network configuration, 2 stop so the admin fixes the network,
 3 continue without reinstalling packages (``--network`` answers it; with ``--yes`` alone
@@ -11,10 +13,12 @@ and ends with the measured recovery time, the age of the restored data and what 
 to do.
 """
 
+import argparse
+import re
 import time
 from typing import Callable, List, Optional
 
-from ..errors import EXIT_FAILURE, EXIT_OK
+from ..errors import EXIT_FAILURE, EXIT_OK, UsageError
 from ..plan import load_plan
 from ..root import Root
 from ..runtime.lock import hold_sync_lock
@@ -22,6 +26,7 @@ from ..runtime.promote import (
     LOADED_DUMPS_FOLDER,
     NETWORK_CHOICES,
     PromotionReport,
+    Remap,
     check_can_promote,
     check_network_can_be_taken,
     data_age,
@@ -40,6 +45,9 @@ NETWORK_MENU = """The package repositories cannot be reached ({problem}).
   3) continue without reinstalling the master's packages"""
 NETWORK_PROMPT = "Please choose an action (1-3): "
 ANSWERS = {"1": "restore", "2": "stop", "3": "continue"}
+# A network card's name as the kernel and NethServer's rename action take it (no ',' or '=',
+# which separate the pairs; at most 15 characters).
+CARD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
 
 
 def build_parser() -> CommandParser:
@@ -52,11 +60,33 @@ def build_parser() -> CommandParser:
                         help="restore: take the master's network configuration (the default, when the network cards "
                              "have the same names); keep: keep this host's own; stop, continue: the answers to the "
                              "question asked when the package repositories cannot be reached")
+    parser.add_argument("--remap-interfaces", metavar="MASTER_CARD=THIS_CARD[,…]", type=parse_remap, default=(),
+                        help="take the master's network onto cards named otherwise here: each card of the "
+                             "master gets the roles and addresses on the card named after '='")
     return parser
+
+
+def parse_remap(text: str) -> Remap:
+    """``eth0=ens18,eth1=ens19`` as pairs; each card named once on each side."""
+    pairs = []
+    for item in text.split(","):
+        old, equals, new = item.partition("=")
+        if not equals or not CARD_NAME.fullmatch(old) or not CARD_NAME.fullmatch(new):
+            raise argparse.ArgumentTypeError(f"'{item}' is not MASTER_CARD=THIS_CARD (card names of letters, "
+                                             "digits, '.', '_' and '-', at most 15)")
+        pairs.append((old, new))
+    for side, names in (("the master's", [old for old, _ in pairs]), ("this host's", [new for _, new in pairs])):
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise argparse.ArgumentTypeError(f"{side} card {', '.join(repeated)} is named more than once")
+    return tuple(pairs)
 
 
 def main(root: Root, argv: List[str], ask: Callable[[str], str] = input) -> int:
     options = build_parser().parse_args(argv)
+    if options.remap_interfaces and options.network == "keep":
+        raise UsageError("hotsync promote: --remap-interfaces takes the master's network; --network keep keeps "
+                         "this host's: choose one")
     plan = load_plan(root)
     check_can_promote(root, plan)
     resuming = promotion_in_progress(root)
@@ -68,10 +98,10 @@ def main(root: Root, argv: List[str], ask: Callable[[str], str] = input) -> int:
         print("Promotion stopped before any change: fix the network in the Server Manager, "
               "then run hotsync-promote again.")
         return EXIT_FAILURE
-    check_network_can_be_taken(root, planned_state(root, network))  # before the lock file too
+    check_network_can_be_taken(root, planned_state(root, network, options.remap_interfaces))  # before the lock file too
     # The slave's upkeep takes the same lock: it never runs beside the promotion.
     with hold_sync_lock(root, waiting=lambda: print("Waiting for the slave's upkeep (hotsync-slave) to end...", flush=True)):
-        report = promote(root, network, announce=print)
+        report = promote(root, network, announce=print, remap=options.remap_interfaces)
     print_summary(report, root)
     return EXIT_OK
 

@@ -90,6 +90,7 @@ NETWORK_DATABASE = "networks"
 # the names the master's configuration gives roles to, which this host's cards must carry.
 INTERFACE_TYPE = "ethernet"
 INTERFACE_UPDATE_EVENT = "interface-update"
+Remap = Tuple[Tuple[str, str], ...]  # (the master's card, this host's card) pairs
 RESTORE_TOOL_TIMEOUT_SECONDS = 4 * 3600  # post-restore-config reconfigures every installed module
 DATABASE_FOLDER_IN_ARCHIVE = "var/lib/nethserver/db/"
 SAVE_EVENT = "nethserver-hotsync-save"
@@ -171,8 +172,10 @@ def data_age(root: Root) -> Optional[int]:
 # ----------------------------------------------------------------------------- the run
 
 
-def promote(root: Root, network: str, announce: Callable[[str], None]) -> PromotionReport:
-    """Run (or resume) the promotion with network choice ``network`` (``restore`` or ``continue``).
+def promote(root: Root, network: str, announce: Callable[[str], None], remap: Remap = ()) -> PromotionReport:
+    """Run (or resume) the promotion with network choice ``network`` (see the module's
+    docstring) and ``remap``, pairs (the master's card, this host's card) that take the
+    master's network onto cards named otherwise here.
 
     ``announce`` receives one line per step as it completes. Raises ``PromotionStopped``
     at the first failed step, after recording the steps done so far.
@@ -180,10 +183,10 @@ def promote(root: Root, network: str, announce: Callable[[str], None]) -> Promot
     plan = load_plan(root)
     check_can_promote(root, plan)
     started = time.time()
-    state = _current_state(root, started, network)
+    state = _current_state(root, started, network, remap)
     check_network_can_be_taken(root, state)
     write_state(root, state)
-    steps = promotion_steps(root, plan, state["network"])
+    steps = promotion_steps(root, plan, state["network"], state_remap(state))
     ran: List[Tuple[str, str]] = []
     skipped: List[str] = []
     for number, step in enumerate(steps, 1):
@@ -227,14 +230,22 @@ def _rerun_note(completed: List[Step]) -> str:
     return "; ".join(parts) or "nothing before it had completed"
 
 
-def _current_state(root: Root, now: float, network: str) -> Dict:
+def _current_state(root: Root, now: float, network: str, remap: Remap = ()) -> Dict:
     """The unfinished promotion to resume, or a new one (not written yet)."""
     state = read_state(root)
     if state and not state.get("finished_epoch"):
         if network in NETWORK_CHOICES:
             state["network"] = network
+        if remap:
+            state["remap"] = [list(pair) for pair in remap]
         return state
-    return {"started_epoch": int(now), "network": network, "done": {}, "data_epoch": data_age(root)}
+    return {"started_epoch": int(now), "network": network, "remap": [list(pair) for pair in remap], "done": {},
+            "data_epoch": data_age(root)}
+
+
+def state_remap(state: Dict) -> Remap:
+    """The card pairs a promotion's state records."""
+    return tuple((str(pair[0]), str(pair[1])) for pair in state.get("remap") or ())
 
 
 def check_network_can_be_taken(root: Root, state: Dict) -> None:
@@ -242,14 +253,14 @@ def check_network_can_be_taken(root: Root, state: Dict) -> None:
     is to take the master's network and this host's cards do not allow it."""
     if "configuration" in state["done"] or not takes_master_network(state["network"]):
         return
-    mismatch = interface_mismatch(root)
+    mismatch = interface_mismatch(root, state_remap(state))
     if mismatch:
         raise PromotionStopped(f"promotion stopped before any change: {mismatch}", EXIT_FAILURE)
 
 
-def planned_state(root: Root, network: str) -> Dict:
-    """The promotion ``promote(root, network, ...)`` would run or resume now."""
-    return _current_state(root, time.time(), network)
+def planned_state(root: Root, network: str, remap: Remap = ()) -> Dict:
+    """The promotion ``promote(root, network, ..., remap)`` would run or resume now."""
+    return _current_state(root, time.time(), network, remap)
 
 
 def takes_master_network(network: str) -> bool:
@@ -257,8 +268,8 @@ def takes_master_network(network: str) -> bool:
     return network != "keep"
 
 
-def interface_mismatch(root: Root) -> str:
-    """Why this host cannot take the master's network ("" when it can).
+def interface_mismatch(root: Root, remap: Remap = ()) -> str:
+    """Why this host cannot take the master's network, its cards renamed by ``remap`` ("" when it can).
 
     NethServer applies the restored network by card name: a card the master gave a role to
     and this host lacks leaves that role (the green network, the gateway) on no card. Cards
@@ -268,18 +279,25 @@ def interface_mismatch(root: Root) -> str:
     if master is None:
         return ""
     theirs = interface_names(master)
+    unknown = sorted(old for old, _new in remap if old not in theirs)
+    if unknown:
+        return (f"--remap-interfaces names {', '.join(unknown)}, which the master's network does not have "
+                f"(its cards: {', '.join(sorted(theirs)) or 'none'})")
+    renamed = dict(remap)
+    theirs = {renamed.get(name, name) for name in theirs}
     ours = interface_names(read_database(database_path(root, NETWORK_DATABASE)))
     missing = sorted(theirs - ours)
     if not missing:
         return ""
     spare = sorted(ours - theirs)
+    example = ",".join(f"{old}={new}" for old, new in zip(missing, spare)) or "MASTER_CARD=THIS_CARD"
     return (f"the master's network cannot be taken over: its network card(s) {', '.join(missing)} "
             f"have no card of the same name here (this host's cards: {', '.join(sorted(ours)) or 'none'}"
             + (f"; not on the master: {', '.join(spare)}" if spare else "") + ").\n"
-            "To map them, name this host's cards as the master's (for example with udev rules keyed on "
-            "their MAC addresses, then reboot) and run 'hotsync-promote' again; or keep this host's own "
-            "network with 'hotsync-promote --network keep' and give its cards the master's roles in the "
-            "Server Manager (Network) afterwards.")
+            f"To map them, say which card here takes each of the master's: 'hotsync-promote --remap-interfaces "
+            f"{example}' (NethServer's restore then gives each card the roles and addresses of the master's); "
+            "or keep this host's own network with 'hotsync-promote --network keep' and give its cards the "
+            "master's roles in the Server Manager (Network) afterwards.")
 
 
 def interface_names(networks: Database) -> set:
@@ -287,7 +305,7 @@ def interface_names(networks: Database) -> set:
     return {key for key in networks if networks[key].type == INTERFACE_TYPE}
 
 
-def promotion_steps(root: Root, plan: Plan, network: str) -> List[Step]:
+def promotion_steps(root: Root, plan: Plan, network: str, remap: Remap = ()) -> List[Step]:
     """Every step of this host's promotion, in order (see the module's docstring)."""
     steps = [
         Step("receiving", "stop receiving data", lambda: stop_receiving(root),
@@ -302,7 +320,7 @@ def promotion_steps(root: Root, plan: Plan, network: str) -> List[Step]:
     steps += [
         Step("package-events", "turn yum's events plugin back on", lambda: package_events_step_on(root),
              f"set 'enabled = 1' in the [main] section of {YUM_EVENTS_PLUGIN_CONF} by hand"),
-        Step("configuration", "restore the configuration", lambda: restore_configuration(root, network),
+        Step("configuration", "restore the configuration", lambda: restore_configuration(root, network, remap),
              f"check {ARCHIVE_PATH} on this host (it comes with every sync)"),
         Step("master", "become the master", lambda: become_master(root, plan),
              "see the error above; the settings are in 'config show hotsync'"),
@@ -491,7 +509,7 @@ def _run_client(argv: List[str], input_file: Optional[IO[bytes]] = None) -> None
         raise HotsyncError(str(error)) from None
 
 
-def restore_configuration(root: Root, network: str) -> str:
+def restore_configuration(root: Root, network: str, remap: Remap = ()) -> str:
     """Restore the master's configuration backup, keeping this host's HotSync records.
 
     Where the host has NethServer's ``restore-config`` it does the restore, as NethServer
@@ -507,22 +525,22 @@ def restore_configuration(root: Root, network: str) -> str:
         raise HotsyncError(f"{ARCHIVE_PATH} is missing or holds no configuration database")
     save_configuration(root)
     try:
-        output = host_for(root).run_host_tool(RESTORE_TOOL, restore_tool_arguments(network),
+        output = host_for(root).run_host_tool(RESTORE_TOOL, restore_tool_arguments(network, remap),
                                               timeout=RESTORE_TOOL_TIMEOUT_SECONDS)
         if output is None:
-            done = merge_backup_databases(root, databases, network)
+            done = merge_backup_databases(root, databases, network, remap)
         else:
             done = ("NethServer's restore-config restored the master's configuration backup; "
-                    + ("the master's network applied by its interface-update" if takes_master_network(network)
-                       else f"this host's own {NETWORK_DATABASE} kept (--skip-network)"))
+                    + (f"the master's network applied by its interface-update{describe_remap(remap)}"
+                       if takes_master_network(network) else f"this host's own {NETWORK_DATABASE} kept (--skip-network)"))
     finally:
         put_back_hotsync_records(root)
     apply_database_defaults(root)
     return f"{done}; this host's HotSync records kept"
 
 
-def restore_tool_arguments(network: str) -> List[str]:
-    """``restore-config``'s arguments for network choice ``network``."""
+def restore_tool_arguments(network: str, remap: Remap = ()) -> List[str]:
+    """``restore-config``'s arguments for network choice ``network`` and the cards' ``remap``."""
     # The packages step already installed the master's packages (it must, before the dumps
     # are loaded into the servers they bring): yum would only resolve the same list again.
     arguments = ["--no-reinstall"]
@@ -530,7 +548,15 @@ def restore_tool_arguments(network: str) -> List[str]:
         # NethServer then keeps this host's network cards and their roles, and takes the
         # master's other networks records.
         arguments.append("--skip-network")
+    elif remap:
+        # Its interface-update renames each old card to the new one in every e-smith database.
+        arguments.append("--remap-interfaces=" + ",".join(interface_update_arguments(remap)))
     return arguments
+
+
+def interface_update_arguments(remap: Remap) -> List[str]:
+    """``OLD NEW OLD NEW…``: how NethServer's interface-update takes cards to rename."""
+    return [name for pair in remap for name in pair]
 
 
 def save_configuration(root: Root) -> None:
@@ -554,7 +580,7 @@ def put_back_hotsync_records(root: Root) -> None:
     saved_path.unlink()
 
 
-def merge_backup_databases(root: Root, databases: Dict[str, Database], network: str) -> str:
+def merge_backup_databases(root: Root, databases: Dict[str, Database], network: str, remap: Remap = ()) -> str:
     """Without NethServer's tool: make each e-smith database the backup's (HotSync's own
     records are put back afterwards); the networks database only when the master's network
     is taken, then applied the NethServer way when this host has the event."""
@@ -569,18 +595,23 @@ def merge_backup_databases(root: Root, databases: Dict[str, Database], network: 
         return f"{done}; this host's own {NETWORK_DATABASE} kept"
     if NETWORK_DATABASE not in databases:
         return f"{done}; the master's backup holds no {NETWORK_DATABASE}: this host's own kept"
-    return f"{done}; {apply_master_network(root)}"
+    return f"{done}; {apply_master_network(root, remap)}"
 
 
-def apply_master_network(root: Root) -> str:
-    """Apply the restored networks database as NethServer does: ``interface-update``."""
+def apply_master_network(root: Root, remap: Remap = ()) -> str:
+    """Apply the restored networks database as NethServer does: ``interface-update``, told
+    the cards to rename (its interface-rename action moves their records)."""
     if not root.path(f"{EVENTS_FOLDER}/{INTERFACE_UPDATE_EVENT}").is_dir():
         return (f"the master's network is in the {NETWORK_DATABASE} database; this host has no "
                 f"{INTERFACE_UPDATE_EVENT} event to apply it")
-    result = host_for(root).signal_event(INTERFACE_UPDATE_EVENT)
+    result = host_for(root).signal_event(INTERFACE_UPDATE_EVENT, interface_update_arguments(remap))
     if not result.ok:
         raise HotsyncError(f"'signal-event {INTERFACE_UPDATE_EVENT}' failed at {', '.join(result.failed_steps)}")
-    return f"the master's network applied by 'signal-event {INTERFACE_UPDATE_EVENT}'"
+    return f"the master's network applied by 'signal-event {INTERFACE_UPDATE_EVENT}'{describe_remap(remap)}"
+
+
+def describe_remap(remap: Remap) -> str:
+    return (", onto " + ", ".join(f"{new} (the master's {old})" for old, new in remap)) if remap else ""
 
 
 def read_backup_databases(root: Root) -> Dict[str, Database]:
