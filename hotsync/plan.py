@@ -83,7 +83,8 @@ class PromoteStep:
     kind ``restore``: engine + databases, their dump files and the connection of the dump
     that made them (the same server settings the master dumped with; the dump of the
     step's own rule when it has one); ``restart``: arguments = service names; ``run``:
-    arguments = argv of a host program.
+    arguments = argv of a host program. ``optional``: a failure is reported (promotion's
+    summary, ``hotsync status``) and promotion goes on.
     """
 
     kind: str
@@ -93,6 +94,7 @@ class PromoteStep:
     arguments: Tuple[str, ...] = ()
     origin: str = ""
     connection: Dict[str, str] = field(default_factory=dict)
+    optional: bool = False
 
 
 @frozen

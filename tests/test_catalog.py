@@ -36,7 +36,7 @@ class Expected:
     withdrawn: Tuple[str, ...] = ()  # excludes of the list files that the package withdraws
     dumps: Tuple[tuple, ...] = ()  # (engine, databases, target, port, run as, software collection)
     owners: Tuple[tuple, ...] = ()  # (owner:group, paths, recursive, optional, pattern)
-    promote: Tuple[tuple, ...] = ()  # (kind, engine, databases, arguments)
+    promote: Tuple[tuple, ...] = ()  # (kind, engine, databases, arguments, optional)
     warnings: Tuple[str, ...] = ()  # a word each warning must contain
     # the host around the package
     version: str = "1.0.0"
@@ -54,8 +54,15 @@ FREEPBX_OWNERS = (
     ("asterisk:asterisk", ("/etc/freepbx_db.conf",), False, True, ""),
     ("asterisk:asterisk", ("/etc/asterisk/", "/var/lib/asterisk/", "/var/www/html/freepbx/"), True, False, ""),
 )
-RESTORE_FREEPBX = ("restore", "mysql", ("asterisk", "asteriskcdrdb"), ())
-RESTART_ASTERISK = ("restart", "", (), ("asterisk",))
+# Loading data stops a promotion when it fails (a half-restored database is worse than a stop
+# one can resume); restarting or regenerating what the configuration restore does again, or
+# what needs the internet, is optional: reported, and promotion goes on (as the original did).
+RESTORE_FREEPBX = ("restore", "mysql", ("asterisk", "asteriskcdrdb"), (), False)
+RESTART_ASTERISK = ("restart", "", (), ("asterisk",), True)
+RESTART_MYSQL = ("restart", "", (), ("mysqld",), False)
+RESTORE_NEXTCLOUD = ("restore", "mysql", ("nextcloud",), (), False)
+REFRESH_SQUID = ("run", "", (), ("/sbin/e-smith/signal-event", "nethserver-squid-update"), True)
+REFRESH_ANTIVIRUS = ("run", "", (), ("/usr/bin/freshclam",), True)
 DC_PATHS = (
     "/var/lib/machines/nsdc/",
     "/etc/systemd/system/machines.target.wants/nsdc.service",
@@ -68,12 +75,12 @@ ACL_DUMPER = "/etc/e-smith/events/actions/nethserver-ibays-dump-acls"
 CATALOG: Dict[str, Expected] = {
     "nethserver-nextcloud": Expected(
         includes=("/usr/share/nextcloud/apps",), present=("/usr/share/nextcloud/apps/",),
-        promote=(("restore", "mysql", ("nextcloud",), ()),), also_installed=("nethserver-mysql",),
+        promote=(RESTORE_NEXTCLOUD,), also_installed=("nethserver-mysql",),
     ),
     "nethserver-mysql": Expected(
         includes=(MYSQL_DUMPS, "/var/lib/mysql/mysql/", "/var/lib/nethserver/secrets/mysql"),
         dumps=(("mysql", (), MYSQL_DUMPS, "", "", ""),),
-        promote=(("restart", "", (), ("mysqld",)),),
+        promote=(RESTART_MYSQL,),
     ),
     "nethserver-mattermost": Expected(
         includes=("/var/lib/nethserver/mattermost/backup/mattermost.sql",),
@@ -89,12 +96,12 @@ CATALOG: Dict[str, Expected] = {
             ("ufdb:squid", ("/var/squidGuard/blacklists/cache.execlists/",), True, False, ""),
             ("squid:squid", ("/var/squidGuard/blacklists.old/",), True, True, ""),
             ("ufdb:squid", ("/var/squidGuard/blacklists.old/cache.execlists/",), True, True, ""),
-            ("ufdb:ufdb", ("/var/ufdbguard/logs/",), False, True, ""),
+            ("ufdb:ufdb", ("/var/ufdbguard/logs/",), True, True, ""),
         ),
     ),
-    "nethserver-squid": Expected(promote=(("run", "", (), ("/sbin/e-smith/signal-event", "nethserver-squid-update")),)),
+    "nethserver-squid": Expected(promote=(REFRESH_SQUID,)),
     "nethserver-pulledpork": Expected(includes=("/etc/suricata/rules",)),
-    "nethserver-antivirus": Expected(promote=(("run", "", (), ("/usr/bin/freshclam",)),)),
+    "nethserver-antivirus": Expected(promote=(REFRESH_ANTIVIRUS,)),
     "nethserver-samba-audit": Expected(includes=("/var/log/smbaudit.log",)),
     "nethserver-freepbx": Expected(
         version="14.0.4", also_installed=("nethserver-mysql",),
@@ -134,7 +141,8 @@ CATALOG: Dict[str, Expected] = {
     ),
     "nethserver-ejabberd": Expected(owners=(("ejabberd:ejabberd", ("/var/lib/nethserver/ejabberd/",), True, False, ""),)),
     "nethserver-openvpn": Expected(owners=(("srvmgr:adm", ("/var/lib/nethserver/openvpn-tunnels/",), True, False, ""),)),
-    "suricata": Expected(owners=(("suricata:suricata", ("/etc/suricata/",), True, False, ""),)),
+    # The original checked 'rpm -q nethserver-suricata', the NethServer module (it requires suricata).
+    "nethserver-suricata": Expected(owners=(("suricata:suricata", ("/etc/suricata/",), True, False, ""),)),
 }
 
 # What the packages' own list files say (§4 step 3): the same on both hosts of a comparison.
@@ -208,7 +216,8 @@ def facts_of(root: Root) -> Facts:
         dumps=[(d.engine, tuple(d.databases), d.target, d.connection.get("port", ""), d.connection.get("run_as", ""),
                 d.connection.get("collection", "")) for rule in active for d in rule.dumps],
         owners=[(f"{o.owner}:{o.group}", tuple(o.paths), o.recursive, o.optional, o.pattern) for rule in active for o in rule.owners],
-        promote=[(p.kind, p.engine, tuple(p.databases), tuple(p.arguments)) for rule in active for p in rule.promote],
+        promote=[(p.kind, p.engine, tuple(p.databases), tuple(p.arguments), p.optional)
+                 for rule in active for p in rule.promote],
         warnings=[text for rule in active for text in rule.warnings],
     )
 
@@ -289,7 +298,7 @@ def test_mysql_without_database_sync_dumps_nothing_but_still_restarts(make_maste
     facts = facts_of(make_master("nodb", {"nethserver-mysql": "1.0.0"}, databases=False))
     assert facts.dumps == []
     assert MYSQL_DUMPS not in facts.includes
-    assert facts.promote == [("restart", "", (), ("mysqld",))]
+    assert facts.promote == [RESTART_MYSQL]
 
 
 @pytest.mark.parametrize("package, dump", [
@@ -379,10 +388,10 @@ def test_promotion_steps_follow_the_reference_order(make_master):
     def position(step):
         return steps.index(step)
 
-    antivirus = position(("run", "", (), ("/usr/bin/freshclam",)))
-    mysql = position(("restart", "", (), ("mysqld",)))
-    restores = [position(RESTORE_FREEPBX), position(("restore", "mysql", ("nextcloud",), ()))]
-    squid = position(("run", "", (), ("/sbin/e-smith/signal-event", "nethserver-squid-update")))
+    antivirus = position(REFRESH_ANTIVIRUS)
+    mysql = position(RESTART_MYSQL)
+    restores = [position(RESTORE_FREEPBX), position(RESTORE_NEXTCLOUD)]
+    squid = position(REFRESH_SQUID)
     asterisk = position(RESTART_ASTERISK)
     assert antivirus < mysql < min(restores)
     assert max(restores) < asterisk

@@ -523,3 +523,39 @@ def tree_of(root):
     from helpers import tree_hash
 
     return tree_hash(root)
+
+
+# ----------------------------------------------------------------------------- what does not stop a promotion
+
+TOLERANT_RULES = """rule tests-tolerant {
+    owner vmail:vmail recursive /var/lib/nethserver/vmail/
+    promote optional run /usr/bin/freshclam
+    promote run /usr/local/bin/after
+}
+"""
+
+
+def test_a_failed_optional_step_and_a_missing_owner_are_reported_and_promotion_goes_on(slave, hotsync):
+    """Without the internet (the dead master was the gateway) freshclam fails; the master's
+    mailboxes never synced and this host has no vmail user. The original promoted anyway."""
+    write(slave / "etc/hotsync/rules.d/90-tests.hs", TOLERANT_RULES)
+    write(slave / "usr/bin/freshclam", "#!/bin/sh\necho 'Cannot connect to port 80 of host database.clamav.net' >&2\n"
+          "exit 62\n", 0o755)
+    write(slave / "usr/local/bin/after", f"#!/bin/sh\ntouch {slave}/ran-after\n", 0o755)
+    cli("--root", slave, "compile")
+
+    outcome = run_hotsync_process("--root", slave, "--yes", "--network", "continue", program="hotsync-promote")
+
+    assert outcome.code == 0, outcome.err + outcome.out
+    assert configuration(slave).get_prop("hotsync", "role") == "master"
+    assert (slave / "ran-after").exists(), "the steps after the failed optional one ran"
+    assert "tests-tolerant: run /usr/bin/freshclam: FAILED (optional, promotion goes on): failed: " in outcome.out
+    summary = outcome.out[outcome.out.index("Promotion complete"):]
+    warnings = [line for line in summary.splitlines() if line.startswith("  warning: ")]
+    assert len(warnings) == 2, summary
+    assert warnings[0].startswith("  warning: fix permissions: owner vmail:vmail") and "user 'vmail' does not exist" in warnings[0]
+    assert "exit 62" in warnings[1] and "database.clamav.net" in warnings[1] and "90-tests.hs:3:5" in warnings[1]
+    status = hotsync("--root", slave, "status")
+    assert status.code == 0
+    assert "promotion: finished " in status.out
+    assert [line for line in status.out.splitlines() if line.startswith("  warning: ")] == warnings

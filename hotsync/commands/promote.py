@@ -153,6 +153,10 @@ def print_summary(report: PromotionReport, root: Root) -> None:
     print(f"Promotion complete: this host is the master. It took {describe_seconds(report.seconds)}"
           + (f" ({describe_seconds(report.total_seconds)} since the first attempt)" if report.skipped else "")
           + " (RTO).")
+    if report.warnings:
+        print(f"{len(report.warnings)} warning(s): the promotion went on without these (also in 'hotsync status'):")
+        for warning in report.warnings:
+            print(f"  warning: {warning}")
     if report.data_epoch:
         print(f"The restored data is from the last successful sync, {describe_moment(report.data_epoch)} (RPO): "
               "changes made on the old master after it are not on this host.")

@@ -15,6 +15,7 @@ events (see ``run_role_setup``); an admin never needs them.
 """
 
 import sys
+import time
 from typing import List
 
 from ..plan import load_plan
@@ -22,7 +23,14 @@ from ..root import Root
 from ..runtime import fence
 from ..runtime.failure import failure_recorded
 from ..runtime.lock import hold_sync_lock
-from ..runtime.slave import UpkeepResult, check_plan_is_slave, promotion_blocks_upkeep, run_role_setup, run_upkeep
+from ..runtime.slave import (
+    UpkeepResult,
+    check_plan_is_slave,
+    promotion_blocks_upkeep,
+    record_upkeep,
+    run_role_setup,
+    run_upkeep,
+)
 from ..runtime.status import stamp_marker_command
 from .parsing import CommandParser
 
@@ -64,17 +72,20 @@ def main(root: Root, argv: List[str]) -> int:
         check_plan_is_slave(plan)
         with failure_recorded(root, "the slave upkeep"):
             result = run_upkeep(root, plan, reinstall=options.action is None)
-    report(result)
+        record_upkeep(root, options.action or "upkeep", result, time.time())
+    report(result, mail_warnings=options.action is None)
     return min(result.failed, 125)
 
 
-def report(result: UpkeepResult) -> None:
-    """What each step did on stdout; warnings and failures on stderr, so cron mails them to root."""
+def report(result: UpkeepResult, mail_warnings: bool = True) -> None:
+    """What each step did on stdout; failures on stderr, so cron mails them to root. Warnings
+    too, unless ``mail_warnings`` is False (fixperm, every 15 minutes: a missing path would
+    mail root 96 times a day; the daily upkeep and 'hotsync status' still show them)."""
     for step in result.steps:
         for line in step.done:
             print(f"{step.name}: {line}")
         for warning in step.warnings:
-            print(f"hotsync-slave: warning: {step.name}: {warning}", file=sys.stderr)
+            print(f"hotsync-slave: warning: {step.name}: {warning}", file=sys.stderr if mail_warnings else sys.stdout)
         if step.error:
             print(f"hotsync-slave: FAILED {step.name}: {step.error}", file=sys.stderr)
     if result.failed:

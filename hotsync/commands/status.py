@@ -13,8 +13,9 @@ from typing import Any, Dict, List
 from ..errors import EXIT_OK, HotsyncError
 from ..plan import load_plan
 from ..root import Root
+from ..runtime.promote import read_state
 from ..runtime.schedule import next_run
-from ..runtime.status import read_marker, read_status
+from ..runtime.status import read_marker, read_status, read_upkeep
 from .parsing import CommandParser
 
 
@@ -68,6 +69,30 @@ def collect_status(root: Root, now: float) -> Dict[str, Any]:
         # How the tunnel's ends authenticate: the other host must use the same.
         "tunnel": {"auth": plan.transport.auth, "chosen_by": plan.transport.auth_chosen_by,
                    "stunnel": plan.tools.stunnel} if plan.role else {},
+        "upkeep": upkeep_report(root) if plan.role == "slave" else {},
+        "promotion": promotion_report(root),
+    }
+
+
+def upkeep_report(root: Root) -> Dict[str, Any]:
+    """The slave's last upkeep or fixperm run: when, which, its failures and warnings."""
+    upkeep = read_upkeep(root)
+    if not upkeep:
+        return {}
+    return {key: upkeep.get(key) for key in ("action", "finished", "failed", "errors", "warnings")}
+
+
+def promotion_report(root: Root) -> Dict[str, Any]:
+    """This host's promotion, when it was promoted or is being: started, finished, where it
+    stopped, and what went wrong without stopping it (failed optional steps, warnings)."""
+    state = read_state(root)
+    if not state:
+        return {}
+    return {
+        "started_epoch": state.get("started_epoch"),
+        "finished_epoch": state.get("finished_epoch"),
+        "failed_step": (state.get("failed") or {}).get("step"),
+        "warnings": list(state.get("warnings", [])),
     }
 
 
@@ -97,10 +122,30 @@ def format_status(report: Dict[str, Any]) -> str:
     lines += [f"  warning: {warning}" for warning in report.get("last_warnings", [])]
     for job, moment in report["next_runs"].items():
         lines.append(f"next {job}: {moment or 'unreadable schedule'}")
+    upkeep = report.get("upkeep")
+    if upkeep:
+        lines.append(f"last upkeep: {upkeep['finished']} ({upkeep['action']}, "
+                     f"{'ok' if not upkeep['failed'] else str(upkeep['failed']) + ' step(s) failed'})")
+        lines += [f"  error: {error}" for error in upkeep.get("errors") or []]
+        lines += [f"  warning: {warning}" for warning in upkeep.get("warnings") or []]
+    lines += _promotion_lines(report.get("promotion") or {})
     tunnel = report.get("tunnel")
     if tunnel:
         lines.append(f"tunnel: {tunnel['auth']}" + (f" ({tunnel['chosen_by']})" if tunnel["chosen_by"] else ""))
     return "\n".join(lines)
+
+
+def _promotion_lines(promotion: Dict[str, Any]) -> List[str]:
+    if not promotion:
+        return []
+    if promotion.get("finished_epoch"):
+        state = f"finished {datetime.fromtimestamp(promotion['finished_epoch']).isoformat(timespec='seconds')}"
+    elif promotion.get("failed_step"):
+        state = f"stopped at '{promotion['failed_step']}' (run hotsync-promote again)"
+    else:
+        state = "in progress"
+    lines = [f"promotion: {state}"]
+    return lines + [f"  warning: {warning}" for warning in promotion.get("warnings") or []]
 
 
 def _with_age(moment: Any, age_seconds: Any) -> str:

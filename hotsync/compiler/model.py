@@ -120,12 +120,14 @@ class DumpStatement:
 
 @frozen
 class PromoteStatement:
-    """``promote restore ENGINE DB…``, ``promote restart SERVICE…``, ``promote run PATH ARG…``."""
+    """``promote [optional] restore ENGINE DB…``, ``… restart SERVICE…``, ``… run PATH ARG…``;
+    ``optional``: its failure is reported and promotion goes on."""
 
     kind: str
     engine: str
     arguments: Tuple[str, ...]
     span: Span
+    optional: bool = False
 
 
 @frozen

@@ -378,16 +378,20 @@ class _ToModel(Transformer):
         return model.DumpOption(str(name), value, self._span(name))
 
     def promote_restore(self, meta, children):
-        engine, *names = children
-        return model.PromoteStatement("restore", str(engine), tuple(str(n) for n in names), self._span(meta))
+        optional, engine, *names = children
+        return model.PromoteStatement("restore", str(engine), tuple(str(n) for n in names), self._span(meta),
+                                      optional is not None)
 
     def promote_restart(self, meta, children):
-        return model.PromoteStatement("restart", "", tuple(str(n) for n in children), self._span(meta))
+        optional, *names = children
+        return model.PromoteStatement("restart", "", tuple(str(n) for n in names), self._span(meta),
+                                      optional is not None)
 
     def promote_run(self, meta, children):
-        program, *arguments = children
+        optional, program, *arguments = children
         return model.PromoteStatement(
-            "run", "", (_path_text(program),) + tuple(_unquote(a) for a in arguments), self._span(meta)
+            "run", "", (_path_text(program),) + tuple(_unquote(a) for a in arguments), self._span(meta),
+            optional is not None,
         )
 
     def before_push(self, meta, children):

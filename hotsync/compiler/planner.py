@@ -188,9 +188,10 @@ def _promote_step(statement: model.PromoteStatement, context: _Context, rule: st
                                for dump, name in zip(dumps, statement.arguments)),
             # Validation guarantees a dump for each database; they share one connection per statement.
             connection=context.connection(dumps[0]),
-            origin=_origin(statement.span),
+            origin=_origin(statement.span), optional=statement.optional,
         )
-    return planned.PromoteStep(kind=statement.kind, arguments=statement.arguments, origin=_origin(statement.span))
+    return planned.PromoteStep(kind=statement.kind, arguments=statement.arguments, origin=_origin(statement.span),
+                               optional=statement.optional)
 
 
 def dump_file(engine: str, target: str, database: str) -> str:

@@ -36,7 +36,7 @@ import os
 import tarfile
 import time
 from pathlib import Path
-from typing import IO, Callable, Dict, List, Optional, Tuple
+from typing import IO, Callable, Dict, List, Optional, Tuple, Union
 
 from ..errors import EXIT_FAILURE, CommandError, HotsyncError
 from ..files import write_file_atomic
@@ -114,9 +114,21 @@ class Step:
 
     key: str
     title: str
-    action: Callable[[], str]  # returns what it did; raises HotsyncError when it fails
+    action: Callable[[], "StepResult"]  # what it did; raises HotsyncError when it fails
     hint: str
     recheck: bool = False  # run again on resume, even when an earlier run completed it
+    optional: bool = False  # a failure is reported and promotion goes on
+
+
+@frozen
+class Done:
+    """What a step did, with what the admin should know although it did not fail."""
+
+    message: str
+    warnings: Tuple[str, ...] = ()
+
+
+StepResult = Union[str, Done]
 
 
 @frozen
@@ -127,6 +139,8 @@ class PromotionReport:
     total_seconds: float  # since the first attempt: the recovery time
     data_epoch: Optional[int]  # when the restored data was last synced successfully
     network: str  # the network choice the promotion ran with
+    # Failed optional steps and steps' warnings, of this promotion's every run: the summary lists them.
+    warnings: Tuple[str, ...] = ()
 
 
 # ----------------------------------------------------------------------------- state
@@ -198,18 +212,17 @@ def promote(root: Root, network: str, announce: Callable[[str], None], remap: Re
         step_began = time.monotonic()
         try:
             with failure_recorded(root, f"promotion step '{step.title}'"):
-                message = step.action()
+                result = step.action()
         except HotsyncError as error:  # RunCrashed too: a step that crashed is resumed like any failed one
-            state["failed"] = {"step": step.title, "error": str(error), "epoch": int(time.time())}
-            write_state(root, state)
-            raise PromotionStopped(
-                f"promotion stopped at step {number}/{len(steps)} '{step.title}': {error}\n"
-                f"What to do: {step.hint}\n"
-                f"Then run 'hotsync-promote' again: it resumes at this step ({_rerun_note(steps[:number - 1])}).",
-                error.exit_code,
-            ) from None
+            if step.optional:
+                result = _optional_step_failed(step, error)
+                label += ": FAILED (optional, promotion goes on)"
+            else:
+                raise _stopped(root, state, steps, number, step, error) from None
+        message, warnings = (result.message, result.warnings) if isinstance(result, Done) else (result, ())
         state["done"][step.key] = {"title": step.title, "message": message, "epoch": int(time.time()),
                                    "seconds": round(time.monotonic() - step_began, 3)}  # what the RTO is made of
+        state.setdefault("warnings", []).extend(f"{step.title}: {warning}" for warning in warnings)
         state.pop("failed", None)
         write_state(root, state)
         ran.append((step.title, message))
@@ -218,7 +231,25 @@ def promote(root: Root, network: str, announce: Callable[[str], None], remap: Re
     state["finished_epoch"] = int(finished)
     write_state(root, state)
     return PromotionReport(tuple(ran), tuple(skipped), finished - started, finished - state["started_epoch"],
-                           state.get("data_epoch"), state["network"])
+                           state.get("data_epoch"), state["network"], tuple(state.get("warnings", ())))
+
+
+def _optional_step_failed(step: Step, error: HotsyncError) -> Done:
+    """An optional step's failure as what it did: reported, and promotion goes on."""
+    return Done(f"failed: {error}", (f"failed ({error}); promotion went on without it: {step.hint}",))
+
+
+def _stopped(root: Root, state: Dict, steps: List[Step], number: int, step: Step,
+             error: HotsyncError) -> PromotionStopped:
+    """Record the failed step; the ``PromotionStopped`` that says what to do."""
+    state["failed"] = {"step": step.title, "error": str(error), "epoch": int(time.time())}
+    write_state(root, state)
+    return PromotionStopped(
+        f"promotion stopped at step {number}/{len(steps)} '{step.title}': {error}\n"
+        f"What to do: {step.hint}\n"
+        f"Then run 'hotsync-promote' again: it resumes at this step ({_rerun_note(steps[:number - 1])}).",
+        error.exit_code,
+    )
 
 
 def _rerun_note(completed: List[Step]) -> str:
@@ -344,17 +375,18 @@ def rule_steps(root: Root, plan: Plan) -> List[Step]:
 
 def _rule_step(root: Root, plan: Plan, rule: str, statement: PromoteStep, key: str) -> Step:
     where = f" ({statement.origin})" if statement.origin else ""
+    optional = statement.optional
     if statement.kind == "restore":
         names = ", ".join(statement.databases)
         return Step(key, f"{rule}: restore {statement.engine} {names}", lambda: restore_databases(root, plan, statement),
-                    f"check that the {statement.engine} server runs and the dump files exist{where}")
+                    f"check that the {statement.engine} server runs and the dump files exist{where}", optional=optional)
     if statement.kind == "restart":
         return Step(key, f"{rule}: restart {' '.join(statement.arguments)}",
                     lambda: host_for(root).restart_host_services(statement.arguments),
-                    f"see 'systemctl status {statement.arguments[0]}' and its journal{where}")
+                    f"see 'systemctl status {statement.arguments[0]}' and its journal{where}", optional=optional)
     return Step(key, f"{rule}: run {' '.join(statement.arguments)}",
                 lambda: host_for(root).run_program(statement.arguments),
-                f"run '{' '.join(statement.arguments)}' by hand and fix what it reports{where}")
+                f"run '{' '.join(statement.arguments)}' by hand and fix what it reports{where}", optional=optional)
 
 
 # ----------------------------------------------------------------------------- the steps
@@ -413,12 +445,15 @@ def package_events_step_on(root: Root) -> str:
     return _describe(report)
 
 
-def fixperm_step(root: Root, plan: Plan) -> str:
+def fixperm_step(root: Root, plan: Plan) -> Done:
+    """The slave's fixperm; a path or an account that is missing is a warning (the original
+    went on), an owner change that fails stops the promotion."""
     result = UpkeepResult((disable_synced_cron_jobs(root),) + tuple(apply_owner_fixes(root, plan, InstalledPackages(root))))
     failures = [f"{step.name}: {step.error}" for step in result.steps if step.error]
     if failures:
         raise HotsyncError("; ".join(failures))
-    return f"{len(result.steps)} step(s) ok"
+    warnings = tuple(f"{step.name}: {warning}" for step in result.steps for warning in step.warnings)
+    return Done(f"{len(result.steps)} step(s) done" + (f", {len(warnings)} warning(s)" if warnings else ""), warnings)
 
 
 def restore_databases(root: Root, plan: Plan, statement: PromoteStep) -> str:

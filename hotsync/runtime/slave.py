@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
 from ..errors import HotsyncError
-from ..files import file_digest
+from ..files import file_digest, write_file_atomic
 from ..frozen import field, frozen
 from ..host import host_for
 from ..paths import PUSH_TO_HISTORY_ACTION, SIGNAL_EVENT_TOOL, VPN_DATABASE, YUM_EVENTS_PLUGIN_CONF
@@ -40,6 +40,7 @@ from .conditions import InstalledPackages, evaluate_rules
 from .fence import read_fence_settings
 from .ownership import UnsafeLink, change_owners
 from .package_events import disable_package_events, enable_package_events
+from .status import UPKEEP_PATH, iso_time, render_json
 
 # Synced cron files the slave must not run (they belong to the master's own duties).
 CRON_FILES_REMOVED_ON_SLAVE = ("/etc/cron.d/backup-data", "/etc/cron.d/dante", "/etc/cron.d/queuereport")
@@ -190,6 +191,19 @@ def push_backup_to_history(root: Root) -> StepReport:
     return StepReport(name, (f"the master's configuration backup is in the restore history ({tool})",))
 
 
+def record_upkeep(root: Root, action: str, result: UpkeepResult, now: float) -> None:
+    """Keep what the upkeep run ``action`` (``upkeep`` or ``fixperm``) found, for ``hotsync status``."""
+    record = {
+        "action": action,
+        "finished": iso_time(now),
+        "finished_epoch": int(now),
+        "failed": result.failed,
+        "errors": [f"{step.name}: {step.error}" for step in result.steps if step.error],
+        "warnings": [f"{step.name}: {warning}" for step in result.steps for warning in step.warnings],
+    }
+    write_file_atomic(root.path(UPKEEP_PATH), render_json(record), mode=0o644, durable=False)
+
+
 # ----------------------------------------------------------------------------- cron jobs
 
 
@@ -262,11 +276,14 @@ def apply_owner_fix(root: Root, fix: OwnerFix, accounts: Accounts) -> StepReport
     followed: a synced link must not hand a file outside the synced tree to a service user
     (see ``hotsync.runtime.ownership``, which also keeps a user from racing the walk)."""
     name = describe_owner_fix(fix)
+    # A missing account or path is a warning, as the original went on without it: the
+    # package or the data may come with the next upkeep or sync, and a standby that mails
+    # at every fixperm, or a promotion that stops on it, helps nobody.
     try:
         ids = (accounts.user_id(fix.owner), accounts.group_id(fix.group))
     except UnknownAccount as error:
-        return StepReport(name, error=f"{error}: install the package that creates it "
-                                      f"(run 'hotsync-slave' to reinstall the master's packages)")
+        return StepReport(name, warnings=(f"{error}: install the package that creates it "
+                                          f"(run 'hotsync-slave' to reinstall the master's packages)",))
     changed, failures = 0, []
     absent: List[str] = []
     missing: List[str] = []
@@ -282,11 +299,8 @@ def apply_owner_fix(root: Root, fix: OwnerFix, accounts: Accounts) -> StepReport
     done: Tuple[str, ...] = (f"{changed} path(s) given to {fix.owner}:{fix.group}",)
     if absent:
         done += (f"absent, optional: {', '.join(absent)}",)
-    if missing:
-        failures.append(f"missing: {', '.join(missing)} (has the master synced them?)")
-    if failures:
-        return StepReport(name, done, error="; ".join(failures))
-    return StepReport(name, done)
+    warnings = (f"missing: {', '.join(missing)} (has the master synced them?)",) if missing else ()
+    return StepReport(name, done, warnings, error="; ".join(failures))
 
 
 def describe_owner_fix(fix: OwnerFix) -> str:

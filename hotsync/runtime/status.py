@@ -3,6 +3,8 @@
 * ``/var/lib/nethserver/hotsync/status.json``: the last run on this master (replaced atomically).
 * ``/var/run/nethserver-hotsync/LastSyncTS``: epoch seconds of the last success, as the original.
 * ``/var/log/hotsync.log``: one line per run, appended.
+* ``/var/lib/nethserver/hotsync/upkeep.json``: on the slave, the last upkeep or fixperm run
+  (its warnings and failures, for ``hotsync status``).
 * ``/var/lib/nethserver/hotsync/slave-marker.json``: on the slave, written by the slave's
   own rsync daemon once a push has ended (its ``post-xfer exec``, ``hotsync-slave
   stamp-marker``), so the slave itself knows how old its copy is. Being written by the
@@ -26,12 +28,18 @@ from ..root import Root
 
 STATUS_PATH = f"{STATE_FOLDER}/status.json"
 MARKER_PATH = f"{STATE_FOLDER}/slave-marker.json"
+UPKEEP_PATH = f"{STATE_FOLDER}/upkeep.json"  # the slave's last upkeep or fixperm
 LAST_SYNC_PATH = f"{RUN_FOLDER}/LastSyncTS"
 
 
 def read_status(root: Root) -> Dict[str, Any]:
     """The last run's record; empty when there is none or it cannot be read."""
     return _read_json(root, STATUS_PATH)
+
+
+def read_upkeep(root: Root) -> Dict[str, Any]:
+    """The record of the slave's last upkeep or fixperm run; empty when none ran yet."""
+    return _read_json(root, UPKEEP_PATH)
 
 
 def read_marker(root: Root) -> Dict[str, Any]:

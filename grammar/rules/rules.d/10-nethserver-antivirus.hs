@@ -9,6 +9,7 @@
 
 package nethserver-antivirus {
     # A promoted slave must not scan mail and files with missing or stale signatures.
-    # freshclam needs the internet; without it the step fails and promotion reports it.
-    promote run /usr/bin/freshclam
+    # freshclam needs the internet, which a dead master that was the gateway took with it:
+    # then the step fails, promotion reports it and goes on (clamd's own updates follow).
+    promote optional run /usr/bin/freshclam
 }

@@ -24,10 +24,11 @@ package nethserver-freepbx > 14.0.3 {
         promote restore mysql asterisk asteriskcdrdb
         # Then Asterisk must read the restored configuration and database. (Written in
         # both branches: promotion steps keep their order only within one condition.)
-        promote restart asterisk
+        # Optional: the configuration restore restarts it again; a failure is reported.
+        promote optional restart asterisk
     } otherwise {
         warn "database sync is disabled: FreePBX may not work after promotion; run 'config setprop hotsync databases enabled'"
-        promote restart asterisk
+        promote optional restart asterisk
     }
 }
 

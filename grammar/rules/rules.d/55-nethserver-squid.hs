@@ -3,5 +3,6 @@
 # Its files come through the list files in /etc/backup-data.d/.
 
 package nethserver-squid {
-    promote run /sbin/e-smith/signal-event "nethserver-squid-update"
+    # Optional: the configuration restore regenerates them again; a failure is reported.
+    promote optional run /sbin/e-smith/signal-event "nethserver-squid-update"
 }

@@ -10,5 +10,6 @@ package nethserver-squidguard {
     # The previous list set, kept while a download is checked.
     owner squid:squid recursive optional /var/squidGuard/blacklists.old/
     owner ufdb:squid recursive optional /var/squidGuard/blacklists.old/cache.execlists/
-    owner ufdb:ufdb optional /var/ufdbguard/logs/
+    # ufdbGuard writes a log file each day below it: the whole tree, as the original did.
+    owner ufdb:ufdb recursive optional /var/ufdbguard/logs/
 }
