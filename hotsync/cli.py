@@ -28,6 +28,7 @@ COMMANDS = {
     "explain": ("explain", "say whether a path is synced, and why"),
     "slave": ("slave", "slave upkeep: reinstall packages, fix permissions"),
     "promote": ("promote", "make this slave the master"),
+    "api": ("api", "one call of the web API (Cockpit): JSON on stdin and stdout"),
     "demo": ("demo", "two sandbox hosts on loopback: sync, fail, promote, report"),
 }
 

@@ -32,7 +32,7 @@ from .programs import run_command
 from .root import Root
 
 __all__ = [
-    "ACTIONS", "SERVICE_NAMES", "Host", "ServiceError", "ServiceStatus", "host_for", "check_action",
+    "ACTIONS", "SERVICE_NAMES", "Host", "JobRunning", "ServiceError", "ServiceStatus", "host_for", "check_action",
     "check_service_name",
     "Database", "apply_database_defaults", "database_path", "edit_database", "parse_database", "read_database",
 ]
@@ -45,6 +45,10 @@ ACTIONS = ("start", "stop", "restart", "reload")
 
 class ServiceError(HotsyncError):
     """A daemon could not be started, stopped or inspected."""
+
+
+class JobRunning(HotsyncError):
+    """A background job was asked to start while it still runs."""
 
 
 @frozen
@@ -160,6 +164,18 @@ class Host(abc.ABC):
     @abc.abstractmethod
     def scheduled_command(self, program: str) -> str:
         """How cron starts ``program`` (``hotsync``, ``hotsync-slave``) on this host."""
+
+    @abc.abstractmethod
+    def start_job(self, name: str, program: str, arguments: Sequence[str] = ()) -> str:
+        """Start HotSync's ``program`` (``hotsync``, ``hotsync-slave``) in the background as job
+        ``name``, detached from the caller (a web request); says how to follow it.
+
+        Raises ``JobRunning`` when job ``name`` still runs, ``HotsyncError`` when it cannot start.
+        """
+
+    @abc.abstractmethod
+    def job_running(self, name: str) -> bool:
+        """Whether background job ``name`` (see ``start_job``) still runs."""
 
     @abc.abstractmethod
     def daemon_may_switch_to_root(self) -> bool:

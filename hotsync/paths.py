@@ -29,6 +29,7 @@ PLUGIN_FOLDER = "/etc/hotsync.d"
 # --- HotSync's own state, one per host
 STATE_FOLDER = "/var/lib/nethserver/hotsync"  # plan, status, marker, fence, promotion
 RUN_FOLDER = "/var/run/nethserver-hotsync"  # LastSyncTS, as the original
+JOBS_FOLDER = f"{RUN_FOLDER}/jobs"  # a sandbox's background runs (NethServer's are systemd units)
 SANDBOX_FOLDER = "/var/lib/hotsync"  # what a sandbox host declares about itself
 LOCK_PATH = "/var/lock/hotsync.lock"
 LOG_PATH = "/var/log/hotsync.log"
@@ -57,6 +58,11 @@ VPN_DATABASE = f"{DATABASE_FOLDER}/vpn"  # made by the VPN packages' update even
 # yum's plugin that configures each package it installs (nethserver-yum); off on a slave
 YUM_EVENTS_PLUGIN_CONF = "/etc/yum/pluginconf.d/nethserver_events.conf"
 LOG_FOLDER = "/var/log"
+# NethServer's web UI: API executables (run through sudo), the app, its entry in the app list
+API_FOLDER = "/usr/libexec/nethserver/api/nethserver-hotsync"
+API_SUDOERS = "/etc/sudoers.d/50_nsapi_nethserver_hotsync"
+COCKPIT_APP_FOLDER = "/usr/share/cockpit/nethserver-hotsync"
+COCKPIT_APP_ENTRY = "/usr/share/cockpit/nethserver/applications/nethserver-hotsync.json"
 
 
 def as_folder(path: str) -> str:

@@ -66,3 +66,26 @@ def _text(value) -> str:
     if value is None:
         return ""
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def start_detached(argv: Sequence[str], *, environment: Optional[Mapping[str, str]] = None,
+                   output_path: Optional[str] = None) -> int:
+    """Start ``argv`` in a session of its own, not waited for; returns its pid.
+
+    For a run a web request starts: it must outlive the request's process. Its output goes
+    to ``output_path`` (appended) or nowhere; it reads nothing. A program that cannot be
+    started raises ``CommandError``.
+    """
+    full_environment = dict(os.environ)
+    if environment:
+        full_environment.update(environment)
+    output = open(output_path, "ab") if output_path else subprocess.DEVNULL
+    try:
+        process = subprocess.Popen(list(argv), env=full_environment, stdin=subprocess.DEVNULL, stdout=output,
+                                   stderr=subprocess.STDOUT, start_new_session=True, cwd="/")
+    except FileNotFoundError as error:
+        raise CommandError(argv, 127, f"program not found: {error.filename or argv[0]}") from None
+    finally:
+        if output_path:
+            output.close()  # type: ignore[union-attr]
+    return process.pid

@@ -16,7 +16,7 @@ from typing import List
 import pytest
 from packaging.requirements import Requirement
 
-from hotsync.nethserver.install import database_default_files, event_files, rule_files, stunnel_unit_file
+from hotsync.nethserver.install import database_default_files, event_files, rule_files, stunnel_unit_file, web_files
 from hotsync.nethserver.package import PACKAGE_FOLDER, PRIVATE_PYTHON_FOLDER
 
 SOURCE = Path(__file__).resolve().parent.parent
@@ -63,7 +63,8 @@ def test_the_rpm_is_a_noarch_nethserver_hotsync_that_upgrades_2_2_4(package):
 
 def test_the_rpm_carries_launchers_events_rules_and_the_bundled_libraries(package):
     listed = set(query(package, "-l").split("\n"))
-    shipped = [*event_files(), *database_default_files(), *rule_files(), stunnel_unit_file()]
+    shipped = [*event_files(), *database_default_files(), *rule_files(), stunnel_unit_file(),
+               *web_files("/usr/sbin/hotsync")]
     # events/ as the source tree has it now: whatever the events folder holds reaches the RPM
     source_events = {
         "/etc/e-smith/events/" + path.relative_to(SOURCE / "events").as_posix()
@@ -90,6 +91,24 @@ def test_the_rules_are_configuration_that_an_upgrade_keeps_when_edited(package):
     modes = dict(line.rsplit(" ", 1) for line in query(package, "--qf", "[%{FILENAMES} %{FILEMODES:perms}\n]").splitlines())
     assert all(modes[path] == "-rwxr-xr-x" for path in LAUNCHERS)
     assert modes["/etc/e-smith/events/nethserver-hotsync-update/S00initialize-default-databases"] == "-rwxr-xr-x"
+    assert modes["/etc/sudoers.d/50_nsapi_nethserver_hotsync"] == "-r--r-----"
+    assert modes["/usr/libexec/nethserver/api/nethserver-hotsync/settings/read"] == "-rwxr-xr-x"
+
+
+def test_the_rpm_carries_the_web_api_its_sudoers_rule_and_the_cockpit_app(package, unpacked):
+    listed = set(query(package, "-l").split("\n"))
+    api = "/usr/libexec/nethserver/api/nethserver-hotsync"
+    calls = ("dashboard/read", "logs/read", "settings/execute", "settings/read", "settings/update", "settings/validate")
+    assert {f"{api}/{name}" for name in calls} <= listed
+    assert {"/etc/sudoers.d/50_nsapi_nethserver_hotsync", "/usr/share/cockpit/nethserver-hotsync/manifest.json",
+            "/usr/share/cockpit/nethserver-hotsync/index.html", "/usr/share/cockpit/nethserver-hotsync/hotsync.js",
+            "/usr/share/cockpit/nethserver/applications/nethserver-hotsync.json"} <= listed
+    # the package owns its own folders, not NethServer's
+    assert {api, f"{api}/settings", "/usr/share/cockpit/nethserver-hotsync"} <= listed
+    assert not {"/usr/libexec/nethserver/api", "/usr/share/cockpit", "/etc/sudoers.d"} & listed
+    # an executable runs the launcher, which runs the bundled package: unpacked here, it answers
+    executable = (unpacked / f"{api}/settings/read".lstrip("/")).read_text()
+    assert executable.splitlines()[-1] == "/usr/sbin/hotsync api settings/read"
 
 
 def test_the_rpm_requires_what_hotsync_runs_and_nothing_of_the_build_machine(package):
@@ -178,6 +197,9 @@ ORIGINAL_FILES = {
     "/usr/lib/systemd/system/stunnel.service": "[Unit]\nDescription=the original's unit\n",
     "/usr/sbin/hotsync": "#!/bin/bash\n",
     "/etc/sudoers.d/50_nsapi_nethserver_hotsync": "\n",
+    "/usr/libexec/nethserver/api/nethserver-hotsync/settings/read": "#!/usr/bin/perl\n",
+    "/usr/share/cockpit/nethserver-hotsync/manifest.json": "{}\n",
+    "/usr/share/cockpit/nethserver-hotsync/js/app.js": "\n",
 }
 ORIGINAL_LINKS = {
     "/etc/e-smith/events/nethserver-hotsync-save/S70nethserver-hotsync-conf": "../actions/nethserver-hotsync-conf",
@@ -234,6 +256,11 @@ def test_an_upgrade_from_2_2_4_keeps_settings_and_plugins_and_drops_the_original
     assert (root / "etc/e-smith/events/nethserver-hotsync-update/S00initialize-default-databases").is_file()
     assert not (root / "etc/e-smith/events/nethserver-hotsync-update/S00initialize-default-databases").is_symlink()
     assert (root / "usr/sbin/hotsync").read_text().startswith("#!/bin/sh\n# hotsync: HotSync")
+    # the original's Cockpit app and API give way to HotSync's
+    assert (root / "usr/libexec/nethserver/api/nethserver-hotsync/settings/read").read_text().endswith(
+        "/usr/sbin/hotsync api settings/read\n")
+    assert "NSAPI_NETHSERVER_HOTSYNC" in (root / "etc/sudoers.d/50_nsapi_nethserver_hotsync").read_text()
+    assert not (root / "usr/share/cockpit/nethserver-hotsync/js/app.js").exists()
 
 
 def _scriptlet(package: Path, tag: str, tmp_path: Path) -> str:

@@ -77,5 +77,11 @@ class NethServerHost(Host):
     def scheduled_command(self, program: str) -> str:
         return f"{SCRIPTS_FOLDER}/{program}"
 
+    def start_job(self, name: str, program: str, arguments: Sequence[str] = ()) -> str:
+        return systemd.start_transient_unit(name, [f"{SCRIPTS_FOLDER}/{program}", *arguments])
+
+    def job_running(self, name: str) -> bool:
+        return systemd.unit_active(name)
+
     def daemon_may_switch_to_root(self) -> bool:
         return True

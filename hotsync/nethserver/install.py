@@ -9,12 +9,16 @@ import hashlib
 import json
 import secrets
 from pathlib import Path
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List, Sequence, Tuple
 
 from ..files import write_file_atomic
 from ..frozen import frozen
 from ..host import host_for
 from ..paths import (
+    API_FOLDER,
+    API_SUDOERS,
+    COCKPIT_APP_ENTRY,
+    COCKPIT_APP_FOLDER,
     EVENTS_FOLDER,
     LOCAL_STUNNEL_UNIT,
     PLUGIN_FOLDER,
@@ -45,6 +49,18 @@ DATABASE_DEFAULTS: Dict[str, Tuple[str, Dict[str, str]]] = {
 
 
 TEMPLATE_LIST_FOLDER = "templates2expand"
+
+API_EXECUTABLE_TEXT = """#!/bin/sh
+# HotSync's web API, {name}: a JSON request on stdin, the JSON answer on stdout.
+{command} api {name}
+"""
+
+API_SUDOERS_TEXT = """# HotSync's web API: NethServer's Cockpit runs these as root through sudo.
+Cmnd_Alias NSAPI_NETHSERVER_HOTSYNC = \\
+{commands}
+
+Defaults!NSAPI_NETHSERVER_HOTSYNC !requiretty
+"""
 
 # The tunnel daemon as a service, for hosts whose stunnel package has no unit (EL7's 4.56).
 # stunnel forks into the background itself and writes the pid file its configuration names.
@@ -95,6 +111,7 @@ def install(root: Root, defaults_only: bool = False) -> InstallReport:
         written += rules_written
         root.path(PLUGIN_FOLDER).mkdir(parents=True, exist_ok=True)
         written += _install_stunnel_unit_where_missing(root)
+        written += _install_web_files(root)
     applied = apply_database_defaults(root)
     defaults = tuple(f"{item.key}.{item.prop}={item.value}" for item in applied if item.prop != "password")
     return InstallReport(tuple(written), tuple(kept), defaults, _generate_password_when_empty(root),
@@ -156,6 +173,44 @@ def rule_files() -> List[ShippedFile]:
     ]
 
 
+def api_files(hotsync_command: str) -> List[ShippedFile]:
+    """The web API's executables, ``API_FOLDER/GROUP/VERB``: each runs ``hotsync api GROUP/VERB``
+    with ``hotsync_command`` (the host's way to start hotsync, see ``Host.scheduled_command``)."""
+    from ..api import endpoint_names  # the API's modules load only when its files are laid
+
+    return [
+        ShippedFile(f"{API_FOLDER}/{name}", API_EXECUTABLE_TEXT.format(name=name, command=hotsync_command).encode(),
+                    0o755)
+        for name in endpoint_names()
+    ]
+
+
+def api_sudoers_file(names: Sequence[str]) -> ShippedFile:
+    """Let Cockpit's user run the API executables ``names`` as root (``nethserver.exec`` uses sudo)."""
+    commands = ", \\\n".join(f"    {API_FOLDER}/{name}" for name in names)
+    text = API_SUDOERS_TEXT.format(commands=commands)
+    return ShippedFile(API_SUDOERS, text.encode(), 0o440)
+
+
+def cockpit_files() -> List[ShippedFile]:
+    """The Cockpit app (its manifest and page) and its entry in NethServer's application list."""
+    source = shipped_folder("cockpit")
+    shipped = [
+        ShippedFile(f"{COCKPIT_APP_FOLDER}/{path.relative_to(source / 'app').as_posix()}", path.read_bytes(), 0o644)
+        for path in _shipped_files(source / "app")
+    ]
+    entry = source / "nethserver-hotsync.json"
+    shipped.append(ShippedFile(COCKPIT_APP_ENTRY, entry.read_bytes(), 0o644))
+    return shipped
+
+
+def web_files(hotsync_command: str) -> List[ShippedFile]:
+    """Everything the web UI needs on a host: the API, its sudoers rule, the app."""
+    api = api_files(hotsync_command)
+    names = [shipped.host_path[len(API_FOLDER) + 1:] for shipped in api]
+    return [*api, api_sudoers_file(names), *cockpit_files()]
+
+
 def stunnel_unit_file() -> ShippedFile:
     """The stunnel service for hosts whose stunnel has none (EL7's)."""
     return ShippedFile(STUNNEL_UNIT, STUNNEL_UNIT_TEXT.encode(), 0o644)
@@ -173,6 +228,15 @@ def _shipped_files(folder: Path) -> Iterator[Path]:
     for path in sorted(folder.rglob("*")):
         if path.is_file() and path.name != "__init__.py" and "__pycache__" not in path.parts:
             yield path
+
+
+def _install_web_files(root: Root) -> List[str]:
+    command = host_for(root).scheduled_command("hotsync")
+    return [
+        shipped.host_path
+        for shipped in web_files(command)
+        if _write_if_different(root, shipped.host_path, shipped.content, shipped.mode)
+    ]
 
 
 def _install_events(root: Root) -> List[str]:

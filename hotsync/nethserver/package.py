@@ -1,10 +1,11 @@
 """What the ``nethserver-hotsync`` RPM carries, laid into a build root by ``packaging/rpm/build``.
 
 The host files come from the tables ``hotsync install`` writes from (events, database defaults,
-rules, the stunnel unit), so a change to ``events/`` or to the shipped rules reaches the RPM by
-itself. The Python package and its libraries sit in a private folder, not in the system's
-site-packages (EL7 has no python3-lark, and its Jinja2 is not ours); small launchers named after
-the package's console scripts run them with the system's Python 3.
+rules, the stunnel unit, the web API, its sudoers rule and the Cockpit app), so a change to
+``events/``, to the shipped rules or to the app reaches the RPM by itself. The Python package
+and its libraries sit in a private folder, not in the system's site-packages (EL7 has no
+python3-lark, and its Jinja2 is not ours); small launchers named after the package's console
+scripts run them with the system's Python 3.
 """
 
 import configparser
@@ -18,14 +19,24 @@ from .. import __version__
 from ..files import write_file_atomic
 from ..paths import EVENTS_FOLDER, PLUGIN_FOLDER, RULES_FOLDER
 from ..root import Root
-from .install import DEFAULTS_FOLDER, ShippedFile, database_default_files, event_files, rule_files, stunnel_unit_file
+from .install import (
+    DEFAULTS_FOLDER,
+    ShippedFile,
+    database_default_files,
+    event_files,
+    rule_files,
+    stunnel_unit_file,
+    web_files,
+)
 
 PACKAGE_FOLDER = "/usr/lib/nethserver-hotsync"
 PRIVATE_PYTHON_FOLDER = f"{PACKAGE_FOLDER}/python"
 LAUNCHER_FOLDER = "/usr/sbin"
 SYSTEM_PYTHON = "/usr/bin/python3"
 # Folders other packages own: the RPM owns what it creates below them, not them.
-PLATFORM_FOLDERS = frozenset({"/", "/etc", "/usr/lib/systemd/system", EVENTS_FOLDER, DEFAULTS_FOLDER})
+PLATFORM_FOLDERS = frozenset({"/", "/etc", "/usr/lib/systemd/system", EVENTS_FOLDER, DEFAULTS_FOLDER, "/etc/sudoers.d",
+                              "/usr/libexec/nethserver/api", "/usr/share/cockpit",
+                              "/usr/share/cockpit/nethserver/applications"})
 
 # -I -S: only the private folder and the standard library, whatever the environment or the
 # system's site-packages hold. The locale: Python 3.6 reads file names and writes text as ASCII
@@ -44,7 +55,8 @@ exec {python} -I -S -c 'import sys; sys.path.insert(0, "{folder}"); from {module
 
 def host_files() -> List[ShippedFile]:
     """Every file the RPM lays outside its private folder, but the launchers."""
-    return [*event_files(), *database_default_files(), *rule_files(), stunnel_unit_file()]
+    return [*event_files(), *database_default_files(), *rule_files(), stunnel_unit_file(),
+            *web_files(f"{LAUNCHER_FOLDER}/hotsync")]
 
 
 def console_scripts(private_folder: Path) -> List[Tuple[str, str]]:

@@ -1,7 +1,9 @@
 """HotSync's two daemons under systemd, as on NethServer 7 (units ``stunnel`` and ``rsyncd``)."""
 
+from typing import List
+
 from ..errors import CommandError, last_lines
-from ..host import ServiceError, ServiceStatus, check_action, check_service_name
+from ..host import JobRunning, ServiceError, ServiceStatus, check_action, check_service_name
 from ..programs import run_command
 
 SYSTEMCTL_TIMEOUT_SECONDS = 120
@@ -57,6 +59,26 @@ def reload_units() -> None:
         run_command(["systemctl", "daemon-reload"], timeout=SYSTEMCTL_TIMEOUT_SECONDS)
     except CommandError as error:
         raise ServiceError(f"systemctl daemon-reload failed: {last_lines(error.output) or error}") from None
+
+
+def unit_active(name: str) -> bool:
+    """Whether unit ``name`` is active now (a transient one included)."""
+    finished = run_command(["systemctl", "is-active", "--quiet", name], timeout=SYSTEMCTL_TIMEOUT_SECONDS, check=False)
+    return finished.returncode == 0
+
+
+def start_transient_unit(name: str, argv: List[str]) -> str:
+    """Run ``argv`` as transient service ``name`` (``systemd-run``), which outlives its caller
+    and logs to the journal; raises ``JobRunning`` while a unit of that name is active."""
+    if unit_active(name):
+        raise JobRunning(f"{name} is already running (see 'journalctl -u {name}')")
+    # A unit that failed stays loaded under its name and would block the new one.
+    run_command(["systemctl", "reset-failed", name], timeout=SYSTEMCTL_TIMEOUT_SECONDS, check=False)
+    try:
+        run_command(["systemd-run", f"--unit={name}", "--setenv=HOME=/root", *argv], timeout=SYSTEMCTL_TIMEOUT_SECONDS)
+    except CommandError as error:
+        raise ServiceError(f"{name}: systemd-run failed: {last_lines(error.output) or error}") from None
+    return f"started {name} (follow it with 'journalctl -u {name}')"
 
 
 def _systemctl(verb: str, name: str) -> None:

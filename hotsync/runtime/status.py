@@ -17,7 +17,7 @@ None of them ever holds a secret.
 import json
 import os
 import time
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Optional
 
 from ..digits import ascii_number
 from ..errors import HotsyncError
@@ -143,3 +143,37 @@ def _read_json(root: Root, host_path: str) -> Dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+# How late the slave's copy may be before it counts as stale: as sanoid's thresholds, in
+# multiples of the interval between two pushes.
+FRESHNESS_WARNING_FACTOR = 1.5
+FRESHNESS_CRITICAL_FACTOR = 6
+
+
+def assess_health(age_seconds: Optional[int], push_interval_seconds: int) -> Dict[str, Any]:
+    """What the dashboard shows beside the age: the copy's freshness, whether a promotion
+    would succeed now, and the restore points kept.
+
+    The one place those answers come from: readiness and restore points are not checked
+    yet (``known`` False, no reasons), and are filled in here when they are.
+    """
+    return {
+        "freshness": _freshness(age_seconds, push_interval_seconds),
+        "readiness": {"known": False, "ready": None, "reasons": []},
+        "restore_points": [],
+    }
+
+
+def _freshness(age_seconds: Optional[int], push_interval_seconds: int) -> Dict[str, Any]:
+    warning = int(push_interval_seconds * FRESHNESS_WARNING_FACTOR)
+    critical = int(push_interval_seconds * FRESHNESS_CRITICAL_FACTOR)
+    if age_seconds is None:
+        state = "unknown"
+    elif age_seconds >= critical:
+        state = "critical"
+    elif age_seconds >= warning:
+        state = "warning"
+    else:
+        state = "ok"
+    return {"state": state, "warning_after_seconds": warning, "critical_after_seconds": critical}

@@ -8,7 +8,7 @@ from ..errors import CommandError, HotsyncError
 from ..host import HOST_TOOL_TIMEOUT_SECONDS, Host, ServiceStatus, run_tool_at
 from ..programs import run_command
 from ..root import ROOT_ENVIRONMENT_VARIABLE
-from . import packages, supervisor
+from . import jobs, packages, supervisor
 
 PROGRAM_TIMEOUT_SECONDS = 4 * 3600  # a rule's program may restore a large database
 
@@ -73,6 +73,15 @@ class SandboxHost(Host):
         """This installation's script, told its root."""
         scripts = sysconfig.get_path("scripts")
         return f"{ROOT_ENVIRONMENT_VARIABLE}={self.root.base} {scripts}/{program}"
+
+    def start_job(self, name: str, program: str, arguments: Sequence[str] = ()) -> str:
+        return jobs.start_job(self.root, name, [self._script(program), *arguments])
+
+    def job_running(self, name: str) -> bool:
+        return jobs.job_running(self.root, name)
+
+    def _script(self, program: str) -> str:
+        return os.path.join(sysconfig.get_path("scripts"), program)
 
     def daemon_may_switch_to_root(self) -> bool:
         return os.geteuid() == 0  # a sandbox daemon run by a normal user cannot
