@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Dict, Tuple
 
 import pytest
-
 from helpers import admin, free_port, run_hotsync_process, set_up_host
 from sync_hosts import PASSWORD, host_pair  # noqa: F401 - the fixture
 
@@ -69,7 +68,8 @@ def test_settings_read_gives_the_form_and_only_whether_a_password_is_set(master)
 
 def test_a_valid_form_passes_validation_and_changes_nothing(master):
     before = database_text(master)
-    code, answer, _ = call_api(master, "settings/validate", {"configuration": {"role": "slave", "masterHost": "master.example.org"}})
+    request = {"configuration": {"role": "slave", "masterHost": "master.example.org"}}
+    code, answer, _ = call_api(master, "settings/validate", request)
     assert (code, answer["state"]) == (0, "success")
     assert database_text(master) == before
 
