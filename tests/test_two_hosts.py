@@ -480,6 +480,16 @@ def report_rto(pair, promoted, seconds: float, files: int, size: int) -> None:
     print("\n" + "\n".join(lines))
 
 
+def needs_the_internet_the_dead_master_took_away(slave) -> None:
+    """An optional promotion step that fails without the internet (the shipped antivirus
+    refresh: the dead master was the gateway), with a freshclam stand-in that cannot connect."""
+    slave.write("/usr/bin/freshclam", "#!/bin/sh\necho 'ERROR: Can not connect to database.clamav.net' >&2\nexit 62\n",
+                mode=0o755)
+    slave.write("/etc/hotsync/rules.d/92-needs-internet.hs",
+                "rule needs-internet {\n    promote optional run /usr/bin/freshclam\n}\n")
+    slave.admin("signal-event", "nethserver-hotsync-save")
+
+
 def test_the_full_life_sync_change_sync_master_dies_the_promoted_slave_has_every_file_and_row(hosts):
     pair = hosts
     give_both_hosts_a_network(pair)
@@ -488,6 +498,7 @@ def test_the_full_life_sync_change_sync_master_dies_the_promoted_slave_has_every
     demo_files = files_under(pair.master, DEMO_FOLDERS)
     assert files_under(pair.slave, DEMO_FOLDERS) == demo_files
     install_recording_restore_config(pair.slave.root)
+    needs_the_internet_the_dead_master_took_away(pair.slave)
 
     began = time.monotonic()
     promoted = promote_the_slave(pair)
@@ -514,6 +525,10 @@ def test_the_full_life_sync_change_sync_master_dies_the_promoted_slave_has_every
     assert '"role": "master"' in status.out
     assert pair.slave.run("status").out.count("role: master") == 1
     assert pair.slave.admin("config", "getprop", "rsyncd", "password").out.strip() == PASSWORD
+    # The optional step that failed without the internet was reported, and promotion went on.
+    assert "needs-internet: run /usr/bin/freshclam: FAILED (optional, promotion goes on)" in promoted.out
+    summary = promoted.out[promoted.out.index("Promotion complete"):]
+    assert "warning: needs-internet: run /usr/bin/freshclam: failed" in summary and "exit 62" in summary
 
 
 # ----------------------------------------------------------------------------- 8. the old master returns
