@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, List, Optional
 
-from helpers import free_port
+from support.hosts import free_port
 
 from hotsync.paths import API_FOLDER, COCKPIT_APP_FOLDER
 from hotsync.root import Root

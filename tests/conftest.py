@@ -1,16 +1,14 @@
-"""Shared test helpers: run the CLI in-process or as a real process, make sandbox roots."""
+"""The tests' toolbox is ``tests/support/``; its fixtures are registered here as pytest plugins.
+Here too: the rsync under test (``HOTSYNC_TEST_RSYNC``) and no skip under CI."""
 
 import os
 import shutil
-import signal
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from helpers import Outcome
-from hotsync.cli import main as hotsync_main
-
+pytest_plugins = ["pytester", "support.runner", "support.hosts", "support.scenarios"]
 
 TEST_RSYNC_VARIABLE = "HOTSYNC_TEST_RSYNC"
 
@@ -52,46 +50,3 @@ def pytest_runtest_makereport(item, call):
     if report.skipped and os.environ.get("HOTSYNC_TESTS_NO_SKIP") == "1":
         report.outcome = "failed"
         report.longrepr = f"skipped under CI, where nothing may be missing: {report.longrepr}"
-
-
-@pytest.fixture
-def hotsync(capsys):
-    """Run ``hotsync ARGS`` in-process; returns exit code and captured output."""
-
-    def run(*arguments) -> Outcome:
-        capsys.readouterr()
-        code = hotsync_main([str(argument) for argument in arguments])
-        captured = capsys.readouterr()
-        return Outcome(code, captured.out, captured.err)
-
-    return run
-
-
-@pytest.fixture
-def sandbox(tmp_path) -> Path:
-    """An empty sandbox root."""
-    root = tmp_path / "host"
-    root.mkdir()
-    return root
-
-
-@pytest.fixture
-def host(sandbox):
-    """A sandbox root whose daemons are always stopped at the end, whatever the test did."""
-    from hotsync.root import Root
-    from hotsync.host import ServiceError, host_for
-
-    yield sandbox
-    for name in ("stunnel", "rsyncd"):
-        try:
-            host_for(Root(sandbox)).stop_service(name)
-        except ServiceError:
-            pass
-        _kill_leftover(sandbox / f"var/run/{name}.pid")
-
-
-def _kill_leftover(pid_file: Path) -> None:
-    try:
-        os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
-    except (FileNotFoundError, ValueError, ProcessLookupError):
-        pass

@@ -14,7 +14,8 @@ from typing import Dict, Optional, Tuple
 
 import pytest
 
-from helpers import free_port
+from support.hosts import free_port
+from support.passwords import PASSWORD
 
 from hotsync.cli import main as hotsync_main
 from hotsync.frozen import replace
@@ -22,7 +23,6 @@ from hotsync.plan import Plan, Rule, load_plan, save_plan
 from hotsync.root import Root
 from hotsync.runtime.status import MARKER_PATH
 
-PASSWORD = "correct-horse-battery"
 
 
 @dataclass

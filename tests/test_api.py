@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any, Dict, Tuple
 
 import pytest
-from helpers import admin, free_port, run_hotsync_process, set_up_host
-from sync_hosts import PASSWORD, host_pair  # noqa: F401 - the fixture
+from support.hosts import Host, free_port
+from support.runner import admin, run_hotsync
+from support.passwords import PASSWORD
+from sync_hosts import host_pair  # noqa: F401 - the fixture
 
 from hotsync.paths import API_FOLDER, API_SUDOERS, JOBS_FOLDER, LOG_PATH
 from hotsync.root import Root
@@ -33,10 +35,10 @@ def call_api(root: Path, name: str, request: Any = None, raw: str = "") -> Tuple
 @pytest.fixture
 def master(tmp_path) -> Path:
     root = tmp_path / "master"
-    set_up_host(root, "master", peer="192.0.2.10", password=PASSWORD, tunnel_port=free_port(), rsync_port=free_port())
+    Host(root, tunnel_port=free_port(), rsync_port=free_port()).configure("master", peer="192.0.2.10", password=PASSWORD)
     admin(root, "compile")
     yield root
-    run_hotsync_process("--root", root, "services", "stop")  # the save event starts them
+    run_hotsync("--root", root, "services", "stop")  # the save event starts them
 
 
 def database_text(root: Path) -> bytes:
@@ -84,7 +86,7 @@ def test_a_bad_slave_address_is_not_valid_with_the_message_compile_check_prints(
     assert database_text(master) == before
     # the same value stored, and compiled by the command an admin runs
     admin(master, "config", "setprop", "hotsync", "SlaveHost", "10.0.0.300;rm")
-    check = run_hotsync_process("--root", master, "compile", "--check")
+    check = run_hotsync("--root", master, "compile", "--check")
     assert check.code == 1
     printed = [line.split(": error: ", 1) for line in check.err.splitlines() if ": error: " in line]
     assert [(span, message) for span, message in printed] == [
@@ -176,7 +178,7 @@ def silent_slave():
 
 def test_execute_starts_sync_in_the_background_and_refuses_a_second_run(tmp_path, silent_slave):
     root = tmp_path / "master"
-    set_up_host(root, "master", peer="127.0.0.1", password=PASSWORD, tunnel_port=silent_slave, rsync_port=free_port())
+    Host(root, tunnel_port=silent_slave, rsync_port=free_port()).configure("master", peer="127.0.0.1", password=PASSWORD)
     admin(root, "compile")
     admin(root, "services", "start", "stunnel")
     pid_file = Root(root).path(f"{JOBS_FOLDER}/hotsync.pid")

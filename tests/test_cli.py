@@ -2,7 +2,7 @@
 
 from hotsync.root import resolve_root
 
-from helpers import run_hotsync_process
+from support.runner import run_hotsync
 
 
 def test_help_lists_every_command(hotsync):
@@ -37,7 +37,7 @@ def test_root_option_wins_over_the_environment(monkeypatch, tmp_path):
 
 
 def test_installed_console_script_runs():
-    outcome = run_hotsync_process("--version")
+    outcome = run_hotsync("--version")
     assert outcome.code == 0
     assert outcome.out.startswith("hotsync ")
 

@@ -11,8 +11,9 @@ import shutil
 
 import pytest
 from cockpit_browser import Browser, CockpitStandIn
-from helpers import admin, run_hotsync_process
-from sync_hosts import PASSWORD, host_pair  # noqa: F401 - the fixture
+from support.runner import admin, run_hotsync
+from support.passwords import PASSWORD
+from sync_hosts import host_pair  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.skipif(not (shutil.which("chromedriver") and shutil.which("chromium")),
                                 reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
@@ -93,7 +94,7 @@ def admin_compile_check_message(root, slave_host: str) -> str:
     saved = database.read_bytes()
     try:
         admin(root, "config", "setprop", "hotsync", "SlaveHost", slave_host)
-        check = run_hotsync_process("--root", root, "compile", "--check")
+        check = run_hotsync("--root", root, "compile", "--check")
         assert check.code == 1
         prefix = "configuration:hotsync.SlaveHost: error: "
         return "; ".join(line[len(prefix):] for line in check.err.splitlines() if line.startswith(prefix))

@@ -9,23 +9,25 @@ from pathlib import Path
 import pytest
 
 from fake_tools import STUNNEL_456_OUTPUT, install_fake_stunnel, path_with, stunnel_output
-from helpers import admin, admin_in_process, free_port, pbkdf2_key, run_hotsync_process, set_up_host, tree_hash
+from support.hosts import free_port
+from support.passwords import PASSWORD, WRONG_PASSWORD, pbkdf2_key
+from support.runner import admin, run_hotsync
+from support.trees import tree_digest
 
 from hotsync.compiler import render
 from hotsync.compiler.parser import build_parser
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = DATA / "golden"
-PASSWORD = "s3cret-shared-passw0rd"
 GOLDEN_FILES = ("etc/hotsync.conf", "etc/rsyncd.conf", "etc/rsyncd.secrets", "etc/stunnel/stunnel.conf", "etc/cron.d/hotsync")
 
 
 def compiled_host(root: Path, **settings) -> Path:
     """An installed host with ``settings`` ({"hotsync": [prop, value, …], …}), compiled."""
-    admin_in_process(root, "install", "--quiet")
+    admin(root, "install", "--quiet", in_process=True)
     for key, props in settings.items():
-        admin_in_process(root, "config", "setprop", key, *props)
-    admin_in_process(root, "compile", "--quiet")
+        admin(root, "config", "setprop", key, *props, in_process=True)
+    admin(root, "compile", "--quiet", in_process=True)
     return root
 
 
@@ -91,7 +93,7 @@ def test_each_invalid_rule_file_is_reported_at_its_position(sandbox, hotsync, ca
     main_file = "/etc/hotsync/hotsync.hs"
     text = case.read_text()
     (sandbox / main_file[1:]).write_text(text)
-    before = tree_hash(sandbox)
+    before = tree_digest(sandbox)
     expected = [
         line[len("# expect: "):].replace("{FILE}", main_file)
         for line in text.splitlines() if line.startswith("# expect: ")
@@ -102,13 +104,13 @@ def test_each_invalid_rule_file_is_reported_at_its_position(sandbox, hotsync, ca
     assert reported == [f"{main_file}:{message}" for message in expected]
     assert f"{len(expected)} error" in outcome.err.splitlines()[-1]
     assert "Traceback" not in outcome.err
-    assert tree_hash(sandbox) == before
+    assert tree_digest(sandbox) == before
 
 
 def test_an_error_shows_the_source_line_and_a_caret(sandbox):
     compiled_host(sandbox, **SCENARIOS["master"])
     (sandbox / "etc/hotsync/rules.d/typo.hs").write_text("rule web {\n    inclde /var/www/\n}\n")
-    outcome = run_hotsync_process("--root", sandbox, "compile")
+    outcome = run_hotsync("--root", sandbox, "compile")
     assert outcome.code == 1
     assert outcome.err.splitlines()[:3] == [
         "/etc/hotsync/rules.d/typo.hs:2:5: error: unknown keyword 'inclde' (did you mean 'include'?)",
@@ -134,7 +136,7 @@ def test_rules_nested_as_deep_as_the_limit_compile(sandbox, hotsync):
 def test_rules_nested_deeper_than_the_limit_are_a_located_error(sandbox, hotsync, levels):
     compiled_host(sandbox, **SCENARIOS["master"])
     (sandbox / "etc/hotsync/rules.d/deep.hs").write_text(nested_rule(levels))
-    before = tree_hash(sandbox)
+    before = tree_digest(sandbox)
     for command in (("compile",), ("compile", "--check")):
         outcome = hotsync("--root", sandbox, *command)
         assert outcome.code == 1
@@ -144,7 +146,7 @@ def test_rules_nested_deeper_than_the_limit_are_a_located_error(sandbox, hotsync
             "        when databases {",
         ]
         assert "Traceback" not in outcome.err
-    assert tree_hash(sandbox) == before
+    assert tree_digest(sandbox) == before
 
 
 SHADOW_HASH = "$6$s4ltS4lt$Zq0rOOTHASHrecognisableXyZ"
@@ -155,13 +157,13 @@ def test_an_include_of_a_file_that_is_not_a_rule_file_is_refused_without_quoting
     compiled_host(sandbox, **SCENARIOS["master"])
     (sandbox / "etc/shadow").write_text(f"root:{SHADOW_HASH}:19000:0:99999:7:::\n")
     (sandbox / "etc/hotsync/rules.d/50-site.hs").write_text(f'# site rules\ninclude "{include}"\n')
-    before = tree_hash(sandbox)
+    before = tree_digest(sandbox)
     outcome = hotsync("--root", sandbox, "compile")
     assert outcome.code == 1
     assert outcome.err.splitlines()[0].startswith("/etc/hotsync/rules.d/50-site.hs:2:1: error: include ")
     assert SHADOW_HASH not in outcome.err and PASSWORD not in outcome.err
     assert "Traceback" not in outcome.err
-    assert tree_hash(sandbox) == before
+    assert tree_digest(sandbox) == before
 
 
 def test_an_include_outside_the_rule_folder_names_the_pattern_only(sandbox, hotsync):
@@ -213,12 +215,12 @@ DATABASE_ERRORS = [
 @pytest.mark.parametrize("props, message", DATABASE_ERRORS, ids=lambda value: str(value)[:40])
 def test_each_bad_setting_is_reported_with_its_database_key(sandbox, hotsync, props, message):
     compiled_host(sandbox, **SCENARIOS["master"])
-    admin_in_process(sandbox, "config", "setprop", *props)
-    before = tree_hash(sandbox)
+    admin(sandbox, "config", "setprop", *props, in_process=True)
+    before = tree_digest(sandbox)
     outcome = hotsync("--root", sandbox, "compile")
     assert outcome.code == 1
     assert outcome.err.splitlines()[0] == message
-    assert tree_hash(sandbox) == before
+    assert tree_digest(sandbox) == before
 
 
 # Every database value that reaches a generated file, each with a value that would add a
@@ -251,54 +253,54 @@ def test_injection_through_the_database_is_rejected_and_nothing_changes(sandbox,
 
     with edit_database(database_path(Root(sandbox))) as session:
         session.set_prop(key, prop, value)
-    before = tree_hash(sandbox)
+    before = tree_digest(sandbox)
     outcome = hotsync("--root", sandbox, "compile")
     assert outcome.code == 1, outcome.out
     assert outcome.err.startswith(f"configuration:{key}.{prop}: error: ") or (
         role == "master" and prop == "MasterHost") or (role == "slave" and prop == "SlaveHost")
     assert "Traceback" not in outcome.err
-    assert tree_hash(sandbox) == before
+    assert tree_digest(sandbox) == before
 
 
 def test_check_writes_nothing_and_lists_what_would_change(sandbox):
     compiled_host(sandbox, **SCENARIOS["master"])
     admin(sandbox, "config", "setprop", "hotsync", "SlaveHost", "192.168.1.9")
-    before = tree_hash(sandbox)
-    outcome = run_hotsync_process("--root", sandbox, "compile", "--check")
+    before = tree_digest(sandbox)
+    outcome = run_hotsync("--root", sandbox, "compile", "--check")
     assert outcome.code == 0
     assert outcome.out.splitlines() == [
         "would update: /var/lib/nethserver/hotsync/plan.json",
         "would update: /etc/hotsync.conf",
         "would update: /etc/stunnel/stunnel.conf",
     ]
-    assert tree_hash(sandbox) == before
+    assert tree_digest(sandbox) == before
 
 
 def test_check_exit_codes(sandbox):
     compiled_host(sandbox, **SCENARIOS["master"])
-    assert run_hotsync_process("--root", sandbox, "compile", "--check").code == 0
-    assert run_hotsync_process("--root", sandbox, "compile", "--check", "--bogus").code == 2
+    assert run_hotsync("--root", sandbox, "compile", "--check").code == 0
+    assert run_hotsync("--root", sandbox, "compile", "--check", "--bogus").code == 2
     admin(sandbox, "config", "setprop", "hotsync", "SlavePort", "99999")
-    assert run_hotsync_process("--root", sandbox, "compile", "--check").code == 1
+    assert run_hotsync("--root", sandbox, "compile", "--check").code == 1
 
 
 def test_diff_shows_the_change_against_the_disk_and_hides_secrets(sandbox):
     compiled_host(sandbox, **SCENARIOS["slave"])
     admin(sandbox, "config", "setprop", "hotsync", "MasterHost", "192.168.1.7")
-    admin(sandbox, "config", "setprop", "rsyncd", "password", "another-long-secret")
-    before = tree_hash(sandbox)
-    outcome = run_hotsync_process("--root", sandbox, "compile", "--check", "--diff")
+    admin(sandbox, "config", "setprop", "rsyncd", "password", WRONG_PASSWORD)
+    before = tree_digest(sandbox)
+    outcome = run_hotsync("--root", sandbox, "compile", "--check", "--diff")
     assert outcome.code == 0
     assert "-MASTER_HOST='192.168.1.1'\n+MASTER_HOST='192.168.1.7'" in outcome.out
     assert "(secret file updated; content not shown)" in outcome.out
-    assert "another-long-secret" not in outcome.out and PASSWORD not in outcome.out
-    assert tree_hash(sandbox) == before
+    assert WRONG_PASSWORD not in outcome.out and PASSWORD not in outcome.out
+    assert tree_digest(sandbox) == before
 
 
 def test_json_diagnostics_for_a_web_ui(sandbox):
     compiled_host(sandbox, **SCENARIOS["master"])
     admin(sandbox, "config", "setprop", "hotsync", "SlaveHost", "")
-    outcome = run_hotsync_process("--root", sandbox, "compile", "--check", "--json")
+    outcome = run_hotsync("--root", sandbox, "compile", "--check", "--json")
     assert outcome.code == 1
     report = json.loads(outcome.out)
     assert report["valid"] is False
@@ -320,7 +322,7 @@ def test_unchanged_files_are_not_rewritten(sandbox):
 def test_a_failing_render_writes_nothing(sandbox, hotsync, monkeypatch):
     compiled_host(sandbox, **SCENARIOS["master"])
     admin(sandbox, "config", "setprop", "hotsync", "SlaveHost", "192.168.1.9")
-    before = tree_hash(sandbox)
+    before = tree_digest(sandbox)
     broken = sandbox.parent / "broken-templates"
     broken.mkdir()
     for template in (render.shipped_folder("templates")).glob("*.j2"):
@@ -334,29 +336,25 @@ def test_a_failing_render_writes_nothing(sandbox, hotsync, monkeypatch):
         render.template_environment.cache_clear()
     assert outcome.code == 1
     assert "cron.j2" in outcome.err and "no_such_field" in outcome.err
-    assert tree_hash(sandbox) == before
+    assert tree_digest(sandbox) == before
 
 
 @pytest.fixture
-def tunnel_pair(tmp_path):
-    """A master and a slave on loopback with real stunnel; stops every daemon afterwards."""
-    hosts = []
+def tunnel_pair(make_host):
+    """A master and a slave on loopback with real stunnel; the builder stops every daemon afterwards."""
 
     def make(master_password, slave_password):
         tunnel_port, rsync_port, client_port = free_port(), free_port(), free_port()
-        master, slave = tmp_path / "master", tmp_path / "slave"
-        set_up_host(slave, "slave", password=slave_password, tunnel_port=tunnel_port, rsync_port=rsync_port)
-        set_up_host(master, "master", password=master_password, tunnel_port=tunnel_port, rsync_port=client_port)
+        slave = make_host("slave", "slave", password=slave_password, tunnel_port=tunnel_port, rsync_port=rsync_port)
+        master = make_host("master", "master", password=master_password, tunnel_port=tunnel_port,
+                           rsync_port=client_port)
         for host in (slave, master):
-            hosts.append(host)
-            admin(host, "signal-event", "nethserver-hotsync-save")
-        (slave / "srv").mkdir()
-        (slave / "srv/marker").write_text("slave data\n")
-        return master, slave, client_port
+            host.admin("signal-event", "nethserver-hotsync-save")
+        (slave.root / "srv").mkdir()
+        (slave.root / "srv/marker").write_text("slave data\n")
+        return master.root, slave.root, client_port
 
-    yield make
-    for host in hosts:
-        run_hotsync_process("--root", host, "services", "stop")
+    return make
 
 
 def push_through_tunnel(master: Path, client_port: int):
@@ -374,14 +372,14 @@ def push_through_tunnel(master: Path, client_port: int):
 
 
 def test_the_tunnel_carries_rsync_when_both_hosts_share_the_secret(tunnel_pair):
-    master, slave, client_port = tunnel_pair("correct-horse-battery", "correct-horse-battery")
+    master, slave, client_port = tunnel_pair(PASSWORD, PASSWORD)
     pushed = push_through_tunnel(master, client_port)
     assert pushed.returncode == 0, pushed.stderr
     assert (slave / "srv/from-master.txt").read_text() == "pushed through the tunnel\n"
 
 
 def test_real_stunnel_refuses_a_peer_with_the_wrong_key(tunnel_pair):
-    master, slave, client_port = tunnel_pair("an-intruders-guess", "correct-horse-battery")
+    master, slave, client_port = tunnel_pair(WRONG_PASSWORD, PASSWORD)
     pushed = push_through_tunnel(master, client_port)
     assert pushed.returncode != 0
     assert not (slave / "srv/from-master.txt").exists()
@@ -409,7 +407,7 @@ def test_the_plan_keeps_the_order_of_statements_across_conditions(sandbox):
         "    promote restart last\n"
         "}\n"
     )
-    admin_in_process(sandbox, "compile", "--quiet")
+    admin(sandbox, "compile", "--quiet", in_process=True)
     plan = json.loads((sandbox / "var/lib/nethserver/hotsync/plan.json").read_text())
     steps = [
         (step["kind"], step["arguments"] or step["databases"], [c["kind"] for c in rule["conditions"]])

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import pytest
 
-from helpers import admin, run_hotsync_process, set_up_host
+from support.runner import admin, run_hotsync
 from hotsync.nethserver.esmith import HEADER, read_database
 
 DB = "var/lib/nethserver/db/configuration"
@@ -390,7 +390,7 @@ def test_help_names_every_verb(config):
 
 def test_concurrent_config_processes_lose_no_update(host):
     def set_one(index):
-        return run_hotsync_process("--root", host, "config", "setprop", "hotsync", f"p{index:02d}", str(index))
+        return run_hotsync("--root", host, "config", "setprop", "hotsync", f"p{index:02d}", str(index))
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         outcomes = list(pool.map(set_one, range(24)))
@@ -401,9 +401,9 @@ def test_concurrent_config_processes_lose_no_update(host):
 
 
 def test_a_real_process_reports_exit_codes(host):
-    assert run_hotsync_process("--root", host, "config", "getprop", "hotsync", "role").code == 0
-    assert run_hotsync_process("--root", host, "config", "getprop", "hotsync", "nothing").code == 1
-    bad = run_hotsync_process("--root", host, "config", "setprop", "hotsync", "role")
+    assert run_hotsync("--root", host, "config", "getprop", "hotsync", "role").code == 0
+    assert run_hotsync("--root", host, "config", "getprop", "hotsync", "nothing").code == 1
+    bad = run_hotsync("--root", host, "config", "setprop", "hotsync", "role")
     assert bad.code == 2 and "Traceback" not in bad.err
 
 
@@ -437,8 +437,8 @@ def test_a_rewritten_database_keeps_its_mode_owner_and_group(config, host):
     assert read_database(host / DB).get_prop("hotsync", "role") == "slave"
 
 
-def test_an_unreadable_database_is_one_line_for_every_command(hotsync, sandbox):
-    set_up_host(sandbox, "master")
+def test_an_unreadable_database_is_one_line_for_every_command(hotsync, sandbox, make_host):
+    make_host(role="master", root=sandbox)
     admin(sandbox, "compile", "--quiet")
     (sandbox / DB).unlink()
     (sandbox / DB).mkdir()  # root reads any file: a folder in its place is what root cannot read

@@ -5,38 +5,17 @@ process with monkeypatch, and once through ``sitecustomize`` in a real ``hotsync
 import json
 import time
 
-import pytest
 
-from helpers import admin_in_process, free_port, run_hotsync_process
-from test_promote import slave  # noqa: F401  (fixture)
-from test_slave import make_slave, make_synced_files
-from test_sync_notify import mailbox  # noqa: F401  (fixture)
+from support.runner import run_hotsync
+from support.scenarios import LAST_SUCCESS, RECIPIENT, make_slave, make_synced_files
 from hotsync.paths import LOG_PATH
-from hotsync.root import Root
 from hotsync.runtime.promote import STATE_PATH
-from hotsync.runtime.status import write_status
 
-RECIPIENT = "admin@example.com"
-LAST_SUCCESS = 1767258000
 CRASH_TEXT = "injected crash"
 
 
 def crash(*_arguments, **_options):
     raise RuntimeError(f"{CRASH_TEXT}\nits second line")
-
-
-@pytest.fixture
-def master(sandbox):
-    """A compiled master that mails its failures and whose last run went well."""
-    admin_in_process(sandbox, "install", "--quiet")
-    admin_in_process(sandbox, "config", "setprop", "hotsync", "role", "master", "SlaveHost", "127.0.0.1",
-                     "SlavePort", free_port(), "NotifyTo", RECIPIENT)
-    admin_in_process(sandbox, "config", "setprop", "rsyncd", "password", "correct-horse-battery")
-    admin_in_process(sandbox, "compile", "--quiet")
-    write_status(Root(sandbox), {"finished": "2026-01-01T09:00:00+0000", "result": "ok", "errors": [],
-                                 "last_success": "2026-01-01T09:00:00+0000", "last_success_epoch": LAST_SUCCESS,
-                                 "guard": {"files_total": 7, "nonempty_roots": ["/etc/"], "armed": True}})
-    return sandbox
 
 
 def assert_one_line_without_traceback(err: str) -> None:
@@ -83,11 +62,11 @@ def test_a_crash_in_a_real_sync_process_is_a_recorded_failure(master, mailbox, t
         f"    raise RuntimeError({CRASH_TEXT!r} + '\\nits second line')\n"
         "hotsync.runtime.sync.decide_guard = crash\n")
 
-    outcome = run_hotsync_process("--root", master, environment={"PYTHONPATH": str(injected)})
+    outcome = run_hotsync("--root", master, environment={"PYTHONPATH": str(injected)})
 
     assert outcome.code == 70
     assert_one_line_without_traceback(outcome.err)
-    status = run_hotsync_process("--root", master, "status")
+    status = run_hotsync("--root", master, "status")
     assert "(failed)" in status.out and f"error: internal error RuntimeError: {CRASH_TEXT}" in status.out
     assert_logged_with_traceback(master, "the sync")
     assert len(mailbox.messages) == 1

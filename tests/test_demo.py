@@ -5,13 +5,13 @@ import tempfile
 
 import pytest
 
-from helpers import run_hotsync_process
+from support.runner import run_hotsync
 
 
 @pytest.mark.e2e
 def test_demo_runs_the_whole_cycle_and_cleans_up():
     before = set(glob.glob(f"{tempfile.gettempdir()}/hotsync-demo-*"))
-    outcome = run_hotsync_process("demo", timeout=240)
+    outcome = run_hotsync("demo", timeout=240)
     assert outcome.code == 0, outcome.out + outcome.err
     lines = outcome.out.splitlines()
     assert "  RESULT: every file and row arrived" in lines
@@ -25,16 +25,16 @@ def test_demo_runs_the_whole_cycle_and_cleans_up():
 
 @pytest.mark.e2e
 def test_demo_keep_leaves_the_hosts_and_says_how_to_look_around():
-    outcome = run_hotsync_process("demo", "--keep", timeout=240)
+    outcome = run_hotsync("demo", "--keep", timeout=240)
     assert outcome.code == 0, outcome.out + outcome.err
     kept = next(line for line in outcome.out.splitlines() if line.startswith("The two hosts are kept in "))
     folder = kept[len("The two hosts are kept in "):].split(". Look around with:")[0]
     try:
-        status = run_hotsync_process("--root", f"{folder}/slave", "status")
+        status = run_hotsync("--root", f"{folder}/slave", "status")
         assert status.code == 0 and "role: master" in status.out
     finally:
         for host in ("slave", "master"):
-            run_hotsync_process("--root", f"{folder}/{host}", "services", "stop")
+            run_hotsync("--root", f"{folder}/{host}", "services", "stop")
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)

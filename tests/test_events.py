@@ -5,7 +5,7 @@ import socket
 import sysconfig
 from pathlib import Path
 
-from helpers import free_port
+from support.hosts import free_port
 from hotsync.nethserver.events import plan_event, run_event
 from hotsync.root import Root
 from hotsync.host import host_for

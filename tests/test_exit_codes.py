@@ -9,10 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from helpers import run_hotsync_process
-from test_crashes import master  # noqa: F401  (fixture)
-from test_promote import slave  # noqa: F401  (fixture)
-from test_sync_notify import mailbox  # noqa: F401  (fixture)
+from support.runner import run_hotsync
 from hotsync.paths import LOG_PATH
 from hotsync.runtime.promote import STATE_PATH
 from hotsync.runtime.status import STATUS_PATH
@@ -72,7 +69,7 @@ def is_running(pid: int) -> bool:
 
 
 def test_0_the_help_lists_every_exit_code():
-    outcome = run_hotsync_process("--help")
+    outcome = run_hotsync("--help")
 
     assert outcome.code == 0, outcome.err
     assert "0 success, 1 the work failed or the input is invalid, 2 usage error,\n70 internal error" in outcome.out
@@ -80,7 +77,7 @@ def test_0_the_help_lists_every_exit_code():
 
 
 def test_1_work_that_failed_says_what_to_do(sandbox):
-    outcome = run_hotsync_process("--root", sandbox, "sync")
+    outcome = run_hotsync("--root", sandbox, "sync")
 
     assert outcome.code == 1
     assert outcome.err == ("hotsync: no compiled plan at /var/lib/nethserver/hotsync/plan.json: "
@@ -88,7 +85,7 @@ def test_1_work_that_failed_says_what_to_do(sandbox):
 
 
 def test_2_a_wrong_command_line_is_a_usage_error(sandbox):
-    outcome = run_hotsync_process("--root", sandbox, "frobnicate")
+    outcome = run_hotsync("--root", sandbox, "frobnicate")
 
     assert (outcome.code, outcome.err) == (2, "hotsync: unknown command 'frobnicate' (try 'hotsync --help')\n")
 
@@ -96,7 +93,7 @@ def test_2_a_wrong_command_line_is_a_usage_error(sandbox):
 def test_70_a_bug_outside_any_run_is_one_line_pointing_at_the_traceback_in_the_log(master, tmp_path):  # noqa: F811
     environment = inject_bug(tmp_path, "hotsync.runtime.status.read_status")
 
-    outcome = run_hotsync_process("--root", master, "status", environment=environment)
+    outcome = run_hotsync("--root", master, "status", environment=environment)
 
     assert outcome.code == 70
     assert outcome.err == (f"hotsync: internal error RuntimeError: {BUG_TEXT} its second line (this is a bug; "
@@ -110,7 +107,7 @@ def test_70_a_bug_whose_log_cannot_be_written_says_why_in_its_one_line(master, t
     (master / LOG_PATH[1:]).mkdir(parents=True)  # the log cannot be opened for appending
     environment = inject_bug(tmp_path, "hotsync.runtime.status.read_status")
 
-    outcome = run_hotsync_process("--root", master, "status", environment=environment)
+    outcome = run_hotsync("--root", master, "status", environment=environment)
 
     assert outcome.code == 70
     assert outcome.err == (f"hotsync: internal error RuntimeError: {BUG_TEXT} its second line (this is a bug; "

@@ -7,35 +7,22 @@ import secrets
 import stat
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
-from helpers import free_port, run_hotsync_process
-from hotsync.cli import main as hotsync_main
+from support.hosts import free_port
+from support.hosts import Host, free_port, write_file
+from support.passwords import PASSWORD
+from support.runner import admin, run_hotsync
 from hotsync.nethserver.esmith import database_path, read_database
 from hotsync.root import Root
 from hotsync.runtime.status import MARKER_PATH
-from sync_hosts import tree_digest
+from support.trees import UNTOUCHED, tree_digest
 
 pytestmark = pytest.mark.e2e
 
-PASSWORD = "correct-horse-battery"
 REFUSAL = "HotSync refused this push"
 
-
-def admin(root, *arguments):
-    """``hotsync --root ROOT ARGS`` as a real process; must succeed."""
-    outcome = run_hotsync_process("--root", root, *arguments)
-    assert outcome.code == 0, f"hotsync {' '.join(map(str, arguments))}: {outcome.err}{outcome.out}"
-    return outcome
-
-
-def write(path, text, mode=0o644):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    os.chmod(path, mode)
-    return path
 
 
 def sql(engine, statement, database=None):
@@ -70,36 +57,30 @@ rule tests-databases {{
 """
 
 
-class Host:
-    """One sandbox host as its admin sees it."""
-
-    def __init__(self, root: Path, tunnel_port: int, rsync_port: int):
-        self.root, self.tunnel_port, self.rsync_port = root, tunnel_port, rsync_port
-
-    def path(self, host_path):
-        return Root(self.root).path(host_path)
+class FencedHost(Host):
+    """One sandbox host of the fencing story, whose role the admin changes."""
 
     def setting(self, prop):
         return read_database(database_path(Root(self.root))).get_prop("hotsync", prop)
 
-    def configure(self, role, peer_tunnel_port, names):
+    def set_up(self, role, peer_tunnel_port, names):
         """Install (once) and set the role the admin's way, then apply it with the save event."""
         if not self.path("/etc/hotsync/hotsync.hs").exists():
-            admin(self.root, "install", "--quiet")
-            write(self.path("/etc/hotsync/rules.d/90-tests.hs"), rules_for(names))
+            self.admin("install", "--quiet")
+            self.write("/etc/hotsync/rules.d/90-tests.hs", rules_for(names))
             # the backup lists of the installed packages: the same on both hosts
-            write(self.path("/etc/backup-data.d/tests.include"), "/srv/office\n")
-            admin(self.root, "config", "setprop", "rsyncd", "password", PASSWORD, "TCPPort", self.rsync_port)
+            self.write("/etc/backup-data.d/tests.include", "/srv/office\n")
+            self.admin("config", "setprop", "rsyncd", "password", PASSWORD, "TCPPort", self.rsync_port)
         if role == "slave":
-            admin(self.root, "config", "setprop", "hotsync", "role", "slave", "MasterHost", "127.0.0.1",
-                  "status", "enabled", "SlavePort", self.tunnel_port)
+            self.admin("config", "setprop", "hotsync", "role", "slave", "MasterHost", "127.0.0.1",
+                       "status", "enabled", "SlavePort", self.tunnel_port)
         else:
-            admin(self.root, "config", "setprop", "hotsync", "role", "master", "SlaveHost", "127.0.0.1",
-                  "status", "enabled", "SlavePort", peer_tunnel_port)
-        admin(self.root, "signal-event", "nethserver-hotsync-save")
+            self.admin("config", "setprop", "hotsync", "role", "master", "SlaveHost", "127.0.0.1",
+                       "status", "enabled", "SlavePort", peer_tunnel_port)
+        self.admin("signal-event", "nethserver-hotsync-save")
 
     def sync(self, *options):
-        return run_hotsync_process("--root", self.root, *options)
+        return self.run(*options)
 
     def wait_for_marker(self, timeout=15):
         """The sync marker this slave's daemon stamps just after a push ended."""
@@ -109,35 +90,33 @@ class Host:
             time.sleep(0.05)
 
     def promote(self):
-        return run_hotsync_process("--root", self.root, "--yes", "--network", "continue", program="hotsync-promote")
+        return self.run("--yes", "--network", "continue", program="hotsync-promote")
 
     def stop(self):
-        hotsync_main(["--root", str(self.root), "services", "stop"])
+        self.run("services", "stop", in_process=True)
 
     def start(self):
-        hotsync_main(["--root", str(self.root), "services", "start", "stunnel"])
+        self.run("services", "start", "stunnel", in_process=True)
+
+
+def fenced_host(make_host, name):
+    return make_host(name, kind=FencedHost, tunnel_port=free_port(), rsync_port=free_port())
 
 
 @pytest.fixture
-def hosts(tmp_path, databases, capsys):
-    """``first`` is the master, ``second`` its slave; every daemon is stopped afterwards."""
-    first = Host(tmp_path / "first", free_port(), free_port())
-    second = Host(tmp_path / "second", free_port(), free_port())
-    try:
-        second.configure("slave", None, databases)
-        first.configure("master", second.tunnel_port, databases)
-        yield first, second
-    finally:
-        first.stop()
-        second.stop()
-        capsys.readouterr()
+def hosts(make_host, databases):
+    """``first`` is the master, ``second`` its slave; the builder stops every daemon afterwards."""
+    first, second = fenced_host(make_host, "first"), fenced_host(make_host, "second")
+    second.set_up("slave", None, databases)
+    first.set_up("master", second.tunnel_port, databases)
+    return first, second
 
 
 def make_master_data(host, names, rows=3):
-    write(host.path("/srv/office/report.txt"), "quarterly numbers\n")
-    write(host.path("/srv/office/plans/roadmap.txt"), "next year\n", 0o640)
-    write(host.path("/etc/cron.daily/backup-report"), "#!/bin/sh\n", 0o755)
-    write(host.path("/etc/cron.d/backup-data"), "# master only\n")
+    write_file(host.path("/srv/office/report.txt"), "quarterly numbers\n")
+    write_file(host.path("/srv/office/plans/roadmap.txt"), "next year\n", 0o640)
+    write_file(host.path("/etc/cron.daily/backup-report"), "#!/bin/sh\n", 0o755)
+    write_file(host.path("/etc/cron.d/backup-data"), "# master only\n")
     sql("mysql", f"CREATE DATABASE `{names['mysql']}`")
     sql("mysql", "CREATE TABLE calls (id INT PRIMARY KEY, who VARCHAR(20))", names["mysql"])
     sql("postgresql", f'CREATE DATABASE "{names["postgresql"]}"')
@@ -170,7 +149,7 @@ def fail_over(first, second, names):
     synced = first.sync()
     assert synced.code == 0, synced.err
     second.wait_for_marker()
-    fixperm = run_hotsync_process("--root", second.root, "fixperm", program="hotsync-slave")
+    fixperm = run_hotsync("--root", second.root, "fixperm", program="hotsync-slave")
     assert fixperm.code == 0, fixperm.err
     assert not os.access(second.path("/etc/cron.daily/backup-report"), os.X_OK)
     first.stop()
@@ -195,13 +174,13 @@ def test_promoted_slave_has_the_data_and_refuses_the_returning_master(hosts, dat
 
     # The old master comes back as it was, and its cron runs a sync.
     first.start()
-    before = tree_digest(second.root)
+    before = tree_digest(second.root, **UNTOUCHED)
     refused = first.sync()
 
     assert refused.code == 1
     assert REFUSAL in refused.err
     assert "configure it as a slave of the promoted host" in refused.err
-    assert tree_digest(second.root) == before
+    assert tree_digest(second.root, **UNTOUCHED) == before
     assert "refused a push" in second.path("/var/log/hotsync.log").read_text()
     preview = first.sync("--dry-run")  # the preview module is fenced too
     assert preview.code == 1 and REFUSAL in preview.err
@@ -211,13 +190,13 @@ def test_failback_round_trip(hosts, databases):
     first, second = hosts
     fail_over(first, second, databases)
     # Life goes on on the new master.
-    write(second.path("/srv/office/after-failover.txt"), "written on the new master\n")
+    write_file(second.path("/srv/office/after-failover.txt"), "written on the new master\n")
     sql("mysql", "INSERT INTO calls VALUES (100, 'new master')", databases["mysql"])
     sql("postgresql", "INSERT INTO mails VALUES (100, 'new master')", databases["postgresql"])
 
     # The repaired old master becomes the slave of the new one, which syncs it.
-    first.configure("slave", None, databases)
-    second.configure("master", first.tunnel_port, databases)
+    first.set_up("slave", None, databases)
+    second.set_up("master", first.tunnel_port, databases)
     synced = second.sync()
     assert synced.code == 0, synced.err
     assert first.path("/srv/office/after-failover.txt").read_text() == "written on the new master\n"
@@ -238,9 +217,9 @@ def test_failback_round_trip(hosts, databases):
     assert refused.code == 1 and REFUSAL in refused.err
 
     # Configured as the slave of the host promoted after it, it syncs normally.
-    second.configure("slave", None, databases)
-    first.configure("master", second.tunnel_port, databases)
-    write(first.path("/srv/office/back-home.txt"), "original server again\n")
+    second.set_up("slave", None, databases)
+    first.set_up("master", second.tunnel_port, databases)
+    write_file(first.path("/srv/office/back-home.txt"), "original server again\n")
     again = first.sync()
     assert again.code == 0, again.err
     assert second.path("/srv/office/back-home.txt").read_text() == "original server again\n"
@@ -248,9 +227,9 @@ def test_failback_round_trip(hosts, databases):
 
 def raw_push(host, source, generation=None):
     """An rsync push straight to a host's tunnel, as a master of the given generation would."""
-    password = write(source.parent / "password", PASSWORD + "\n", 0o600)
+    password = write_file(source.parent / "password", PASSWORD + "\n", 0o600)
     client_port = free_port()
-    config = write(source.parent / "client.conf", "\n".join([
+    config = write_file(source.parent / "client.conf", "\n".join([
         "foreground = no", f"pid = {source.parent}/client.pid", f"output = {source.parent}/client.log",
         "[c]", "client = yes", f"accept = 127.0.0.1:{client_port}", f"connect = 127.0.0.1:{host.tunnel_port}",
         f"PSKsecrets = {host.path('/etc/stunnel/hotsync.psk')}", "PSKidentity = hotsync", "ciphers = PSK", ""]))
@@ -273,14 +252,14 @@ def explained(outcome, generation):
     return refusal_reason(outcome.stderr, outcome.stdout, generation)
 
 
-def test_a_once_promoted_slave_accepts_only_masters_promoted_later(tmp_path, databases, capsys):
-    slave = Host(tmp_path / "slave", free_port(), free_port())
+def test_a_once_promoted_slave_accepts_only_masters_promoted_later(tmp_path, databases, make_host):
+    slave = fenced_host(make_host, "slave")
     try:
-        slave.configure("slave", None, databases)
+        slave.set_up("slave", None, databases)
         admin(slave.root, "config", "setprop", "hotsync", "PromotionGeneration", "2")
         admin(slave.root, "signal-event", "nethserver-hotsync-save")
         source = tmp_path / "client" / "data"
-        write(source / "file.txt", "from a master\n")
+        write_file(source / "file.txt", "from a master\n")
 
         older = raw_push(slave, source, generation=1)
         silent = raw_push(slave, source)
@@ -288,7 +267,6 @@ def test_a_once_promoted_slave_accepts_only_masters_promoted_later(tmp_path, dat
         newer = raw_push(slave, source, generation=3)
     finally:
         slave.stop()
-        capsys.readouterr()
 
     assert older.returncode != 0
     assert "promoted later than the sending master (promotion generation 2 against 1)" in explained(older, 1)
@@ -300,31 +278,31 @@ def test_a_once_promoted_slave_accepts_only_masters_promoted_later(tmp_path, dat
 
 
 def test_check_push_fails_closed_without_a_configuration(tmp_path):
-    outcome = run_hotsync_process("--root", tmp_path, "check-push", program="hotsync-slave",
-                                  environment={"RSYNC_ARG0": "rsyncd", "RSYNC_ARG1": "--checksum-seed=9"})
+    outcome = run_hotsync("--root", tmp_path, "check-push", program="hotsync-slave",
+                          environment={"RSYNC_ARG0": "rsyncd", "RSYNC_ARG1": "--checksum-seed=9"})
     assert outcome.code == 1
     assert outcome.out.startswith(REFUSAL)
     assert "Traceback" not in outcome.err + outcome.out
 
 
-def test_a_slave_whose_promotion_stopped_at_a_step_refuses_every_push_even_after_events(tmp_path, databases, capsys):
+def test_a_slave_whose_promotion_stopped_at_a_step_refuses_every_push_even_after_events(tmp_path, databases,
+                                                                                        make_host):
     """No dump arrived yet, so the promotion stops at its restore step. The save and update
     events that follow (a package update) do not reopen the host; every push is refused, whatever
     generation it claims."""
-    slave = Host(tmp_path / "slave", free_port(), free_port())
+    slave = fenced_host(make_host, "slave")
     try:
-        slave.configure("slave", None, databases)
+        slave.set_up("slave", None, databases)
         stopped = slave.promote()
         assert stopped.code == 1 and "promotion stopped at step 4/" in stopped.err, stopped.err + stopped.out
         admin(slave.root, "signal-event", "nethserver-hotsync-save")
         admin(slave.root, "signal-event", "nethserver-hotsync-update")
         source = tmp_path / "client" / "data"
-        write(source / "file.txt", "from a master\n")
+        write_file(source / "file.txt", "from a master\n")
 
         refused = [raw_push(slave, source), raw_push(slave, source, generation=99)]
     finally:
         slave.stop()
-        capsys.readouterr()
 
     for outcome, generation in zip(refused, (0, 99)):
         assert outcome.returncode != 0

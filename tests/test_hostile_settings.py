@@ -13,7 +13,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from helpers import admin_in_process, run_hotsync_process, tree_hash
+from support.passwords import PASSWORD
+from support.runner import admin, run_hotsync
+from support.trees import tree_digest
 
 from hotsync.compiler import model, render
 from hotsync.compiler import settings as named
@@ -22,7 +24,6 @@ from hotsync.compiler.tunnel_key import CACHE_PATH
 from hotsync.nethserver.esmith import InvalidDatabaseEntry, database_path, edit_database
 from hotsync.root import Root
 
-PASSWORD = "s3cret-shared-passw0rd"
 
 # A rule reading a dump's connection from the database, so the dump options are covered too.
 DUMP_RULE = "rule shop_database {\n    dump mysql shop into /var/lib/shop/ host=setting shopdb.Host port=setting shopdb.Port\n}\n"
@@ -80,14 +81,14 @@ class Host:
 
     def __init__(self, root: Path, role: str):
         self.root, self.role = root, role
-        admin_in_process(root, "install", "--quiet")
+        admin(root, "install", "--quiet", in_process=True)
         (root / "etc/hotsync/rules.d/90-shop.hs").write_text(DUMP_RULE)
-        admin_in_process(root, "config", "set", "shopdb", "service", "Host", BENIGN["shopdb", "Host"],
-                         "Port", BENIGN["shopdb", "Port"])
+        admin(root, "config", "set", "shopdb", "service", "Host", BENIGN["shopdb", "Host"],
+                         "Port", BENIGN["shopdb", "Port"], in_process=True)
         for (key, prop), value in BENIGN.items():
             if key != "shopdb":
-                admin_in_process(root, "config", "setprop", key, prop, role if prop == "role" else value)
-        admin_in_process(root, "compile", "--quiet")
+                admin(root, "config", "setprop", key, prop, role if prop == "role" else value, in_process=True)
+        admin(root, "compile", "--quiet", in_process=True)
         self.database = database_path(Root(root)).read_bytes()
         self.shapes = generated_shapes(root)
 
@@ -195,12 +196,12 @@ def test_a_hostile_value_is_refused_at_its_key_or_changes_no_line(hosts, hotsync
     value = data.draw(hostile_values(benign), label="value")
     host.reset()
     store(host.root, key, prop, value)
-    before = tree_hash(host.root)
+    before = tree_digest(host.root)
     checked = hotsync("--root", host.root, "compile", "--check")
     event("refused" if checked.code else "accepted")
     if checked.code != 0:
         assert_refused_at(checked, key, prop)
-        assert tree_hash(host.root) == before
+        assert tree_digest(host.root) == before
         return
     assert "Traceback" not in checked.err
     compiled = hotsync("--root", host.root, "compile", "--quiet")
@@ -249,12 +250,12 @@ def test_each_reported_value_is_refused_at_its_key_and_nothing_changes(hosts, ho
     host = hosts[role]
     host.reset()
     store(host.root, key, prop, value)
-    before = tree_hash(host.root)
+    before = tree_digest(host.root)
     for mode in (["--check"], []):
         outcome = hotsync("--root", host.root, "compile", *mode)
         assert outcome.err.split("\n")[0] == f"configuration:{key}.{prop}: error: {message}"
         assert_refused_at(outcome, key, prop)
-        assert tree_hash(host.root) == before
+        assert tree_digest(host.root) == before
 
 
 def test_a_password_with_bytes_that_are_not_utf8_is_refused_by_a_real_process(hosts):
@@ -262,27 +263,27 @@ def test_a_password_with_bytes_that_are_not_utf8_is_refused_by_a_real_process(ho
     host.reset()
     database = database_path(Root(host.root))
     database.write_bytes(database.read_bytes().replace(PASSWORD.encode(), b"s3cret-\xff\xfe-passw0rd"))
-    before = tree_hash(host.root)
+    before = tree_digest(host.root)
     for mode in (["--check"], []):
-        outcome = run_hotsync_process("--root", host.root, "compile", *mode)
+        outcome = run_hotsync("--root", host.root, "compile", *mode)
         assert outcome.code == 1
         assert outcome.err == (
             "configuration:rsyncd.password: error: the password holds bytes that are not UTF-8 text: set it "
             "again with 'config setprop rsyncd password SECRET'\nhotsync: 1 error; nothing was written\n")
-        assert tree_hash(host.root) == before
+        assert tree_digest(host.root) == before
 
 
 def test_a_zone_that_opens_a_section_is_refused_by_a_real_process(hosts):
     host = hosts["master"]
     host.reset()
     store(host.root, "hotsync", "SlaveHost", "fe80::1%x\n[evil]")
-    before = tree_hash(host.root)
-    outcome = run_hotsync_process("--root", host.root, "compile")
+    before = tree_digest(host.root)
+    outcome = run_hotsync("--root", host.root, "compile")
     assert outcome.code == 1
     assert outcome.err.startswith(
         "configuration:hotsync.SlaveHost: error: 'fe80::1%x\\n[evil]' is not an IPv4/IPv6 address or a host name\n")
     assert "[evil]\n" not in (host.root / "etc/stunnel/stunnel.conf").read_text()
-    assert tree_hash(host.root) == before
+    assert tree_digest(host.root) == before
 
 
 ACCEPTED = [
@@ -314,10 +315,10 @@ def test_rendering_refuses_a_control_character_the_checks_let_through(hosts, hot
     kinds = named.ROLE_SETTINGS["master"] if name == "slave_host" else named.GLOBAL_SETTINGS
     monkeypatch.setitem(kinds, name, named.SettingKind(lambda text: text, "", "a check that lets anything through"))
     store(host.root, "hotsync" if name == "slave_host" else "rsyncd", "SlaveHost" if name == "slave_host" else "password", value)
-    before = tree_hash(host.root)
+    before = tree_digest(host.root)
     outcome = hotsync("--root", host.root, "compile")
     assert outcome.code == 1
     assert outcome.err == (
         f"hotsync: cannot render the configuration: the value {where} holds a line break or a control character; "
         "nothing was written. The setting it comes from should have been refused: please report this as a bug\n")
-    assert tree_hash(host.root) == before
+    assert tree_digest(host.root) == before

@@ -3,7 +3,7 @@
 import os
 import stat
 
-from helpers import admin, run_hotsync_process
+from support.runner import admin, run_hotsync
 
 
 def test_install_lays_events_defaults_rules_and_plugin_folder(sandbox):
@@ -86,7 +86,7 @@ def test_readme_quick_start_configures_a_master(sandbox):
         log = (sandbox / "var/log/hotsync-events.log").read_text()
         assert "S05nethserver-hotsync-compile: ok" in log and "S70nethserver-hotsync-role: ok" in log
     finally:
-        run_hotsync_process("--root", sandbox, "services", "stop")
+        run_hotsync("--root", sandbox, "services", "stop")
 
 
 def test_an_invalid_setting_fails_the_event_and_leaves_the_running_configuration(sandbox):
@@ -98,7 +98,7 @@ def test_an_invalid_setting_fails_the_event_and_leaves_the_running_configuration
         pid = (sandbox / "var/run/stunnel.pid").read_text()
 
         admin(sandbox, "config", "setprop", "hotsync", "SlaveHost", "bad host!")
-        outcome = run_hotsync_process("--root", sandbox, "signal-event", "nethserver-hotsync-save")
+        outcome = run_hotsync("--root", sandbox, "signal-event", "nethserver-hotsync-save")
 
         assert outcome.code == 1
         assert "S05nethserver-hotsync-compile" in outcome.err
@@ -107,7 +107,7 @@ def test_an_invalid_setting_fails_the_event_and_leaves_the_running_configuration
         assert (sandbox / "etc/stunnel/stunnel.conf").read_bytes() == before
         assert (sandbox / "var/run/stunnel.pid").read_text() == pid  # not restarted
     finally:
-        run_hotsync_process("--root", sandbox, "services", "stop")
+        run_hotsync("--root", sandbox, "services", "stop")
 
 
 def test_install_removes_the_template_entries_an_earlier_version_left_without_templates(sandbox):

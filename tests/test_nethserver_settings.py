@@ -3,11 +3,11 @@
 import re
 from pathlib import Path
 
-from helpers import admin, run_hotsync_process
+from support.passwords import PASSWORD
+from support.runner import admin, run_hotsync
 from hotsync.root import Root
 
 DB = "var/lib/nethserver/db/configuration"
-PASSWORD = "correct-horse-battery-staple"
 GENERATED = ("/etc/cron.d/hotsync", "/etc/stunnel/stunnel.conf", "/etc/rsyncd.conf", "/etc/rsyncd.secrets",
              "/etc/hotsync.conf", "/var/lib/nethserver/hotsync/plan.json")
 
@@ -42,14 +42,14 @@ def test_role_server_compiles_as_a_master_that_does_not_push(tmp_path):
 def test_role_server_needs_no_slave_and_its_role_action_starts_no_tunnel(sandbox):
     configured(sandbox, "role", "server")
 
-    outcome = run_hotsync_process("--root", sandbox, "signal-event", "nethserver-hotsync-save")
+    outcome = run_hotsync("--root", sandbox, "signal-event", "nethserver-hotsync-save")
 
     assert outcome.code == 0, outcome.err
     assert admin(sandbox, "config", "getprop", "stunnel", "status").out == "disabled\n"
     assert admin(sandbox, "config", "getprop", "rsyncd", "status").out == "disabled\n"
     status = admin(sandbox, "status").out
     assert status.startswith("role: master (disabled)\n")
-    sync = run_hotsync_process("--root", sandbox, "sync")
+    sync = run_hotsync("--root", sandbox, "sync")
     assert sync.code == 1 and "HotSync is disabled on this host" in sync.err
 
 
@@ -71,7 +71,7 @@ def test_a_password_with_a_pipe_written_by_another_tool_is_refused_at_compile(sa
     text = database.read_text().replace(f"password|{PASSWORD}|", "password|long-enough\\|secret|")
     database.write_text(text)  # an escaped '|', as an earlier HotSync wrote it
 
-    outcome = run_hotsync_process("--root", sandbox, "compile", "--check")
+    outcome = run_hotsync("--root", sandbox, "compile", "--check")
 
     assert outcome.code == 1
     assert outcome.err.splitlines()[0] == (
@@ -89,7 +89,7 @@ def test_a_password_with_a_raw_pipe_from_nethservers_config_stops_hotsync_at_its
     lines[number - 1] = "rsyncd=service|TCPPort|873|password|long|secret|status|disabled\n"
     database.write_text("".join(lines))
 
-    outcome = run_hotsync_process("--root", sandbox, "compile", "--check")
+    outcome = run_hotsync("--root", sandbox, "compile", "--check")
 
     assert outcome.code == 1
     assert outcome.err == (
@@ -103,7 +103,7 @@ def test_an_odd_record_hotsync_does_not_use_is_a_warning_and_the_event_still_run
     database.write_text(database.read_text() + "sshd=service|Banner|a|b|status|enabled\n")
     number = database.read_text().count("\n")
 
-    outcome = run_hotsync_process("--root", sandbox, "compile")
+    outcome = run_hotsync("--root", sandbox, "compile")
 
     assert outcome.code == 0, outcome.err
     assert f"hotsync: {database}:{number}: warning: record 'sshd' has a property without a value" in outcome.err

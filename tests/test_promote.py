@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pexpect
-import pytest
 
 from fake_tools import (
     install_recording_action,
@@ -19,8 +18,10 @@ from fake_tools import (
     path_with,
     recorded_calls,
 )
-from helpers import free_port, run_hotsync_process
-from hotsync.cli import main as hotsync_main
+from support.hosts import free_port, write_file
+from support.passwords import PASSWORD
+from support.runner import admin, run_hotsync
+from support.trees import tree_digest
 from hotsync.nethserver.esmith import database_path, read_database
 from hotsync.root import Root
 from hotsync.runtime.backup import make_config_backup
@@ -30,55 +31,12 @@ from hotsync.runtime.lock import hold_sync_lock
 from hotsync.runtime.promote import LOADED_DUMPS_FOLDER, STATE_PATH
 from hotsync.host import host_for
 
-PASSWORD = "correct-horse-battery"
 PROMOTE = str(Path(sys.executable).parent / "hotsync-promote")
 
 
-def cli(*arguments):
-    code = hotsync_main([str(argument) for argument in arguments])
-    assert code == 0, f"hotsync {' '.join(map(str, arguments))} exited {code}"
-
-
-def write(path, text, mode=0o644):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    os.chmod(path, mode)
-    return path
-
-
-@pytest.fixture
-def slave(tmp_path, capsys):
-    """A sandbox slave holding a master's synced backup, cron jobs and marker; stunnel stopped afterwards."""
-    master, slave = tmp_path / "master", tmp_path / "slave"
-    tunnel_port = free_port()
-    cli("--root", master, "install", "--quiet")
-    cli("--root", master, "config", "setprop", "hotsync", "role", "master", "SlaveHost", "127.0.0.1")
-    cli("--root", master, "config", "setprop", "rsyncd", "password", PASSWORD)
-    cli("--root", master, "config", "set", "webapp", "service", "status", "enabled", "TCPPort", "8080")
-    write(database_path(Root(master), "networks"), "eth0=ethernet|ipaddr|192.168.1.1|role|green\n")
-    make_config_backup(Root(master), InstalledPackages(Root(master)))
-
-    cli("--root", slave, "install", "--quiet")
-    cli("--root", slave, "config", "setprop", "hotsync", "role", "slave", "MasterHost", "127.0.0.1",
-        "SlavePort", tunnel_port)
-    cli("--root", slave, "config", "setprop", "rsyncd", "password", PASSWORD, "TCPPort", free_port())
-    write(database_path(Root(slave), "networks"), "eth0=ethernet|ipaddr|192.168.1.2|role|green\n")
-    cli("--root", slave, "compile")
-    shutil.copytree(master / "var/lib/nethserver/backup", slave / "var/lib/nethserver/backup")
-    write(slave / "etc/cron.daily/logrotate", "#!/bin/sh\n", 0o644)
-    write(slave / "etc/cron.daily/jobs.deny", "", 0o644)
-    synced = int(time.time()) - 600
-    write(slave / "var/lib/nethserver/hotsync/slave-marker.json",
-          json.dumps({"last_success_epoch": synced, "finished_epoch": synced, "result": "ok"}))
-    capsys.readouterr()
-    try:
-        yield slave
-    finally:
-        hotsync_main(["--root", str(slave), "services", "stop"])
-
 
 def unreachable_repositories(root):
-    write(root / "etc/yum.repos.d/base.repo", f"[base]\nbaseurl=http://127.0.0.1:{free_port()}/base/\n")
+    write_file(root / "etc/yum.repos.d/base.repo", f"[base]\nbaseurl=http://127.0.0.1:{free_port()}/base/\n")
 
 
 def configuration(root, name="configuration"):
@@ -86,7 +44,7 @@ def configuration(root, name="configuration"):
 
 
 def test_promote_with_yes_makes_the_slave_the_master(slave):
-    outcome = run_hotsync_process("--root", slave, "--yes", "--network", "continue", program="hotsync-promote")
+    outcome = run_hotsync("--root", slave, "--yes", "--network", "continue", program="hotsync-promote")
 
     assert outcome.code == 0, outcome.err + outcome.out
     database = configuration(slave)
@@ -104,16 +62,16 @@ def test_promote_with_yes_makes_the_slave_the_master(slave):
     assert "(RTO)" in outcome.out and "(RPO)" in outcome.out and "10 min" in outcome.out
     assert "HotSync role is master (disabled): nothing is scheduled." in (slave / "etc/cron.d/hotsync").read_text()
 
-    again = run_hotsync_process("--root", slave, "--yes", program="hotsync-promote")
+    again = run_hotsync("--root", slave, "--yes", program="hotsync-promote")
     assert again.code == 1
     assert "this host is not a slave (role: master)" in again.err
 
 
 def test_promotion_turns_yums_events_plugin_back_on_before_it_restores_the_configuration(slave):
     # as the original HotSync's slave left it: off, without HotSync's mark
-    plugin = write(slave / "etc/yum/pluginconf.d/nethserver_events.conf", "[main]\nenabled = 0\nverbose = 0\n")
+    plugin = write_file(slave / "etc/yum/pluginconf.d/nethserver_events.conf", "[main]\nenabled = 0\nverbose = 0\n")
 
-    outcome = run_hotsync_process("--root", slave, "--yes", "--network", "continue", program="hotsync-promote")
+    outcome = run_hotsync("--root", slave, "--yes", "--network", "continue", program="hotsync-promote")
 
     assert outcome.code == 0, outcome.err + outcome.out
     assert plugin.read_text() == "[main]\nenabled = 1\nverbose = 0\n"
@@ -125,10 +83,10 @@ def test_promotion_turns_yums_events_plugin_back_on_before_it_restores_the_confi
 
 
 def test_a_failed_step_stops_with_what_to_do_and_a_rerun_resumes(slave):
-    write(slave / "etc/hotsync/rules.d/90-tests.hs", 'rule tests-promote {\n    promote run /usr/local/bin/prepare "now"\n}\n')
-    cli("--root", slave, "compile")
+    write_file(slave / "etc/hotsync/rules.d/90-tests.hs", 'rule tests-promote {\n    promote run /usr/local/bin/prepare "now"\n}\n')
+    admin(slave, "compile", in_process=True)
 
-    failed = run_hotsync_process("--root", slave, "--yes", program="hotsync-promote")
+    failed = run_hotsync("--root", slave, "--yes", program="hotsync-promote")
 
     assert failed.code == 1
     assert "promotion stopped at step 4/8 'tests-promote: run /usr/local/bin/prepare now'" in failed.err
@@ -137,9 +95,9 @@ def test_a_failed_step_stops_with_what_to_do_and_a_rerun_resumes(slave):
     assert ("it resumes at this step (the 2 completed step(s) are not repeated; "
             "'stop receiving data' is checked again)") in failed.err
     assert configuration(slave).get_prop("hotsync", "role") == "slave"  # not half-promoted silently
-    write(slave / "usr/local/bin/prepare", '#!/bin/sh\necho "$1" >> "$HOTSYNC_ROOT/prepared"\n', 0o755)
+    write_file(slave / "usr/local/bin/prepare", '#!/bin/sh\necho "$1" >> "$HOTSYNC_ROOT/prepared"\n', 0o755)
 
-    resumed = run_hotsync_process("--root", slave, "--yes", program="hotsync-promote")
+    resumed = run_hotsync("--root", slave, "--yes", program="hotsync-promote")
 
     assert resumed.code == 0, resumed.err
     assert "Resuming the promotion" not in resumed.out  # --yes: no confirmation text needed
@@ -214,7 +172,7 @@ def test_interactive_no_means_nothing_changes(slave):
 
 
 def test_without_a_terminal_and_without_yes_nothing_changes(slave):
-    outcome = run_hotsync_process("--root", slave, program="hotsync-promote")
+    outcome = run_hotsync("--root", slave, program="hotsync-promote")
     assert outcome.code == 1
     assert configuration(slave).get_prop("hotsync", "role") == "slave"
 
@@ -230,9 +188,9 @@ FAILING_RULE = 'rule tests-promote {\n    promote run /usr/local/bin/prepare "no
 
 def stop_promotion_at_a_rule_step(slave):
     """Promotion stops at step 4: the program a rule's step runs is missing."""
-    write(slave / "etc/hotsync/rules.d/90-tests.hs", FAILING_RULE)
-    cli("--root", slave, "compile")
-    failed = run_hotsync_process("--root", slave, "--yes", "--network", "continue", program="hotsync-promote")
+    write_file(slave / "etc/hotsync/rules.d/90-tests.hs", FAILING_RULE)
+    admin(slave, "compile", in_process=True)
+    failed = run_hotsync("--root", slave, "--yes", "--network", "continue", program="hotsync-promote")
     assert failed.code == 1 and "promotion stopped at step 4/8" in failed.err, failed.err + failed.out
     return failed
 
@@ -264,10 +222,10 @@ def test_no_event_reopens_a_slave_whose_promotion_stopped_at_a_step(slave, hotsy
 def test_a_resumed_promotion_checks_the_daemon_again_instead_of_trusting_an_earlier_run(slave):
     # A promotion recorded its first step as done, but the daemon runs again (an earlier
     # HotSync trusted that record; an admin may have started it by hand).
-    assert run_hotsync_process("--root", slave, "services", "start").code == 0
+    assert run_hotsync("--root", slave, "services", "start").code == 0
     assert receives_pushes(slave)
     started = int(time.time()) - 60
-    write(slave / STATE_PATH.lstrip("/"), json.dumps({
+    write_file(slave / STATE_PATH.lstrip("/"), json.dumps({
         "started_epoch": started, "network": "continue", "data_epoch": None,
         "done": {"receiving": {"title": "stop receiving data", "message": "rsync daemon stopped", "epoch": started}},
     }), 0o600)
@@ -279,10 +237,10 @@ def test_a_resumed_promotion_checks_the_daemon_again_instead_of_trusting_an_earl
 
 def test_upkeep_and_fixperm_do_nothing_once_a_promotion_has_started(slave):
     stop_promotion_at_a_rule_step(slave)
-    job = write(slave / "etc/cron.daily/report", "#!/bin/sh\n", 0o755)  # the promotion re-enables jobs at its end
+    job = write_file(slave / "etc/cron.daily/report", "#!/bin/sh\n", 0o755)  # the promotion re-enables jobs at its end
 
     for action in ((), ("fixperm",)):
-        outcome = run_hotsync_process("--root", slave, *action, program="hotsync-slave")
+        outcome = run_hotsync("--root", slave, *action, program="hotsync-slave")
         assert outcome.code == 0, outcome.err
         assert outcome.out == "hotsync-slave: this slave's promotion has started: nothing to do " \
                               "(run 'hotsync-promote' to finish it)\n"
@@ -291,20 +249,20 @@ def test_upkeep_and_fixperm_do_nothing_once_a_promotion_has_started(slave):
 
 
 def test_upkeep_on_a_promoted_host_says_so_and_succeeds(slave):
-    promoted = run_hotsync_process("--root", slave, "--yes", "--network", "continue", program="hotsync-promote")
+    promoted = run_hotsync("--root", slave, "--yes", "--network", "continue", program="hotsync-promote")
     assert promoted.code == 0, promoted.err
 
-    outcome = run_hotsync_process("--root", slave, "fixperm", program="hotsync-slave")
+    outcome = run_hotsync("--root", slave, "fixperm", program="hotsync-slave")
 
     assert (outcome.code, outcome.err) == (0, "")
     assert outcome.out == "hotsync-slave: this host was promoted to master (promotion generation 1): nothing to do\n"
 
 
 def test_fixperm_ends_quietly_while_a_promotion_holds_the_lock(slave):
-    job = write(slave / "etc/cron.daily/report", "#!/bin/sh\n", 0o755)
+    job = write_file(slave / "etc/cron.daily/report", "#!/bin/sh\n", 0o755)
     with hold_sync_lock(Root(slave)) as held:
         assert held
-        outcome = run_hotsync_process("--root", slave, "fixperm", program="hotsync-slave")
+        outcome = run_hotsync("--root", slave, "fixperm", program="hotsync-slave")
     assert (outcome.code, outcome.out, outcome.err) == (0, "", "")
     assert stat.S_IMODE(os.stat(job).st_mode) == 0o755  # fixperm would have disabled it
 
@@ -336,7 +294,7 @@ def test_promotion_waits_for_the_upkeep_holding_the_lock(slave):
 
 
 def promote_with_yes(slave, *arguments, environment=None):
-    return run_hotsync_process("--root", slave, "--yes", *arguments, program="hotsync-promote", environment=environment)
+    return run_hotsync("--root", slave, "--yes", *arguments, program="hotsync-promote", environment=environment)
 
 
 def test_nethservers_restore_config_restores_the_backup_and_this_host_keeps_its_hotsync_records(slave):
@@ -387,7 +345,7 @@ def test_without_restore_config_the_master_network_is_applied_by_interface_updat
 
 
 def test_network_cards_named_otherwise_stop_the_promotion_before_any_change(slave):
-    write(database_path(Root(slave), "networks"),
+    write_file(database_path(Root(slave), "networks"),
           "ens18=ethernet|ipaddr|192.168.1.2|role|green\nens19=ethernet|role|red\nbr0=bridge|role|blue\n")
     # The master's backup has eth0 (green) only; make it name a second card and a bridge too.
     master_networks = "eth0=ethernet|role|green\neth1=ethernet|role|red\nbr0=bridge|role|blue\n"
@@ -413,7 +371,7 @@ def test_network_cards_named_otherwise_stop_the_promotion_before_any_change(slav
 
 
 def cards_named_otherwise(slave) -> None:
-    write(database_path(Root(slave), "networks"), "ens18=ethernet|ipaddr|192.168.1.2|role|green\nens19=ethernet\n")
+    write_file(database_path(Root(slave), "networks"), "ens18=ethernet|ipaddr|192.168.1.2|role|green\nens19=ethernet\n")
     rebuild_master_backup(slave, networks="eth0=ethernet|ipaddr|192.168.1.1|role|green\neth1=ethernet|role|red\n")
 
 
@@ -486,19 +444,19 @@ LOAD_TABLES = 'for dump in "$HOTSYNC_ROOT"/var/lib/nethserver/backup/mysql/*.dum
 
 
 def test_post_restore_data_does_not_load_again_the_dumps_promotion_loaded(slave, tmp_path):
-    write(slave / "var/lib/hotsync/sandbox-packages", "nethserver-mysql 1.0\nnethserver-nextcloud 1.0\n")
+    write_file(slave / "var/lib/hotsync/sandbox-packages", "nethserver-mysql 1.0\nnethserver-nextcloud 1.0\n")
     dumps = slave / "var/lib/nethserver/backup/mysql"
     for name in ("mysql", "nextcloud", "shop"):
-        write(dumps / f"{name}.dump", f"-- the master's {name} database\n")
+        write_file(dumps / f"{name}.dump", f"-- the master's {name} database\n")
     client = tmp_path / "bin/mysql"  # records what promotion asks the server to load
-    write(client, f'#!/bin/sh\necho "mysql $*" >> "{slave}/calls.log"\n', 0o755)
+    write_file(client, f'#!/bin/sh\necho "mysql $*" >> "{slave}/calls.log"\n', 0o755)
     install_recording_action(slave, "post-restore-data", "S02load-tables", LOAD_TABLES)
 
     promoted = promote_with_yes(slave, "--network", "continue", environment={"PATH": path_with(client.parent)})
     assert promoted.code == 0, promoted.err + promoted.out
     assert f"source {slave}/var/lib/nethserver/backup/mysql/nextcloud.dump -- nextcloud" in recorded_calls(slave)[-1]
     assert "signal-event post-restore-data" in promoted.out
-    cli("--root", slave, "signal-event", "post-restore-data")
+    admin(slave, "signal-event", "post-restore-data", in_process=True)
 
     loaded_again = [line for line in recorded_calls(slave) if line.startswith("load ")]
     assert loaded_again == ["load mysql.dump", "load shop.dump"]
@@ -513,16 +471,14 @@ def test_post_restore_data_does_not_load_again_the_dumps_promotion_loaded(slave,
 def rebuild_master_backup(slave, networks: str) -> None:
     """The synced backup again, as the master would make it with ``networks`` as its networks database."""
     master = slave.parent / "master"
-    write(database_path(Root(master), "networks"), networks)
+    write_file(database_path(Root(master), "networks"), networks)
     make_config_backup(Root(master), InstalledPackages(Root(master)))
     shutil.rmtree(slave / "var/lib/nethserver/backup")
     shutil.copytree(master / "var/lib/nethserver/backup", slave / "var/lib/nethserver/backup")
 
 
 def tree_of(root):
-    from helpers import tree_hash
-
-    return tree_hash(root)
+    return tree_digest(root)
 
 
 # ----------------------------------------------------------------------------- what does not stop a promotion
@@ -538,13 +494,13 @@ TOLERANT_RULES = """rule tests-tolerant {
 def test_a_failed_optional_step_and_a_missing_owner_are_reported_and_promotion_goes_on(slave, hotsync):
     """Without the internet (the dead master was the gateway) freshclam fails; the master's
     mailboxes never synced and this host has no vmail user. The original promoted anyway."""
-    write(slave / "etc/hotsync/rules.d/90-tests.hs", TOLERANT_RULES)
-    write(slave / "usr/bin/freshclam", "#!/bin/sh\necho 'Cannot connect to port 80 of host database.clamav.net' >&2\n"
+    write_file(slave / "etc/hotsync/rules.d/90-tests.hs", TOLERANT_RULES)
+    write_file(slave / "usr/bin/freshclam", "#!/bin/sh\necho 'Cannot connect to port 80 of host database.clamav.net' >&2\n"
           "exit 62\n", 0o755)
-    write(slave / "usr/local/bin/after", f"#!/bin/sh\ntouch {slave}/ran-after\n", 0o755)
-    cli("--root", slave, "compile")
+    write_file(slave / "usr/local/bin/after", f"#!/bin/sh\ntouch {slave}/ran-after\n", 0o755)
+    admin(slave, "compile", in_process=True)
 
-    outcome = run_hotsync_process("--root", slave, "--yes", "--network", "continue", program="hotsync-promote")
+    outcome = run_hotsync("--root", slave, "--yes", "--network", "continue", program="hotsync-promote")
 
     assert outcome.code == 0, outcome.err + outcome.out
     assert configuration(slave).get_prop("hotsync", "role") == "master"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import free_port
+from support.hosts import free_port
 
 from hotsync.root import Root
 from hotsync.host import host_for

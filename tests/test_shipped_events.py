@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import admin, free_port, run_hotsync_process, set_up_host
+from support.hosts import Host, free_port
+from support.runner import admin, run_hotsync
 from hotsync.host import host_for
 from hotsync.nethserver.events import handler_environment, plan_event, run_event
 from hotsync.resources import shipped_folder
@@ -90,7 +91,7 @@ def add_platform_action(root: Path, name: str, record: Path) -> None:
 
 
 def test_the_save_event_runs_nethservers_firewall_and_backup_actions_after_the_role(host, tmp_path):
-    set_up_host(host, "slave", tunnel_port=free_port(), rsync_port=free_port())
+    Host(host, tunnel_port=free_port(), rsync_port=free_port()).configure("slave")
     record = tmp_path / "record"
     add_platform_action(host, "firewall-adjust", record)
     add_platform_action(host, "backup-config-execute", record)
@@ -123,7 +124,7 @@ def test_a_failing_platform_action_fails_the_save_event(sandbox):
     (actions / "firewall-adjust").write_text("#!/bin/sh\necho 'shorewall: bad rule' >&2\nexit 3\n")
     (actions / "firewall-adjust").chmod(0o755)
 
-    outcome = run_hotsync_process("--root", sandbox, "signal-event", SAVE)
+    outcome = run_hotsync("--root", sandbox, "signal-event", SAVE)
 
     assert outcome.code == 1
     assert "S89firewall-adjust" in outcome.err
@@ -134,7 +135,7 @@ def test_a_failing_platform_action_fails_the_save_event(sandbox):
 def test_the_role_action_stops_the_slaves_rsync_daemon_when_the_host_becomes_a_master(host):
     """NethServer's adjust-services takes the services in no set order: the master's tunnel
     client, which listens on the daemon's local port, must not be started while it still runs."""
-    set_up_host(host, "slave", tunnel_port=free_port(), rsync_port=free_port())
+    Host(host, tunnel_port=free_port(), rsync_port=free_port()).configure("slave")
     assert run_event(Root(host), SAVE).ok
     assert host_for(Root(host)).service_status("rsyncd").running
     admin(host, "config", "setprop", "hotsync", "role", "master", "SlaveHost", "127.0.0.1")

@@ -10,65 +10,15 @@ import tarfile
 
 import pytest
 
-from helpers import admin, free_port, run_hotsync_process, set_up_host
+from support.hosts import Host, free_port, write_file
+from support.runner import admin, run_hotsync
+from support.scenarios import ASTERISK_ID, VMAIL_ID, make_slave, make_synced_files
 from hotsync.root import Root
 from hotsync.runtime.accounts import parse_account_file
 from hotsync.runtime.ownership import change_owners
 
-PASSWORD = "correct-horse-battery"
 SAVE = "nethserver-hotsync-save"
 UPDATE = "nethserver-hotsync-update"
-ASTERISK_ID = 4242
-VMAIL_ID = 4343
-
-TEST_RULES = """
-rule tests-mail {
-    owner vmail:vmail recursive /srv/vmail/
-    owner vmail:vmail recursive /srv/sieve/ matching "*.svbin"
-    owner vmail:vmail optional /srv/not-there
-}
-"""
-
-
-def write(path, text, mode=0o644):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    os.chmod(path, mode)
-    return path
-
-
-def make_slave(hotsync, root, accounts=True, packages="nethserver-freepbx 15.0.1\n"):
-    """A compiled sandbox slave with FreePBX 'installed' and the test rule file."""
-    for arguments in (
-        ("install",),
-        ("config", "setprop", "hotsync", "role", "slave", "MasterHost", "127.0.0.1"),
-        ("config", "setprop", "rsyncd", "password", PASSWORD),
-    ):
-        outcome = hotsync("--root", root, *arguments)
-        assert outcome.code == 0, outcome.err
-    write(root / "etc/hotsync/rules.d/90-tests.hs", TEST_RULES)
-    write(root / "var/lib/hotsync/sandbox-packages", packages)
-    if accounts:
-        write(root / "etc/passwd", f"root:x:0:0::/root:/bin/sh\nasterisk:x:{ASTERISK_ID}:{ASTERISK_ID}::/:/sbin/nologin\n"
-                                   f"vmail:x:{VMAIL_ID}:{VMAIL_ID}::/:/sbin/nologin\n")
-        write(root / "etc/group", f"root:x:0:\nasterisk:x:{ASTERISK_ID}:\nvmail:x:{VMAIL_ID}:\n")
-    outcome = hotsync("--root", root, "compile")
-    assert outcome.code == 0, outcome.err
-
-
-def make_synced_files(root):
-    """What a sync from the master leaves: owned by root, cron jobs executable."""
-    for name in ("etc/freepbx.conf", "etc/amportal.conf", "etc/asterisk/sip.conf",
-                 "var/lib/asterisk/db/astdb", "var/www/html/freepbx/index.php"):
-        write(root / name, "x\n")
-    write(root / "srv/vmail/user/cur/mail1", "hello\n")
-    write(root / "srv/sieve/user/default.sieve", "keep;\n")
-    write(root / "srv/sieve/user/default.svbin", "binary\n")
-    for job in ("cron.hourly/0anacron", "cron.daily/logrotate", "cron.weekly/report", "cron.monthly/cleanup"):
-        write(root / "etc" / job, "#!/bin/sh\n", 0o755)
-    write(root / "etc/cron.daily/jobs.deny", "", 0o644)
-    for name in ("backup-data", "dante", "queuereport", "hotsync"):
-        write(root / "etc/cron.d" / name, "# job\n")
 
 
 def owner_of(path):
@@ -80,7 +30,7 @@ def test_fixperm_gives_synced_paths_their_owners_and_disables_cron_jobs(hotsync,
     make_slave(hotsync, sandbox)
     make_synced_files(sandbox)
     # a synced link pointing outside the tree must not hand its target to a service user
-    outside = write(sandbox.parent / "outside.txt", "not ours\n")
+    outside = write_file(sandbox.parent / "outside.txt", "not ours\n")
     os.symlink(outside, sandbox / "var/lib/asterisk/escape")
 
     outcome = hotsync("--root", sandbox, "slave", "fixperm")
@@ -115,9 +65,9 @@ def test_a_missing_user_is_a_warning_that_fixperm_does_not_mail_and_status_lists
     mails whatever reaches stderr: a warning there would mail root 96 times a day."""
     make_slave(hotsync, sandbox)
     make_synced_files(sandbox)
-    write(sandbox / "etc/passwd", f"root:x:0:0::/root:/bin/sh\nvmail:x:{VMAIL_ID}:{VMAIL_ID}::/:/sbin/nologin\n")
+    write_file(sandbox / "etc/passwd", f"root:x:0:0::/root:/bin/sh\nvmail:x:{VMAIL_ID}:{VMAIL_ID}::/:/sbin/nologin\n")
 
-    outcome = run_hotsync_process("--root", sandbox, "fixperm", program="hotsync-slave")
+    outcome = run_hotsync("--root", sandbox, "fixperm", program="hotsync-slave")
 
     # the three FreePBX owner statements warn, the mail ones still run
     assert (outcome.code, outcome.err) == (0, "")
@@ -129,7 +79,7 @@ def test_a_missing_user_is_a_warning_that_fixperm_does_not_mail_and_status_lists
     assert len(warnings) == 3 and all("user 'asterisk' does not exist" in line for line in warnings)
     assert "last upkeep: " in status.out and "(fixperm, ok)" in status.out
 
-    daily = run_hotsync_process("--root", sandbox, program="hotsync-slave")
+    daily = run_hotsync("--root", sandbox, program="hotsync-slave")
     assert daily.code == 0
     assert daily.err.count("user 'asterisk' does not exist") == 3, "the daily upkeep mails them, once a day"
 
@@ -155,9 +105,9 @@ def make_outside_folder(sandbox):
     """A folder outside the synced tree, shaped like a mail folder, whose files a swapped
     link would hand to vmail: one owned by root, one by another user."""
     outside = sandbox.parent / "outside"
-    write(outside / "secret", "root's\n")
-    write(outside / "cur/mail1", "root's too\n")
-    os.chown(write(outside / "other", "someone else's\n"), OTHER_ID, OTHER_ID)
+    write_file(outside / "secret", "root's\n")
+    write_file(outside / "cur/mail1", "root's too\n")
+    os.chown(write_file(outside / "other", "someone else's\n"), OTHER_ID, OTHER_ID)
     return outside
 
 
@@ -213,8 +163,8 @@ def test_files_vanishing_during_fixperm_are_skipped_and_later_rules_still_run(ho
     make_slave(hotsync, sandbox)
     make_synced_files(sandbox)
     mailbox = sandbox / "srv/vmail/user"
-    write(mailbox / "cur/mail2", "read and deleted\n")
-    write(mailbox / "new/mail3", "moved to cur\n")
+    write_file(mailbox / "cur/mail2", "read and deleted\n")
+    write_file(mailbox / "new/mail3", "moved to cur\n")
     chown_hook(monkeypatch, {
         "mail1": (mailbox / "cur/mail2").unlink,  # listed, gone before its turn
         "cur": lambda: shutil.rmtree(mailbox / "new"),  # a listed folder gone before it is entered
@@ -241,7 +191,7 @@ def test_a_link_on_the_way_to_a_path_is_followed_only_from_a_folder_only_root_wr
     outside = make_outside_folder(sandbox)
     before = owners_under(outside)
     os.chown(sandbox / "var/lib/asterisk", ASTERISK_ID, ASTERISK_ID)
-    write(sandbox / "etc/hotsync/rules.d/91-tests.hs",
+    write_file(sandbox / "etc/hotsync/rules.d/91-tests.hs",
           "rule tests-deep {\n    owner asterisk:asterisk recursive /var/lib/asterisk/db/cur/\n}\n")
     shutil.move(sandbox / "var/lib/asterisk/db", sandbox / "var/lib/asterisk/db.moved")
     (sandbox / "var/lib/asterisk/db").symlink_to(outside)
@@ -274,9 +224,9 @@ def test_a_path_that_is_itself_a_link_gets_its_own_owner_and_is_not_followed(hot
 
 
 def test_a_pattern_without_recursion_changes_the_matching_direct_entries_only(sandbox):
-    write(sandbox / "srv/sieve/default.svbin", "compiled\n")
-    write(sandbox / "srv/sieve/default.sieve", "source\n")
-    write(sandbox / "srv/sieve/user/deep.svbin", "compiled\n")
+    write_file(sandbox / "srv/sieve/default.svbin", "compiled\n")
+    write_file(sandbox / "srv/sieve/default.sieve", "source\n")
+    write_file(sandbox / "srv/sieve/user/deep.svbin", "compiled\n")
     open_descriptors = len(os.listdir("/proc/self/fd"))
 
     changed = change_owners(Root(sandbox), "/srv/sieve/", (VMAIL_ID, VMAIL_ID), recursive=False, pattern="*.svbin")
@@ -319,10 +269,10 @@ def test_unreachable_repositories_are_a_warning_not_a_failure(hotsync, sandbox):
     make_slave(hotsync, sandbox)
     make_synced_files(sandbox)
     make_master_backup(sandbox, ["nethserver-freepbx", "nethserver-cups"])
-    write(sandbox / "etc/yum.repos.d/nethserver.repo",
+    write_file(sandbox / "etc/yum.repos.d/nethserver.repo",
           f"[nethserver-base]\nname=base\nbaseurl=http://127.0.0.1:{closed_port()}/7/base/\nenabled=1\n")
 
-    outcome = run_hotsync_process("--root", sandbox, program="hotsync-slave")
+    outcome = run_hotsync("--root", sandbox, program="hotsync-slave")
 
     assert outcome.code == 0, outcome.err
     assert "Cannot download packages" in outcome.err
@@ -339,7 +289,7 @@ def test_reachable_repositories_install_the_missing_packages(hotsync, sandbox):
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
-        write(sandbox / "etc/yum.repos.d/nethserver.repo",
+        write_file(sandbox / "etc/yum.repos.d/nethserver.repo",
               f"[off]\nbaseurl=http://127.0.0.1:{closed_port()}/\nenabled=0\n"
               f"[nethserver-base]\nbaseurl=http://127.0.0.1:{server.getsockname()[1]}/7/base/\n")
         outcome = hotsync("--root", sandbox, "slave")
@@ -391,8 +341,8 @@ PLUGIN_OFF_BY_HOTSYNC = ("[main]\n# Turned off by HotSync on this slave: package
 
 
 def configured_slave(root):
-    set_up_host(root, "slave", tunnel_port=free_port(), rsync_port=free_port())
-    return write(root / PLUGIN_CONF, PLUGIN_AS_SHIPPED)
+    Host(root, tunnel_port=free_port(), rsync_port=free_port()).configure("slave")
+    return write_file(root / PLUGIN_CONF, PLUGIN_AS_SHIPPED)
 
 
 def test_a_slave_turns_yums_events_plugin_off_and_a_master_turns_it_back_on(host):
@@ -430,9 +380,9 @@ def test_the_plugin_is_turned_off_however_its_file_spells_the_option(host, writt
 
 
 def test_a_master_keeps_the_plugin_off_when_its_admin_turned_it_off(host):
-    set_up_host(host, "master", peer="192.0.2.7")
+    Host(host).configure("master", peer="192.0.2.7")
     admin(host, "config", "setprop", "hotsync", "status", "disabled")
-    plugin = write(host / PLUGIN_CONF, "[main]\nenabled = 0\nverbose = 0\n")
+    plugin = write_file(host / PLUGIN_CONF, "[main]\nenabled = 0\nverbose = 0\n")
 
     admin(host, "signal-event", UPDATE)
 
@@ -440,7 +390,7 @@ def test_a_master_keeps_the_plugin_off_when_its_admin_turned_it_off(host):
 
 
 def test_a_host_without_the_plugin_gets_no_plugin_file(host):
-    set_up_host(host, "slave", tunnel_port=free_port(), rsync_port=free_port())
+    Host(host, tunnel_port=free_port(), rsync_port=free_port()).configure("slave")
 
     outcome = admin(host, "signal-event", UPDATE)
 
@@ -450,10 +400,10 @@ def test_a_host_without_the_plugin_gets_no_plugin_file(host):
 
 
 def test_a_plugin_file_that_cannot_be_read_fails_the_event_naming_it(host):
-    set_up_host(host, "slave", tunnel_port=free_port(), rsync_port=free_port())
+    Host(host, tunnel_port=free_port(), rsync_port=free_port()).configure("slave")
     (host / PLUGIN_CONF).mkdir(parents=True)  # root may write anywhere: a folder is what it cannot read
 
-    outcome = run_hotsync_process("--root", host, "signal-event", UPDATE)
+    outcome = run_hotsync("--root", host, "signal-event", UPDATE)
 
     assert outcome.code == 1
     assert "S70nethserver-hotsync-role" in outcome.err
@@ -473,7 +423,7 @@ def install_recording_tool(root, host_path, body="", exit_code=0):
     it appends its name and arguments to ROOT/calls.log, runs the shell lines ``body``, and
     exits ``exit_code``."""
     name = host_path.rsplit("/", 1)[1]
-    return write(root / host_path.lstrip("/"),
+    return write_file(root / host_path.lstrip("/"),
                  f'#!/bin/sh\necho "{name} $*" >> "$HOTSYNC_ROOT/calls.log"\n{body}exit {exit_code}\n', 0o755)
 
 
@@ -497,7 +447,7 @@ def test_the_daily_upkeep_configures_the_vpn_packages_it_installed_then_fills_th
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
-        write(sandbox / "etc/yum.repos.d/nethserver.repo", f"[base]\nbaseurl=http://127.0.0.1:{server.getsockname()[1]}/\n")
+        write_file(sandbox / "etc/yum.repos.d/nethserver.repo", f"[base]\nbaseurl=http://127.0.0.1:{server.getsockname()[1]}/\n")
         outcome = hotsync("--root", sandbox, "slave")
 
     assert outcome.code == 0, outcome.err
@@ -532,7 +482,7 @@ def test_a_failing_restore_history_action_is_a_failed_step_with_its_message(hots
     install_recording_tool(sandbox, PUSH_TO_HISTORY, body='echo "[ERROR] could not get a free archive element" >&2\n',
                            exit_code=2)
 
-    outcome = run_hotsync_process("--root", sandbox, program="hotsync-slave")
+    outcome = run_hotsync("--root", sandbox, program="hotsync-slave")
 
     assert outcome.code == 1
     assert ("FAILED restore history: nethserver-backup-config-push2history exited 2:\n"
@@ -543,22 +493,22 @@ def test_a_failing_restore_history_action_is_a_failed_step_with_its_message(hots
 
 def test_the_role_action_runs_the_vpn_packages_update_events_while_the_vpn_database_is_missing(host):
     configured_slave(host)
-    write(host / "var/lib/hotsync/sandbox-packages", "nethserver-openvpn 1.0\nnethserver-ipsec-tunnels 1.0\n")
+    write_file(host / "var/lib/hotsync/sandbox-packages", "nethserver-openvpn 1.0\nnethserver-ipsec-tunnels 1.0\n")
     install_recording_tool(host, SIGNAL_EVENT)
 
     admin(host, "signal-event", UPDATE)
 
     assert recorded_calls(host) == ["signal-event nethserver-openvpn-update",
                                     "signal-event nethserver-ipsec-tunnels-update"]
-    write(host / "var/lib/nethserver/db/vpn", "")
+    write_file(host / "var/lib/nethserver/db/vpn", "")
     admin(host, "signal-event", SAVE)
     assert len(recorded_calls(host)) == 2, "the database exists: nothing more to create"
 
 
 def test_the_role_action_of_a_master_runs_no_vpn_event(host):
-    set_up_host(host, "master", peer="192.0.2.7")
+    Host(host).configure("master", peer="192.0.2.7")
     admin(host, "config", "setprop", "hotsync", "status", "disabled")
-    write(host / "var/lib/hotsync/sandbox-packages", "nethserver-openvpn 1.0\n")
+    write_file(host / "var/lib/hotsync/sandbox-packages", "nethserver-openvpn 1.0\n")
     install_recording_tool(host, SIGNAL_EVENT)
 
     admin(host, "signal-event", UPDATE)

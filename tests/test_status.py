@@ -19,7 +19,7 @@ from hotsync.runtime.schedule import next_run
 from hotsync.runtime.status import append_log, read_marker, stamp_marker, stamp_marker_command, write_status
 from hotsync.commands.status import describe_age
 
-from helpers import run_hotsync_process
+from support.runner import run_hotsync
 
 
 def plan_for(role: str, **changes) -> Plan:
@@ -171,7 +171,7 @@ def test_status_as_a_real_process_never_shows_a_secret(sandbox):
     save_plan(root, plan_for("master"))
     (sandbox / "etc/hotsync").mkdir(parents=True)
     (sandbox / "etc/hotsync/rsync.password").write_text("very-secret-password\n")
-    outcome = run_hotsync_process("--root", sandbox, "status", "--json")
+    outcome = run_hotsync("--root", sandbox, "status", "--json")
     assert outcome.code == 0
     assert "very-secret-password" not in outcome.out
 

@@ -12,10 +12,12 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from helpers import run_hotsync_process
+from support.runner import run_hotsync
 from hotsync.root import Root
 from hotsync.runtime.lock import hold_sync_lock
-from sync_hosts import PASSWORD, host_pair, tree_digest  # noqa: F401  (fixture)
+from support.passwords import PASSWORD, WRONG_PASSWORD
+from support.trees import UNTOUCHED, tree_digest
+from sync_hosts import host_pair  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.e2e
 
@@ -97,23 +99,23 @@ def test_dry_run_lists_the_changes_and_changes_nothing_on_either_host(host_pair,
     (data / "reports" / "q1.txt").write_text("changed\n")
     (data / "private.txt").unlink()
     (data / "added.txt").write_text("added\n")
-    before = (tree_digest(pair.master), tree_digest(pair.slave))
+    before = (tree_digest(pair.master, **UNTOUCHED), tree_digest(pair.slave, **UNTOUCHED))
 
     preview = hotsync("--root", pair.master, "--dry-run")
 
     assert preview.code == 0, preview.err
-    assert (tree_digest(pair.master), tree_digest(pair.slave)) == before
+    assert (tree_digest(pair.master, **UNTOUCHED), tree_digest(pair.slave, **UNTOUCHED)) == before
     assert "/srv/office/added.txt" in preview.out
     assert "/srv/office/reports/q1.txt" in preview.out
     assert "*deleting   /srv/office/private.txt" in preview.out
     assert "nothing was changed" in preview.out
     time.sleep(1)  # a marker stamped for the dry run would arrive just after it: it must not
-    assert (tree_digest(pair.master), tree_digest(pair.slave)) == before
+    assert (tree_digest(pair.master, **UNTOUCHED), tree_digest(pair.slave, **UNTOUCHED)) == before
 
 
 def test_sync_as_a_real_process_reports_on_stdout_and_stays_quiet_on_stderr(host_pair):
     make_office_tree(host_pair)
-    outcome = run_hotsync_process("--root", host_pair.master)
+    outcome = run_hotsync("--root", host_pair.master)
     assert outcome.code == 0, outcome.err
     assert outcome.err == ""
     assert "sync ok" in outcome.out
@@ -123,7 +125,7 @@ def test_an_overlapping_run_exits_0_quietly_and_records_nothing(host_pair):
     make_office_tree(host_pair)
     with hold_sync_lock(Root(host_pair.master)) as held:
         assert held
-        outcome = run_hotsync_process("--root", host_pair.master)
+        outcome = run_hotsync("--root", host_pair.master)
     assert (outcome.code, outcome.out, outcome.err) == (0, "", "")
     assert not host_pair.on_master("/var/lib/nethserver/hotsync/status.json").exists()
     assert not host_pair.on_slave("/srv/office").exists()
@@ -133,7 +135,7 @@ def test_a_wrong_password_fails_with_rsyncs_reason_and_never_shows_the_password(
     pair = host_pair
     make_office_tree(pair)
     password_file = pair.on_master("/etc/hotsync/rsync.password")
-    password_file.write_text("not-the-right-one\n")
+    password_file.write_text(f"{WRONG_PASSWORD}\n")
 
     outcome = hotsync("--root", pair.master)
 
@@ -144,7 +146,7 @@ def test_a_wrong_password_fails_with_rsyncs_reason_and_never_shows_the_password(
     assert json.loads(status_text)["result"] == "failed"
     assert not pair.on_master("/var/run/nethserver-hotsync/LastSyncTS").exists()
     for text in (outcome.out, outcome.err, status_text, pair.on_master("/var/log/hotsync.log").read_text()):
-        assert PASSWORD not in text and "not-the-right-one" not in text
+        assert PASSWORD not in text and WRONG_PASSWORD not in text
 
 
 def test_a_slave_that_cannot_be_reached_fails_within_the_run(host_pair, hotsync):
@@ -267,7 +269,7 @@ def test_progress_is_shown_on_a_terminal_only(host_pair):
     session.close()
     assert session.exitstatus == 0
     (data / "blob-0").write_bytes(os.urandom(1024))
-    piped = run_hotsync_process("--root", pair.master)
+    piped = run_hotsync("--root", pair.master)
     assert "%" not in piped.out + piped.err
 
 

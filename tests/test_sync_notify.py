@@ -1,32 +1,13 @@
 """Failure mail through a real SMTP server (aiosmtpd on loopback)."""
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from hotsync.root import Root
 from hotsync.runtime.lock import hold_sync_lock
 from hotsync.runtime.notify import build_failure_mail, send_failure_mail, smtp_server
-from sync_hosts import PASSWORD, free_port, host_pair  # noqa: F401  (fixture)
-
-
-class Mailbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.rcpt_tos, envelope.content.decode("utf-8", "replace")))
-        return "250 OK"
-
-
-@pytest.fixture
-def mailbox(monkeypatch):
-    box = Mailbox()
-    port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setenv("HOTSYNC_SMTP_SERVER", f"127.0.0.1:{port}")
-    yield box
-    controller.stop()
+from support.hosts import free_port
+from support.passwords import PASSWORD, WRONG_PASSWORD
+from sync_hosts import host_pair  # noqa: F401  (fixture)
 
 
 def test_the_smtp_server_defaults_to_the_local_one(monkeypatch):
@@ -56,13 +37,13 @@ def test_a_failed_sync_mails_the_admin_and_a_good_or_overlapping_one_does_not(ho
     assert hotsync("--root", pair.master).code == 0
     assert mailbox.messages == []
 
-    pair.on_master("/etc/hotsync/rsync.password").write_text("wrong-password-here\n")
+    pair.on_master("/etc/hotsync/rsync.password").write_text(f"{WRONG_PASSWORD}\n")
     assert hotsync("--root", pair.master).code == 1
     (recipients, content), = mailbox.messages
     assert recipients == ["admin@example.com"]
     assert "Subject: HotSync failed on" in content
     assert "auth failed" in content
-    assert PASSWORD not in content and "wrong-password-here" not in content
+    assert PASSWORD not in content and WRONG_PASSWORD not in content
 
     with hold_sync_lock(Root(pair.master)):
         assert hotsync("--root", pair.master).code == 0

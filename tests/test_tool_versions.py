@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import admin_in_process
+from support.hosts import Host
+from support.runner import admin
 
 from hotsync.tool_versions import at_least, parse_rsync_version, probe_tool_versions, version_tuple
 
@@ -32,10 +33,8 @@ def fake_tool(folder: Path, name: str, output: str, exit_code: int = 0) -> Path:
 
 
 def compiled_plan(root: Path) -> dict:
-    admin_in_process(root, "install", "--quiet")
-    admin_in_process(root, "config", "setprop", "hotsync", "role", "master", "SlaveHost", "192.168.1.2")
-    admin_in_process(root, "config", "setprop", "rsyncd", "password", "s3cret-shared-passw0rd")
-    admin_in_process(root, "compile", "--quiet")
+    Host(root).configure("master", peer="192.168.1.2", in_process=True)
+    admin(root, "compile", "--quiet", in_process=True)
     return json.loads((root / PLAN).read_text())
 
 
@@ -67,7 +66,7 @@ def test_a_recompile_after_the_tool_changed_records_the_new_version(sandbox, tmp
     monkeypatch.setenv("PATH", f"{tmp_path / 'old'}{os.pathsep}{os.environ['PATH']}")
     assert compiled_plan(sandbox)["tools"]["rsync"] == "3.1.2"
     monkeypatch.setenv("PATH", f"{tmp_path / 'new'}{os.pathsep}{os.environ['PATH']}")
-    admin_in_process(sandbox, "compile", "--quiet")
+    admin(sandbox, "compile", "--quiet", in_process=True)
     assert json.loads((sandbox / PLAN).read_text())["tools"]["rsync"] == "3.4.1"
 
 

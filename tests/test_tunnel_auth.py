@@ -8,9 +8,10 @@ import re
 import pytest
 
 from fake_tools import STUNNEL_456_OUTPUT, install_fake_stunnel, path_with, stunnel_output
-from helpers import admin_in_process, tree_hash
+from support.hosts import Host
+from support.runner import admin
+from support.trees import tree_digest
 
-PASSWORD = "a-long-shared-secret-of-both-hosts"
 PLAN = "var/lib/nethserver/hotsync/plan.json"
 STUNNEL_CONF = "etc/stunnel/stunnel.conf"
 
@@ -47,11 +48,7 @@ def stunnel_reports(tmp_path, monkeypatch):
 
 def configured_host(root, role="slave", *settings):
     """An installed host with a role, the password and ``settings`` (hotsync props), not compiled."""
-    admin_in_process(root, "install", "--quiet")
-    peer = "MasterHost" if role == "slave" else "SlaveHost"
-    admin_in_process(root, "config", "setprop", "hotsync", "role", role, peer, "192.168.1.1", *settings)
-    admin_in_process(root, "config", "setprop", "rsyncd", "password", PASSWORD)
-    return root
+    return Host(root).configure(role, peer="192.168.1.1", settings=settings, in_process=True).root
 
 
 def transport(root) -> dict:
@@ -101,7 +98,7 @@ def test_tunnel_auth_overrides_the_version(sandbox, hotsync, stunnel_reports):
     assert hotsync("--root", sandbox, "compile").code == 0
     assert transport(sandbox)["auth"] == "certificate"
     assert transport(sandbox)["auth_chosen_by"] == "set by TunnelAuth"
-    admin_in_process(sandbox, "config", "setprop", "hotsync", "TunnelAuth", "psk")
+    admin(sandbox, "config", "setprop", "hotsync", "TunnelAuth", "psk", in_process=True)
     assert hotsync("--root", sandbox, "compile").code == 0
     assert transport(sandbox)["auth"] == "psk"
     assert "PSKidentity = hotsync" in (sandbox / STUNNEL_CONF).read_text()
@@ -110,30 +107,30 @@ def test_tunnel_auth_overrides_the_version(sandbox, hotsync, stunnel_reports):
 def test_psk_on_a_stunnel_without_it_is_a_located_error_and_nothing_is_written(sandbox, hotsync, stunnel_reports):
     stunnel_reports(STUNNEL_456_OUTPUT, 1)
     configured_host(sandbox, "slave")
-    admin_in_process(sandbox, "compile", "--quiet")
-    admin_in_process(sandbox, "config", "setprop", "hotsync", "TunnelAuth", "psk")
-    before = tree_hash(sandbox)
+    admin(sandbox, "compile", "--quiet", in_process=True)
+    admin(sandbox, "config", "setprop", "hotsync", "TunnelAuth", "psk", in_process=True)
+    before = tree_digest(sandbox)
     outcome = hotsync("--root", sandbox, "compile")
     assert outcome.code == 1
     assert outcome.err.splitlines()[0] == (
         "configuration:hotsync.TunnelAuth: error: TunnelAuth is psk but this host's stunnel 4.56 has no "
         "pre-shared keys (stunnel 5.09 and later): run 'config setprop hotsync TunnelAuth certificate' on both "
         "hosts, or 'config delprop hotsync TunnelAuth' to let each host's stunnel decide")
-    assert tree_hash(sandbox) == before
+    assert tree_digest(sandbox) == before
 
 
 def test_an_unknown_tunnel_auth_is_refused(sandbox, hotsync, stunnel_reports):
     stunnel_reports(stunnel_output("5.68"))
     configured_host(sandbox, "slave")
-    admin_in_process(sandbox, "compile", "--quiet")
-    admin_in_process(sandbox, "config", "setprop", "hotsync", "TunnelAuth", "certs")
-    before = tree_hash(sandbox)
+    admin(sandbox, "compile", "--quiet", in_process=True)
+    admin(sandbox, "config", "setprop", "hotsync", "TunnelAuth", "certs", in_process=True)
+    before = tree_digest(sandbox)
     outcome = hotsync("--root", sandbox, "compile")
     assert outcome.code == 1
     assert outcome.err.splitlines()[0] == (
         "configuration:hotsync.TunnelAuth: error: 'certs' is not a tunnel authentication (expected psk, "
         "certificate, or empty to choose from the installed stunnel's version)")
-    assert tree_hash(sandbox) == before
+    assert tree_digest(sandbox) == before
 
 
 @pytest.mark.parametrize("output", ["", "stunnel: command garbled\n"])

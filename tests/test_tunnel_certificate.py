@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from fake_tools import STUNNEL_456_OUTPUT, install_fake_stunnel, path_with
-from helpers import admin, admin_in_process, free_port, run_hotsync_process, set_up_host
+from support.hosts import Host, free_port
+from support.passwords import PASSWORD, WRONG_PASSWORD
+from support.runner import admin, run_hotsync
 
 from hotsync.compiler import tunnel_certificate, tunnel_key
 
-PASSWORD = "a-long-shared-secret-of-both-hosts"
 CERTIFICATE = "etc/stunnel/hotsync-tunnel.pem"
 KEY = "etc/stunnel/hotsync-tunnel.key"
 CACHE = "var/lib/nethserver/hotsync/tunnel-certificate.json"
@@ -39,11 +40,8 @@ def old_stunnel(tmp_path, monkeypatch):
 
 
 def compiled_host(root: Path, role: str, password: str = PASSWORD) -> Path:
-    admin_in_process(root, "install", "--quiet")
-    peer = "MasterHost" if role == "slave" else "SlaveHost"
-    admin_in_process(root, "config", "setprop", "hotsync", "role", role, peer, "192.168.1.1")
-    admin_in_process(root, "config", "setprop", "rsyncd", "password", password)
-    admin_in_process(root, "compile", "--quiet")
+    Host(root).configure(role, peer="192.168.1.1", password=password, in_process=True)
+    admin(root, "compile", "--quiet", in_process=True)
     return root
 
 
@@ -79,7 +77,7 @@ def test_the_certificate_files_are_root_only_and_hold_no_password(tmp_path, old_
 
 def test_another_password_gives_another_certificate(tmp_path, old_stunnel):
     first = compiled_host(tmp_path / "first", "slave")
-    second = compiled_host(tmp_path / "second", "slave", password="another-long-shared-secret")
+    second = compiled_host(tmp_path / "second", "slave", password=WRONG_PASSWORD)
     assert (first / CERTIFICATE).read_text() != (second / CERTIFICATE).read_text()
     assert (first / KEY).read_text() != (second / KEY).read_text()
 
@@ -107,7 +105,7 @@ def test_the_certificate_is_derived_once_then_read_from_the_cache(tmp_path, old_
     assert derived >= 2
     files = {name: (host / name).read_bytes() for name in (CERTIFICATE, KEY)}
     tunnel_certificate.derive_certificate.cache_clear()  # as a new process: only the host's cache remembers
-    admin_in_process(host, "config", "setprop", "hotsync", "SlaveHost", "192.168.1.7")
+    admin(host, "config", "setprop", "hotsync", "SlaveHost", "192.168.1.7", in_process=True)
     outcome = hotsync("--root", host, "compile")
     assert outcome.code == 0
     assert len(prime_searches) == derived
@@ -121,7 +119,7 @@ def test_a_cache_made_for_another_password_is_not_used(tmp_path, old_stunnel):
     second.mkdir()
     (second / CACHE).parent.mkdir(parents=True)
     (second / CACHE).write_bytes((first / CACHE).read_bytes())
-    compiled_host(second, "slave", password="another-long-shared-secret")
+    compiled_host(second, "slave", password=WRONG_PASSWORD)
     assert (second / CERTIFICATE).read_text() != (first / CERTIFICATE).read_text()
     assert openssl("x509", "-in", str(second / CERTIFICATE), "-noout", "-modulus") == openssl(
         "rsa", "-in", str(second / KEY), "-noout", "-modulus")
@@ -131,19 +129,18 @@ def test_a_cache_made_for_another_password_is_not_used(tmp_path, old_stunnel):
 
 
 @pytest.fixture
-def certificate_pair(tmp_path):
+def certificate_pair(make_host):
     """A master and a slave on loopback, both set to certificate mode, their daemons running
-    (stopped afterwards). Returns (master, slave, tunnel port)."""
-    hosts = []
+    (the builder stops them afterwards). Returns (master, slave, tunnel port)."""
 
     def make(master_password=PASSWORD, slave_password=PASSWORD):
         tunnel_port = free_port()
-        master, slave = tmp_path / "master", tmp_path / "slave"
-        set_up_host(slave, "slave", password=slave_password, tunnel_port=tunnel_port, rsync_port=free_port())
-        set_up_host(master, "master", password=master_password, tunnel_port=tunnel_port, rsync_port=free_port())
+        slave = make_host("slave", "slave", password=slave_password, tunnel_port=tunnel_port,
+                          rsync_port=free_port()).root
+        master = make_host("master", "master", password=master_password, tunnel_port=tunnel_port,
+                           rsync_port=free_port()).root
         for host in (slave, master):
             admin(host, "config", "setprop", "hotsync", "TunnelAuth", "certificate")
-            hosts.append(host)
             admin(host, "signal-event", "nethserver-hotsync-save")
         data = master / "srv/office"
         data.mkdir(parents=True)
@@ -153,9 +150,7 @@ def certificate_pair(tmp_path):
         listing.write_text("/srv/office\n")
         return master, slave, tunnel_port
 
-    yield make
-    for host in hosts:
-        run_hotsync_process("--root", host, "services", "stop")
+    return make
 
 
 def wait_for_log_line(log: Path, text: str, seconds: float = 10) -> bool:
@@ -170,15 +165,15 @@ def wait_for_log_line(log: Path, text: str, seconds: float = 10) -> bool:
 def test_a_push_goes_through_the_certificate_tunnel(certificate_pair):
     master, slave, _port = certificate_pair()
     assert "verify = 3" in (slave / "etc/stunnel/stunnel.conf").read_text()
-    outcome = run_hotsync_process("--root", master)
+    outcome = run_hotsync("--root", master)
     assert outcome.code == 0, outcome.err
     assert (slave / "srv/office/report.txt").read_text() == "pushed through the certificate tunnel\n"
     assert wait_for_log_line(slave / "var/log/stunnel.log", "Certificate accepted at depth=0: CN=HotSync tunnel")
 
 
 def test_a_master_with_another_password_is_refused(certificate_pair):
-    master, slave, _port = certificate_pair(master_password="an-intruders-long-guess")
-    outcome = run_hotsync_process("--root", master)
+    master, slave, _port = certificate_pair(master_password=WRONG_PASSWORD)
+    outcome = run_hotsync("--root", master)
     assert outcome.code == 1
     assert "the tunnel closed before the slave's rsync daemon answered" in outcome.err
     assert "authenticate the tunnel with certificates like this host" in outcome.err
@@ -231,7 +226,7 @@ def test_a_slave_being_promoted_refuses_the_master_through_its_certificate_fence
     admin(slave, "config", "setprop", "hotsync", "PromotionStarted", str(int(time.time())))
     admin(slave, "signal-event", "nethserver-hotsync-save")
     assert "[hotsync-fence]" in (slave / "etc/stunnel/stunnel.conf").read_text()
-    outcome = run_hotsync_process("--root", master)
+    outcome = run_hotsync("--root", master)
     assert outcome.code == 1
     assert "HotSync refused this push: the receiving host is being promoted to master" in outcome.err, outcome.err
     assert not (slave / "srv").exists()
@@ -244,7 +239,7 @@ def test_a_master_reaches_an_ipv6_slave_and_presents_the_certificate(tmp_path):
 
     port = free_port()
     master = tmp_path / "master"
-    set_up_host(master, "master", peer="::1", password=PASSWORD, tunnel_port=port, rsync_port=free_port())
+    Host(master, tunnel_port=port, rsync_port=free_port()).configure("master", peer="::1", password=PASSWORD)
     admin(master, "config", "setprop", "hotsync", "TunnelAuth", "certificate")
     admin(master, "compile", "--quiet")
     assert f"connect = ::1:{port}" in (master / "etc/stunnel/stunnel.conf").read_text().splitlines()
@@ -267,9 +262,9 @@ def test_a_master_reaches_an_ipv6_slave_and_presents_the_certificate(tmp_path):
     thread.start()
     try:
         admin(master, "services", "start", "stunnel")
-        run_hotsync_process("--root", master)  # fails after the handshake: the stand-in speaks no rsync
+        run_hotsync("--root", master)  # fails after the handshake: the stand-in speaks no rsync
         thread.join(30)
     finally:
-        run_hotsync_process("--root", master, "services", "stop")
+        run_hotsync("--root", master, "services", "stop")
         listener.close()
     assert presented == [ssl.PEM_cert_to_DER_cert((master / CERTIFICATE).read_text())]

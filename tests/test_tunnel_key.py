@@ -5,22 +5,20 @@ import json
 
 import pytest
 
-from helpers import admin_in_process, pbkdf2_key, run_hotsync_process, tree_hash
+from support.hosts import Host
+from support.passwords import PASSWORD, WRONG_PASSWORD, pbkdf2_key
+from support.runner import admin, run_hotsync
+from support.trees import tree_digest
 
 from hotsync.compiler import tunnel_key
 
-PASSWORD = "a-long-shared-secret-of-both-hosts"
 PSK_FILE = "etc/stunnel/hotsync.psk"
 CACHE_FILE = "var/lib/nethserver/hotsync/tunnel-key.json"
 
 
 def configured_host(root, role="slave", password=PASSWORD):
-    """An installed host with a role and ``password``, not compiled yet."""
-    admin_in_process(root, "install", "--quiet")
-    peer = "MasterHost" if role == "slave" else "SlaveHost"
-    admin_in_process(root, "config", "setprop", "hotsync", "role", role, peer, "192.168.1.1")
-    admin_in_process(root, "config", "setprop", "rsyncd", "password", password)
-    return root
+    """An installed host with a role and ``password``, not compiled yet (nothing started)."""
+    return Host(root).configure(role, peer="192.168.1.1", password=password, in_process=True).root
 
 
 @pytest.fixture
@@ -42,7 +40,7 @@ def derivations(monkeypatch):
 def test_both_hosts_derive_the_same_slow_key_from_the_password(tmp_path):
     master, slave = configured_host(tmp_path / "master", "master"), configured_host(tmp_path / "slave", "slave")
     for host in (master, slave):
-        admin_in_process(host, "compile", "--quiet")
+        admin(host, "compile", "--quiet", in_process=True)
     expected = f"hotsync:{pbkdf2_key(PASSWORD)}\n"
     assert (master / PSK_FILE).read_text() == (slave / PSK_FILE).read_text() == expected
 
@@ -53,7 +51,7 @@ def test_a_second_compile_with_the_same_password_derives_nothing(sandbox, hotsyn
     assert len(derivations) == 1
     key = (sandbox / PSK_FILE).read_text()
     tunnel_key.derive_psk.cache_clear()  # as a new process: only the host's cache remembers
-    admin_in_process(sandbox, "config", "setprop", "hotsync", "MasterHost", "192.168.1.7")
+    admin(sandbox, "config", "setprop", "hotsync", "MasterHost", "192.168.1.7", in_process=True)
     outcome = hotsync("--root", sandbox, "compile")
     assert outcome.code == 0
     assert len(derivations) == 1
@@ -63,24 +61,24 @@ def test_a_second_compile_with_the_same_password_derives_nothing(sandbox, hotsyn
 
 def test_a_changed_password_changes_the_key(sandbox, hotsync, derivations):
     configured_host(sandbox)
-    admin_in_process(sandbox, "compile", "--quiet")
-    admin_in_process(sandbox, "config", "setprop", "rsyncd", "password", "another-long-shared-secret")
+    admin(sandbox, "compile", "--quiet", in_process=True)
+    admin(sandbox, "config", "setprop", "rsyncd", "password", WRONG_PASSWORD, in_process=True)
     tunnel_key.derive_psk.cache_clear()
     outcome = hotsync("--root", sandbox, "compile")
     assert outcome.code == 0
     assert "updated: /etc/stunnel/hotsync.psk" in outcome.out
     assert len(derivations) == 2
-    assert (sandbox / PSK_FILE).read_text() == f"hotsync:{pbkdf2_key('another-long-shared-secret')}\n"
+    assert (sandbox / PSK_FILE).read_text() == f"hotsync:{pbkdf2_key(WRONG_PASSWORD)}\n"
 
 
 def test_the_cache_is_root_only_holds_no_password_and_check_never_writes_it(sandbox):
     configured_host(sandbox)
-    before = tree_hash(sandbox)
-    outcome = run_hotsync_process("--root", sandbox, "compile", "--check")
+    before = tree_digest(sandbox)
+    outcome = run_hotsync("--root", sandbox, "compile", "--check")
     assert outcome.code == 0
     assert f"would create: /{CACHE_FILE}" in outcome.out.splitlines()
-    assert tree_hash(sandbox) == before
-    admin_in_process(sandbox, "compile", "--quiet")
+    assert tree_digest(sandbox) == before
+    admin(sandbox, "compile", "--quiet", in_process=True)
     cache = sandbox / CACHE_FILE
     assert cache.stat().st_mode & 0o777 == 0o600
     assert PASSWORD not in cache.read_text()
@@ -95,7 +93,7 @@ def test_the_cache_is_root_only_holds_no_password_and_check_never_writes_it(sand
 ])
 def test_a_cache_that_does_not_match_the_password_is_not_trusted(sandbox, hotsync, derivations, tamper):
     configured_host(sandbox)
-    admin_in_process(sandbox, "compile", "--quiet")
+    admin(sandbox, "compile", "--quiet", in_process=True)
     cache = sandbox / CACHE_FILE
     cache.write_text(json.dumps(tamper(json.loads(cache.read_text()))))
     tunnel_key.derive_psk.cache_clear()
@@ -107,7 +105,7 @@ def test_a_cache_that_does_not_match_the_password_is_not_trusted(sandbox, hotsyn
 def test_a_cache_made_for_another_password_is_not_used(tmp_path, hotsync):
     first = configured_host(tmp_path / "first", password="the-first-long-shared-secret")
     second = configured_host(tmp_path / "second", password="the-second-long-shared-secret")
-    admin_in_process(first, "compile", "--quiet")
+    admin(first, "compile", "--quiet", in_process=True)
     (second / CACHE_FILE).parent.mkdir(parents=True, exist_ok=True)
     (second / CACHE_FILE).write_bytes((first / CACHE_FILE).read_bytes())
     tunnel_key.derive_psk.cache_clear()
@@ -123,11 +121,11 @@ SHORT_PASSWORD_WARNING = (
 
 def test_check_warns_about_a_short_hand_set_password_and_still_succeeds(sandbox):
     configured_host(sandbox, password="Summer2024!x")
-    outcome = run_hotsync_process("--root", sandbox, "compile", "--check")
+    outcome = run_hotsync("--root", sandbox, "compile", "--check")
     assert outcome.code == 0
     assert outcome.err == SHORT_PASSWORD_WARNING + "\n"
     assert "would create: /etc/stunnel/hotsync.psk" in outcome.out
-    report = json.loads(run_hotsync_process("--root", sandbox, "compile", "--check", "--json").out)
+    report = json.loads(run_hotsync("--root", sandbox, "compile", "--check", "--json").out)
     assert report["valid"] is True
     assert report["diagnostics"] == [{
         "file": "configuration:rsyncd.password", "line": 0, "column": 0, "severity": "warning",
@@ -137,8 +135,8 @@ def test_check_warns_about_a_short_hand_set_password_and_still_succeeds(sandbox)
 
 def test_an_error_report_shows_the_warning_too_but_counts_only_errors(sandbox):
     configured_host(sandbox, password="Summer2024!x")
-    admin_in_process(sandbox, "config", "setprop", "hotsync", "MasterHost", "")
-    outcome = run_hotsync_process("--root", sandbox, "compile", "--check")
+    admin(sandbox, "config", "setprop", "hotsync", "MasterHost", "", in_process=True)
+    outcome = run_hotsync("--root", sandbox, "compile", "--check")
     assert outcome.code == 1
     assert outcome.err.splitlines() == [
         "configuration:hotsync.MasterHost: error: this host is a slave but has no master host: run "
@@ -149,10 +147,10 @@ def test_an_error_report_shows_the_warning_too_but_counts_only_errors(sandbox):
 
 
 def test_the_password_install_generates_draws_no_warning(sandbox):
-    admin_in_process(sandbox, "install", "--quiet")
-    admin_in_process(sandbox, "config", "setprop", "hotsync", "role", "slave", "MasterHost", "192.168.1.1")
-    outcome = run_hotsync_process("--root", sandbox, "compile", "--check")
+    admin(sandbox, "install", "--quiet", in_process=True)
+    admin(sandbox, "config", "setprop", "hotsync", "role", "slave", "MasterHost", "192.168.1.1", in_process=True)
+    outcome = run_hotsync("--root", sandbox, "compile", "--check")
     assert outcome.code == 0
     assert outcome.err == ""
-    generated = run_hotsync_process("--root", sandbox, "config", "getprop", "rsyncd", "password").out.strip()
+    generated = run_hotsync("--root", sandbox, "config", "getprop", "rsyncd", "password").out.strip()
     assert len(generated) >= 20

@@ -26,8 +26,10 @@ from hotsync.files import file_digest
 from hotsync.root import Root
 from hotsync.runtime.lock import hold_sync_lock
 from hotsync.runtime.promote import LOADED_DUMPS_FOLDER, STATE_PATH
-from sync_hosts import tree_digest
-from two_hosts import MYSQL_DUMP_FOLDER, PASSWORD, POSTGRESQL_DUMP_FOLDER, databases, hosts, network, run  # noqa: F401  (fixtures)
+from support.trees import UNTOUCHED, tree_digest
+from support.passwords import PASSWORD, WRONG_PASSWORD
+from support.runner import admin
+from two_hosts import MYSQL_DUMP_FOLDER, POSTGRESQL_DUMP_FOLDER, databases, hosts, network, run  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +37,6 @@ MIB = 1 << 20
 # Uplink speed of the master while a fault must land mid-transfer: 80 Mbit/s, 10 MB/s.
 SLOW_LINK_MBIT = 80
 IO_TIMEOUT = 10
-WRONG_SECRET = "not-the-shared-secret"
 SEED = int(os.environ.get("HOTSYNC_TWO_HOSTS_SEED", random.randrange(1 << 30)))
 
 
@@ -292,20 +293,20 @@ def test_a_wrong_shared_secret_on_the_slave_is_refused_and_nothing_is_written_th
     pair = hosts
     make_office_data(pair.master)
     assert pair.sync().code == 0
-    pair.slave.admin("config", "setprop", "rsyncd", "password", WRONG_SECRET)
+    pair.slave.admin("config", "setprop", "rsyncd", "password", WRONG_PASSWORD)
     pair.slave.admin("signal-event", "nethserver-hotsync-save")
     pair.master.write("/srv/office/readme.txt", "changed after the secret changed\n")
     pair.master.write("/srv/office/new-contract.pdf", os.urandom(10000))
-    before = tree_digest(pair.slave.root)
+    before = tree_digest(pair.slave.root, **UNTOUCHED)
 
     refused = pair.sync()
 
     assert refused.code == 1
     assert "rsync failed" in refused.err, refused.err
-    assert tree_digest(pair.slave.root) == before, "the slave changed although the secrets differ"
+    assert tree_digest(pair.slave.root, **UNTOUCHED) == before, "the slave changed although the secrets differ"
     status = pair.master.run("status", "--json")
     for text in (refused.out, refused.err, status.out, pair.master.path("/var/log/hotsync.log").read_text()):
-        assert PASSWORD not in text and WRONG_SECRET not in text
+        assert PASSWORD not in text and WRONG_PASSWORD not in text
 
     pair.slave.admin("config", "setprop", "rsyncd", "password", PASSWORD)
     pair.slave.admin("signal-event", "nethserver-hotsync-save")
@@ -541,7 +542,7 @@ def test_the_old_master_coming_back_after_the_promotion_is_refused_and_changes_n
     # work goes on at the new master
     pair.slave.write("/srv/office/readme.txt", "Office shares, served by the promoted host\n")
     pair.slave.databases.mariadb.query("INSERT INTO orders VALUES (10, 3, 'printer')", pair.mysql_database)
-    before = tree_digest(pair.slave.root), pair.database_contents(pair.slave)
+    before = tree_digest(pair.slave.root, **UNTOUCHED), pair.database_contents(pair.slave)
 
     # the old master is repaired and boots: its link, its databases and its tunnel come back
     pair.network.set_link(True)
@@ -553,7 +554,7 @@ def test_the_old_master_coming_back_after_the_promotion_is_refused_and_changes_n
     assert pushed.code == 1
     assert "HotSync refused this push" in pushed.err, pushed.err
     assert "configure it as a slave" in pushed.err, pushed.err
-    assert (tree_digest(pair.slave.root), pair.database_contents(pair.slave)) == before
+    assert (tree_digest(pair.slave.root, **UNTOUCHED), pair.database_contents(pair.slave)) == before
 
 
 def test_a_promotion_stopped_at_a_step_stays_closed_through_an_event_and_refuses_the_old_master(hosts):
@@ -567,7 +568,7 @@ def test_a_promotion_stopped_at_a_step_stays_closed_through_an_event_and_refuses
     stopped = pair.slave.run("--yes", "--network", "continue", program="hotsync-promote")
     assert stopped.code == 1, stopped.err + stopped.out
     assert "promotion stopped at step" in stopped.err and "restore mysql" in stopped.err, stopped.err
-    before = tree_digest(pair.slave.root)
+    before = tree_digest(pair.slave.root, **UNTOUCHED)
 
     # Any event (an admin's save, a package update), then the master's next scheduled push.
     pair.slave.admin("signal-event", "nethserver-hotsync-save")
@@ -576,7 +577,7 @@ def test_a_promotion_stopped_at_a_step_stays_closed_through_an_event_and_refuses
 
     assert pushed.code == 1
     assert "HotSync refused this push: the receiving host is being promoted to master" in pushed.err, pushed.err
-    assert tree_digest(pair.slave.root) == before, "the slave changed after its promotion had started"
+    assert tree_digest(pair.slave.root, **UNTOUCHED) == before, "the slave changed after its promotion had started"
 
     # Once its database server is back, the promotion resumes, checking first that it is still closed.
     pair.slave.databases.mariadb.ensure_running()
@@ -589,15 +590,12 @@ def test_a_promotion_stopped_at_a_step_stays_closed_through_an_event_and_refuses
 # ----------------------------------------------------------------------------- found on the way
 
 
-def test_a_restore_uses_the_connection_of_its_own_rule(tmp_path):
+def test_a_restore_uses_the_connection_of_its_own_rule(make_host):
     """The shipped nethserver-mysql rule dumps into the same folder with the default connection:
     a site rule's restore must still load into the server its own rule names."""
-    from helpers import admin, set_up_host
     from hotsync.plan import load_plan
 
-    root = tmp_path / "slave"
-    root.mkdir()
-    set_up_host(root, "slave")
+    root = make_host("slave", "slave").root
     rules = root / "etc/hotsync/rules.d/90-shop.hs"
     rules.write_text("rule shop {\n    when databases {\n"
                      "        dump mysql shop into /var/lib/nethserver/backup/mysql/ socket=/srv/db/mysql.sock user=root\n"

@@ -30,13 +30,13 @@ from typing import Dict, List, Optional, Sequence
 
 import pytest
 
-from helpers import Outcome
+from support.passwords import PASSWORD
+from support.runner import Outcome
 
 from hotsync.files import file_digest
 from hotsync.sandbox.processes import process_alive, processes_using
 
 NAME_PREFIX = "hs2h"  # every namespace and link of this suite starts with it
-PASSWORD = "two-hosts-shared-secret"
 VENV_BIN = Path(sys.executable).parent
 POSTGRESQL_BIN = Path("/usr/lib/postgresql/15/bin")
 # Every synced data folder of the suite (the rules file below includes them).
