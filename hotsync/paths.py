@@ -33,6 +33,9 @@ JOBS_FOLDER = f"{RUN_FOLDER}/jobs"  # a sandbox's background runs (NethServer's 
 SANDBOX_FOLDER = "/var/lib/hotsync"  # what a sandbox host declares about itself
 LOCK_PATH = "/var/lock/hotsync.lock"
 LOG_PATH = "/var/log/hotsync.log"
+# node_exporter's textfile collector folder, as its packages for EL7 make it (a setting may change it)
+METRICS_FOLDER = "/var/lib/node_exporter/textfile_collector"
+METRICS_FILE_NAME = "hotsync.prom"
 
 # --- the daemons' own files
 RSYNCD_PID = "/var/run/rsyncd.pid"

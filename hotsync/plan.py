@@ -160,6 +160,16 @@ class Limits:
 
 
 @frozen
+class Health:
+    """How fresh the copy must be, where its metrics go, what a promotion needs free on disk."""
+
+    freshness_warning: int = 1350  # seconds without a complete push: late
+    freshness_critical: int = 5400  # stale: alert, and a promotion would restore old data
+    metrics_dir: str = paths.METRICS_FOLDER  # empty: no metrics file
+    min_free_mib: int = 1024
+
+
+@frozen
 class Plan:
     version: int
     source_hash: str
@@ -177,6 +187,7 @@ class Plan:
     rules: Tuple[Rule, ...] = ()
     # The tools' versions on the host compiled for: the runtime chooses their options from these.
     tools: ToolVersions = field(default_factory=ToolVersions)
+    health: Health = field(default_factory=Health)
 
 
 def plan_to_json(plan: Plan) -> str:

@@ -211,13 +211,14 @@ def test_dashboard_after_a_real_sync_shows_the_age_freshness_and_daemons(host_pa
     assert answer["last_result"] == "ok" and answer["last_errors"] == []
     assert 0 <= answer["age_seconds"] < 60 and answer["age_words"].endswith(" s")
     assert answer["freshness"]["state"] == "ok"
-    assert answer["freshness"]["warning_after_seconds"] == 1350  # 1.5 x the 15 minutes between pushes
+    assert answer["freshness"]["warning_after_seconds"] == 1350  # the setting's default: 1.5 x 15 minutes
     assert answer["daemons"] == {"stunnel": True, "rsyncd": False}
     assert set(answer["next_runs"]) == {"sync"}
-    assert answer["readiness"] == {"known": False, "ready": None, "reasons": []}
+    assert answer["readiness"] == {"known": False, "ready": None, "reasons": [], "checks": []}
     assert PASSWORD not in out
     code, answer, out = call_api(host_pair.slave, "dashboard/read", {})
     assert answer["role"] == "slave" and answer["last_result"] == "ok" and answer["freshness"]["state"] == "ok"
+    assert answer["readiness"]["known"] is True and answer["readiness"]["reasons"]
     assert answer["daemons"] == {"stunnel": True, "rsyncd": True}
     assert PASSWORD not in out
 

@@ -44,6 +44,10 @@ BENIGN = {
     ("hotsync", "FencePort"): "",
     ("hotsync", "PromotionStarted"): "0",
     ("hotsync", "TunnelAuth"): "",  # empty: the installed stunnel's version decides
+    ("hotsync", "FreshnessWarning"): "1350",
+    ("hotsync", "FreshnessCritical"): "5400",
+    ("hotsync", "MetricsDir"): "/var/lib/node_exporter/textfile_collector",
+    ("hotsync", "PromoteFreeSpace"): "1024",
     ("hotsync", "SlaveHost"): "fe80::2%eth0",
     ("hotsync", "MasterHost"): "slave-peer.example.org",
     ("shopdb", "Host"): "db.example.org",

@@ -226,7 +226,7 @@ def test_status_on_both_roles_after_a_sync(host_pair, hotsync):
     assert slave["peer"] == {"master": "127.0.0.1"}
     assert slave["last_result"] == "ok"
     assert 0 <= slave["age_seconds"] < 120
-    assert set(slave["next_runs"]) == {"upkeep", "fixperm"}
+    assert set(slave["next_runs"]) == {"upkeep", "fixperm", "health"}
     for outcome in (master, hotsync("--root", pair.master, "status", "--json")):
         assert PASSWORD not in outcome.out
 

@@ -23,6 +23,14 @@ global {
     io_timeout     = setting hotsync.IoTimeout default 600
     plugin_timeout = 60
     notify         = setting hotsync.NotifyTo default ""
+    # A copy older than these (seconds) is late, then stale: 1.5x and 6x the 15 minutes between
+    # two pushes. The slave mails NotifyTo when its copy turns late or stale, and back to fresh.
+    freshness_warning  = setting hotsync.FreshnessWarning default 1350
+    freshness_critical = setting hotsync.FreshnessCritical default 5400
+    # node_exporter's textfile collector folder (hotsync.prom); off: no metrics file.
+    metrics_dir    = setting hotsync.MetricsDir default /var/lib/node_exporter/textfile_collector
+    # MiB a promotion needs free on the slave beside its dumps ("ready to promote").
+    min_free_space = setting hotsync.PromoteFreeSpace default 1024
     plugin_dir     = /etc/hotsync.d
     # Set by hotsync-promote: a promoted host refuses pushes from the master it replaced.
     promotion_generation = setting hotsync.PromotionGeneration default 0
@@ -39,6 +47,8 @@ role slave {
     master_host = setting hotsync.MasterHost
     schedule upkeep "0 1 * * *"
     schedule fixperm "0,15,30,45 * * * *"
+    # The copy's freshness (mailed once per change), "ready to promote", the metrics file.
+    schedule health "0,15,30,45 * * * *"
 }
 
 # What every host keeps in sync, whatever is installed.

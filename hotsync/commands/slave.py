@@ -2,8 +2,11 @@
 
 Without an action (cron, daily): reinstall the master's packages, run the VPN packages'
 update events when their database is missing, put the master's configuration backup in the
-restore history, keep the synced cron jobs from running, fix the owners of synced paths. ``fixperm`` (cron, every 15 minutes):
-the last two only. The exit status is the number of failed steps; each is named on stderr.
+restore history, keep the synced cron jobs from running, fix the owners of synced paths.
+``fixperm`` (cron, every 15 minutes): the last two only. ``health`` (cron, every 15 minutes):
+the copy's freshness, mailed once per change, whether a promotion would succeed, the metrics
+file (see ``hotsync.runtime.health``). The exit status is the number of failed steps; each is
+named on stderr.
 An unexpected error (a bug) ends the run with exit 70, one line on stderr and its traceback in the log.
 Both take the lock promotion takes (a busy lock ends them quietly) and do nothing, saying
 so, once a promotion has started.
@@ -18,11 +21,13 @@ import sys
 import time
 from typing import List
 
-from ..plan import load_plan
+from ..plan import Plan, load_plan
 from ..root import Root
 from ..runtime import fence
 from ..runtime.failure import failure_recorded
+from ..runtime.health import record_check, tell_freshness_change
 from ..runtime.lock import hold_sync_lock
+from ..runtime.metrics import write_metrics
 from ..runtime.slave import (
     UpkeepResult,
     check_plan_is_slave,
@@ -31,23 +36,25 @@ from ..runtime.slave import (
     run_role_setup,
     run_upkeep,
 )
-from ..runtime.status import stamp_marker_command
+from ..runtime.status import assess_health, stamp_marker_command
 from .parsing import CommandParser
 
 DESCRIPTION = """Slave upkeep. Without ACTION: reinstall the master's packages from the synced
 package list (a warning when the repositories are unreachable), create the VPN database
 (the VPN packages' update events), add the master's configuration backup to the restore
 history, disable the synced cron jobs, fix the owners of synced paths. 'fixperm': only the
-last two (run every 15 minutes).
+last two (run every 15 minutes). 'health' (every 15 minutes): check the copy's freshness
+(mail NotifyTo when it turns late or stale, and fresh again) and whether a promotion would
+succeed, and write the metrics file.
 Exit status: the number of failed steps."""
 
-ACTIONS = ("fixperm", "check-push", "stamp-marker", "role-setup")
+ACTIONS = ("fixperm", "health", "check-push", "stamp-marker", "role-setup")
 
 
 def build_parser() -> CommandParser:
     parser = CommandParser("slave", description=DESCRIPTION)
     parser.add_argument("action", nargs="?", choices=ACTIONS, metavar="ACTION",
-                        help="fixperm (check-push and stamp-marker are run by rsyncd, role-setup by the events)")
+                        help="fixperm or health (check-push and stamp-marker are run by rsyncd, role-setup by the events)")
     return parser
 
 
@@ -62,6 +69,10 @@ def main(root: Root, argv: List[str]) -> int:
         report(result)
         return min(result.failed, 125)
     plan = load_plan(root)
+    if options.action == "health":
+        check_plan_is_slave(plan, "hotsync-slave health")
+        with failure_recorded(root, "the slave's health check"):
+            return check_health(root, plan)
     with hold_sync_lock(root) as held:
         if not held:
             return 0  # a promotion or another upkeep runs; the next scheduled run does this one's work
@@ -75,6 +86,18 @@ def main(root: Root, argv: List[str]) -> int:
         record_upkeep(root, options.action or "upkeep", result, time.time())
     report(result, mail_warnings=options.action is None)
     return min(result.failed, 125)
+
+
+def check_health(root: Root, plan: Plan) -> int:
+    """The quarter-hourly check: a change of freshness is mailed (or printed on stderr, for
+    cron to mail root) once; the metrics file is rewritten. Reads, never changes, the copy."""
+    now = time.time()
+    health = assess_health(root, now, plan)
+    change = record_check(root, health, now)
+    for line in tell_freshness_change(plan, *change) if change else []:
+        print(f"hotsync-slave: {line}", file=sys.stderr)
+    write_metrics(root, plan, now)
+    return 0
 
 
 def report(result: UpkeepResult, mail_warnings: bool = True) -> None:

@@ -13,20 +13,28 @@ from typing import Any, Dict, List
 from ..errors import EXIT_OK, HotsyncError
 from ..plan import load_plan
 from ..root import Root
+from ..runtime.health import describe_age
+from ..runtime.metrics import collect_metrics
 from ..runtime.promote import read_state
 from ..runtime.schedule import next_run
-from ..runtime.status import read_marker, read_status, read_upkeep
+from ..runtime.status import assess_health, read_marker, read_status, read_upkeep
 from .parsing import CommandParser
 
 
 def build_parser() -> CommandParser:
     parser = CommandParser("status", description="Show this host's HotSync role, peer, data age and last result.")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    shown.add_argument("--prometheus", action="store_true",
+                       help="print the metrics in Prometheus' text format (as in the metrics file)")
     return parser
 
 
 def main(root: Root, argv: List[str]) -> int:
     options = build_parser().parse_args(argv)
+    if options.prometheus:
+        print(collect_metrics(root, load_plan(root), time.time()), end="")
+        return EXIT_OK
     report = collect_status(root, time.time())
     print(json.dumps(report, indent=2, sort_keys=True) if options.json else format_status(report))
     return EXIT_OK
@@ -71,6 +79,7 @@ def collect_status(root: Root, now: float) -> Dict[str, Any]:
                    "stunnel": plan.tools.stunnel} if plan.role else {},
         "upkeep": upkeep_report(root) if plan.role == "slave" else {},
         "promotion": promotion_report(root),
+        **assess_health(root, now, plan),
     }
 
 
@@ -132,6 +141,13 @@ def format_status(report: Dict[str, Any]) -> str:
     tunnel = report.get("tunnel")
     if tunnel:
         lines.append(f"tunnel: {tunnel['auth']}" + (f" ({tunnel['chosen_by']})" if tunnel["chosen_by"] else ""))
+    freshness = report.get("freshness")
+    if freshness and freshness["state"] != "unknown":
+        lines.append(f"freshness: {freshness['state']} - {freshness['message']}")
+    readiness = report.get("readiness") or {}
+    if readiness.get("known"):
+        lines.append(f"ready to promote: {'yes' if readiness['ready'] else 'no'}")
+        lines += [f"  {'ok' if check['ok'] else 'BLOCKS'}: {check['detail']}" for check in readiness["checks"]]
     return "\n".join(lines)
 
 
@@ -154,15 +170,3 @@ def _with_age(moment: Any, age_seconds: Any) -> str:
     return f"{moment} ({describe_age(age_seconds)} ago)"
 
 
-def describe_age(seconds: int) -> str:
-    """An age in the largest sensible unit: 45 s, 12 min, 3 h 5 min, 2 d 4 h."""
-    seconds = max(int(seconds), 0)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes} min"
-    hours = minutes // 60
-    if hours < 48:
-        return f"{hours} h {minutes % 60} min"
-    return f"{hours // 24} d {hours % 24} h"

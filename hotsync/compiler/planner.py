@@ -59,6 +59,10 @@ def build_plan(program: model.Program, resolved: ResolvedSettings, database, dig
         notify=values["notify"],
         rules=tuple(rules),
         tools=tools,
+        health=planned.Health(
+            freshness_warning=values["freshness_warning"], freshness_critical=values["freshness_critical"],
+            metrics_dir=values["metrics_dir"], min_free_mib=values["min_free_space"],
+        ),
     )
 
 

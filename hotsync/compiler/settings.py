@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional, Tuple
 from ..digits import ascii_number
 from ..errors import Span
 from ..frozen import frozen
-from ..paths import PLUGIN_FOLDER, host_path_problem
+from ..paths import METRICS_FOLDER, PLUGIN_FOLDER, host_path_problem
 
 MINIMUM_PASSWORD_LENGTH = 12
 # Below this, ``compile`` warns: a human-chosen password of that size falls to a dictionary.
@@ -23,6 +23,9 @@ MAXIMUM_PASSWORD_BYTES = 511
 # rsync keeps its I/O timeout in an int and the tunnel's idle limit is twice it plus a
 # minute; a day is far beyond any stall worth waiting for and safe in both.
 MAXIMUM_SECONDS = 86400
+# How late a copy may be before it counts as stale: up to a year (a slave pushed to weekly
+# still needs room for 6x its interval).
+MAXIMUM_AGE_SECONDS = 366 * 86400
 # Counts and epochs (a promotion's start) up to ten digits: past the year 2038, short of int()'s limits.
 MAXIMUM_COUNT = 10**10 - 1
 
@@ -97,6 +100,11 @@ def check_percent(text: str) -> int:
 def check_seconds(text: str) -> int:
     return _whole_number(text, 1, MAXIMUM_SECONDS,
                          f"a duration (expected a whole number of seconds from 1 to {MAXIMUM_SECONDS})")
+
+
+def check_age(text: str) -> int:
+    return _whole_number(text, 60, MAXIMUM_AGE_SECONDS,
+                         f"an age (expected a whole number of seconds from 60 to {MAXIMUM_AGE_SECONDS})")
 
 
 def check_host(text: str) -> str:
@@ -200,6 +208,11 @@ def check_path(text: str) -> str:
     return text
 
 
+def check_optional_path(text: str) -> str:
+    """A host path, or ``off`` (or empty) for none."""
+    return check_path(text) if text not in ("", "off") else ""
+
+
 def check_text(text: str) -> str:
     """Free text of a rule file (a warning, a file name pattern, a program's argument)."""
     unsafe = unsafe_character(text)
@@ -253,6 +266,14 @@ GLOBAL_SETTINGS = {
                                "or empty (psk when the installed stunnel has it, from 5.09)"),
     "notify": SettingKind(check_mail, "", "where failure mails go (empty: stderr only, cron mails root)"),
     "plugin_dir": SettingKind(check_path, PLUGIN_FOLDER, "folder of plugin executables"),
+    # Sanoid's thresholds for a copy: late at 1.5x the interval between two pushes, stale at
+    # 6x; the defaults are those of the shipped schedule, a push every 15 minutes.
+    "freshness_warning": SettingKind(check_age, "1350", "seconds without a complete push before a warning"),
+    "freshness_critical": SettingKind(check_age, "5400", "seconds without a complete push before a critical alert"),
+    "metrics_dir": SettingKind(check_optional_path, METRICS_FOLDER,
+                               "node_exporter's textfile collector folder for hotsync.prom (off: none written)"),
+    "min_free_space": SettingKind(check_count, "1024",
+                                  "MiB a promotion needs free on the slave, beside the size of the dumps it loads"),
     # Written by hotsync-promote (see hotsync/runtime/fence.py), not by the admin.
     "promotion_generation": SettingKind(check_count, "0", "how many promotions this host's data has seen"),
     "fence_port": SettingKind(check_optional_port, "",
@@ -268,7 +289,7 @@ ROLE_SETTINGS = {
 
 ROLE_SCHEDULES = {
     "master": {"sync": "5,20,35,50 * * * *"},
-    "slave": {"upkeep": "0 1 * * *", "fixperm": "0,15,30,45 * * * *"},
+    "slave": {"upkeep": "0 1 * * *", "fixperm": "0,15,30,45 * * * *", "health": "0,15,30,45 * * * *"},
 }
 
 def check_collection(text: str) -> str:

@@ -44,6 +44,7 @@ def validate_program(program: model.Program, database, tools: ToolVersions) -> V
     schedules = _resolve_schedules(program, problems, role)
     _check_role_requirements(values, spans, password_problem, problems)
     _check_tunnel_auth(values, spans, tools, problems)
+    _check_freshness(values, spans, problems)
     _check_rules(program, problems, database)
     return Validation(ResolvedSettings(values, schedules, spans), tuple(problems.items))
 
@@ -194,6 +195,14 @@ def _check_tunnel_auth(values, spans, tools: ToolVersions, problems) -> None:
             "cannot tell the installed stunnel's version ('stunnel -version' said nothing readable): "
             "the tunnel authenticates with the certificate, which every stunnel has; if the other host "
             "uses pre-shared keys, set 'config setprop hotsync TunnelAuth psk' here (stunnel 5.09 and later)"))
+
+
+def _check_freshness(values, spans, problems) -> None:
+    """The critical age comes after the warning, or a copy would be stale before it was late."""
+    warning, critical = values.get("freshness_warning"), values.get("freshness_critical")
+    if isinstance(warning, int) and isinstance(critical, int) and critical <= warning:
+        problems.add(spans["freshness_critical"],
+                     f"the critical age ({critical} s) must be longer than the warning age ({warning} s)")
 
 
 def _check_rules(program: model.Program, problems: _Problems, database) -> None:

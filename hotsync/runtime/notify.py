@@ -46,10 +46,34 @@ def build_failure_mail(recipient: str, slave_host: str, errors: Sequence[str], s
 
 def send_failure_mail(recipient: str, slave_host: str, errors: Sequence[str], started: str) -> str:
     """Send the failure mail; "" when sent, else why it was not."""
+    return send_message(recipient, build_failure_mail(recipient, slave_host, errors, started))
+
+
+FRESHNESS_SUBJECTS = {
+    "warning": "HotSync: the copy on {host} is late",
+    "critical": "HotSync: the copy on {host} is stale",
+    "ok": "HotSync: the copy on {host} is fresh again",
+}
+
+
+def build_freshness_mail(recipient: str, state: str, message: str) -> "EmailMessage":
+    """The mail a change of the copy's freshness sends (``state``: ok, warning or critical)."""
+    from email.message import EmailMessage
+
+    hostname = os.uname().nodename
+    mail = EmailMessage()
+    mail["From"] = f"root@{hostname}"
+    mail["To"] = recipient
+    mail["Subject"] = FRESHNESS_SUBJECTS[state].format(host=hostname)
+    mail.set_content(f"HotSync on {hostname}: {message}\n\nRun 'hotsync status' on this host for details.\n")
+    return mail
+
+
+def send_message(recipient: str, message: "EmailMessage") -> str:
+    """Send ``message``; "" when sent, else why it was not."""
     import smtplib  # only a failing run needs it; importing costs every run about 20 ms
 
     host, port = smtp_server()
-    message = build_failure_mail(recipient, slave_host, errors, started)
     try:
         with smtplib.SMTP(host, port, timeout=SMTP_TIMEOUT_SECONDS) as client:
             client.send_message(message)

@@ -23,7 +23,7 @@ from ..digits import ascii_number
 from ..errors import HotsyncError
 from ..files import append_to_log, write_file_atomic
 from ..paths import LOG_PATH, RUN_FOLDER, STATE_FOLDER
-from ..plan import load_plan
+from ..plan import Plan, load_plan
 from ..root import Root
 
 STATUS_PATH = f"{STATE_FOLDER}/status.json"
@@ -98,6 +98,7 @@ def stamp_marker(root: Root, master_host: str, rsync_exit: int, now: float) -> D
         "error": "" if complete else f"the last push from the master did not complete (rsync exit {rsync_exit})",
         "last_success_epoch": int(last_success) if last_success else None,
         "last_success": iso_time(last_success) if last_success else None,
+        "failures_total": stored_count(previous.get("failures_total")) + (0 if complete else 1),
     }
     write_file_atomic(root.path(MARKER_PATH), render_json(marker), mode=0o644, durable=False)
     return marker
@@ -118,6 +119,9 @@ def stamp_marker_command(root: Root, environment: Mapping[str, str] = os.environ
         return 0
     try:
         stamp_marker(root, _master_host(root), rsync_exit, time.time())
+        from .metrics import write_metrics  # metrics reads this module
+
+        write_metrics(root, check_readiness=False)
     except Exception as error:  # noqa: BLE001 - whatever it is, the log is the only place to say it
         try:
             append_log(root, f"could not write the sync marker: {error}")
@@ -133,6 +137,11 @@ def _master_host(root: Root) -> str:
         return ""
 
 
+def stored_count(value: Any) -> int:
+    """A count read back from a record: 0 unless a non-negative whole number."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
 def iso_time(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(epoch))
 
@@ -145,35 +154,31 @@ def _read_json(root: Root, host_path: str) -> Dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-# How late the slave's copy may be before it counts as stale: as sanoid's thresholds, in
-# multiples of the interval between two pushes.
-FRESHNESS_WARNING_FACTOR = 1.5
-FRESHNESS_CRITICAL_FACTOR = 6
+def assess_health(root: Root, now: float, plan: Optional[Plan] = None, check_readiness: bool = True) -> Dict[str, Any]:
+    """This host's health, the one answer ``hotsync status``, the metrics, the web API and the
+    slave's quarter-hourly check all give: ``freshness`` (state ok, warning, critical or
+    unknown; the age; the thresholds; a sentence), ``readiness`` (on a slave: whether a
+    promotion would succeed now, and why) and ``restore_points`` (none kept yet).
 
-
-def assess_health(age_seconds: Optional[int], push_interval_seconds: int) -> Dict[str, Any]:
-    """What the dashboard shows beside the age: the copy's freshness, whether a promotion
-    would succeed now, and the restore points kept.
-
-    The one place those answers come from: readiness and restore points are not checked
-    yet (``known`` False, no reasons), and are filled in here when they are.
+    ``check_readiness`` False takes the readiness the last quarter-hourly check found (the
+    slave's rsync daemon after a push has no time to read the packages again).
     """
+    from .health import Freshness, assess_freshness, assess_readiness, plan_epoch, read_last_check
+
+    if plan is None:
+        try:
+            plan = load_plan(root)
+        except HotsyncError as error:
+            unknown = Freshness("unknown", None, 0, 0, str(error))
+            return {"freshness": unknown.as_dict(), "readiness": {"known": False, "ready": None, "reasons": [],
+                                                                  "checks": []}, "restore_points": []}
+    record = read_marker(root) if plan.role == "slave" else read_status(root)
+    last_success = record.get("last_success_epoch")
+    freshness = assess_freshness(plan, last_success if isinstance(last_success, (int, float)) else None,
+                                 plan_epoch(root), now)
     return {
-        "freshness": _freshness(age_seconds, push_interval_seconds),
-        "readiness": {"known": False, "ready": None, "reasons": []},
+        "freshness": freshness.as_dict(),
+        "readiness": (assess_readiness(root, plan, freshness) if check_readiness
+                      else read_last_check(root).get("readiness") or assess_readiness(root, plan, freshness)),
         "restore_points": [],
     }
-
-
-def _freshness(age_seconds: Optional[int], push_interval_seconds: int) -> Dict[str, Any]:
-    warning = int(push_interval_seconds * FRESHNESS_WARNING_FACTOR)
-    critical = int(push_interval_seconds * FRESHNESS_CRITICAL_FACTOR)
-    if age_seconds is None:
-        state = "unknown"
-    elif age_seconds >= critical:
-        state = "critical"
-    elif age_seconds >= warning:
-        state = "warning"
-    else:
-        state = "ok"
-    return {"state": state, "warning_after_seconds": warning, "critical_after_seconds": critical}

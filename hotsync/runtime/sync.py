@@ -32,9 +32,10 @@ from .fence import generation_options
 from .guard import Baseline, GuardDecision, baseline_after, decide_guard
 from .lists import SyncLists, build_lists, excludes_that_can_match, split_existing
 from .lock import hold_sync_lock
+from .metrics import write_metrics
 from .notify import send_failure_mail
 from .push import PushResult, build_push_command, push_tree
-from .status import append_log, iso_time, read_status, write_last_sync, write_status
+from .status import append_log, iso_time, read_status, stored_count, write_last_sync, write_status
 
 STATUS_RECORD_VERSION = 1
 
@@ -196,6 +197,7 @@ def _record(plan, previous, started, finished, errors, warnings, push: PushResul
         "config_backup": backup_message,
         "last_success_epoch": int(last_success) if last_success else None,
         "last_success": iso_time(last_success) if last_success else None,
+        "failures_total": stored_count(previous.get("failures_total")) + (1 if result == "failed" else 0),
     }
 
 
@@ -227,6 +229,7 @@ def _finish(root: Root, plan: Plan, record: Dict[str, Any], errors: List[str], w
     if record["result"] == "ok":
         write_last_sync(root, record["finished_epoch"])
     append_log(root, summarize(record))
+    write_metrics(root, plan)
     return SyncResult(record["result"], tuple(errors), tuple(warnings), (), record)
 
 
