@@ -3,9 +3,12 @@ promote" with each of its reasons, and the metrics as Prometheus' own parser rea
 
 import email
 import email.policy
+import hashlib
+import io
 import json
 import os
 import shutil
+import tarfile
 import time
 from collections import namedtuple
 
@@ -14,9 +17,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hotsync.root import Root
 from hotsync.runtime.status import stamp_marker
-from test_slave import make_master_backup, make_slave, make_synced_files, write
+from support.hosts import free_port
+from support.hosts import write_file as write
+from support.scenarios import make_slave, make_synced_files
+from support.trees import tree_digest
 from sync_hosts import host_pair  # noqa: F401  (fixture: a master and a slave, real stunnel and rsync)
-from test_sync_notify import mailbox  # noqa: F401  (fixture: a real SMTP server on loopback)
+from test_slave import make_master_backup
 
 MINUTE = 60
 FREEPBX = "nethserver-freepbx"
@@ -60,7 +66,7 @@ def status(hotsync, root):
 # ----------------------------------------------------------------------------- freshness
 
 
-def test_a_silent_master_is_mailed_once_per_change_of_state(hotsync, sandbox, mailbox):  # noqa: F811
+def test_a_silent_master_is_mailed_once_per_change_of_state(hotsync, sandbox, mailbox):
     ready_slave(hotsync, sandbox, "NotifyTo", "admin@example.com")
 
     health(hotsync, sandbox)
@@ -94,7 +100,7 @@ def test_a_silent_master_is_mailed_once_per_change_of_state(hotsync, sandbox, ma
     assert "is fresh again" in mailbox.messages[2][1]
 
 
-def test_a_failed_push_does_not_make_the_copy_fresh(hotsync, sandbox, mailbox):  # noqa: F811
+def test_a_failed_push_does_not_make_the_copy_fresh(hotsync, sandbox, mailbox):
     ready_slave(hotsync, sandbox, "NotifyTo", "admin@example.com")
     pushed(sandbox, 30)
     pushed(sandbox, 0, rsync_exit=12)  # a push that broke off just now
@@ -102,7 +108,7 @@ def test_a_failed_push_does_not_make_the_copy_fresh(hotsync, sandbox, mailbox): 
     assert "is late" in mailbox.messages[0][1]
 
 
-def test_the_thresholds_are_settings(hotsync, sandbox, mailbox):  # noqa: F811
+def test_the_thresholds_are_settings(hotsync, sandbox, mailbox):
     ready_slave(hotsync, sandbox, "NotifyTo", "admin@example.com", "FreshnessWarning", "3600",
                 "FreshnessCritical", "86400")
     pushed(sandbox, 25)
@@ -138,8 +144,6 @@ def test_without_a_recipient_the_change_goes_to_stderr_for_cron_to_mail_root(hot
 
 
 def test_an_unreachable_smtp_server_leaves_the_change_on_stderr(hotsync, sandbox, monkeypatch):
-    from sync_hosts import free_port
-
     ready_slave(hotsync, sandbox, "NotifyTo", "admin@example.com")
     monkeypatch.setenv("HOTSYNC_SMTP_SERVER", f"127.0.0.1:{free_port()}")
     pushed(sandbox, 25)
@@ -147,7 +151,7 @@ def test_an_unreachable_smtp_server_leaves_the_change_on_stderr(hotsync, sandbox
     assert "freshness warning: late:" in err and "could not mail admin@example.com through 127.0.0.1:" in err
 
 
-def test_a_slave_that_never_received_a_push_is_late_from_when_it_was_set_up(hotsync, sandbox, mailbox):  # noqa: F811
+def test_a_slave_that_never_received_a_push_is_late_from_when_it_was_set_up(hotsync, sandbox, mailbox):
     ready_slave(hotsync, sandbox, "NotifyTo", "admin@example.com")
     (sandbox / "var/lib/nethserver/hotsync/slave-marker.json").unlink()
     plan = sandbox / "var/lib/nethserver/hotsync/plan.json"
@@ -182,7 +186,7 @@ def test_a_slave_with_everything_is_ready_to_promote(hotsync, sandbox):
     found = readiness(hotsync, sandbox)
     assert found["ready"] is True
     assert [check["name"] for check in found["checks"]] == [
-        "role", "data", "dumps", "configuration backup", "packages", "owners", "disk space"]
+        "role", "data", "dumps", "configuration backup", "network", "packages", "owners", "disk space"]
     text = hotsync("--root", sandbox, "status").out
     assert "ready to promote: yes" in text
     assert "  ok: packages: all 1 of the master's packages are installed" in text
@@ -246,6 +250,70 @@ def test_too_little_free_space_blocks_a_promotion(hotsync, sandbox):
     assert list(found) == ["disk space"]
     assert found["disk space"].startswith("disk space: only ")
     assert found["disk space"].endswith(": free some space on this host")
+
+
+def backup_with_networks(root, master_cards, own_cards):
+    """The master's backup with its networks database (its cards) and this host's own."""
+    buffer = io.BytesIO()
+    members = {"var/lib/nethserver/backup/package-list": f"{FREEPBX}\n",
+               "var/lib/nethserver/db/networks": "".join(f"{card}=ethernet|role|green\n" for card in master_cards)}
+    with tarfile.open(fileobj=buffer, mode="w:xz") as archive:
+        for name, text in members.items():
+            member = tarfile.TarInfo(name)
+            member.size = len(text.encode())
+            archive.addfile(member, io.BytesIO(text.encode()))
+    data = buffer.getvalue()
+    folder = root / "var/lib/nethserver/backup"
+    (folder / "backup-config.tar.xz").write_bytes(data)
+    (folder / "backup-config.tar.xz.md5").write_text(f"{hashlib.md5(data).hexdigest()}  backup-config.tar.xz\n")
+    write(root / "var/lib/nethserver/db/networks", "".join(f"{card}=ethernet|role|green\n" for card in own_cards))
+
+
+def test_network_cards_named_otherwise_block_a_promotion_that_takes_the_masters_network(hotsync, sandbox):
+    ready_slave(hotsync, sandbox)
+    backup_with_networks(sandbox, ["eth0", "eth1"], ["eth0", "eth1"])
+    assert readiness(hotsync, sandbox)["ready"] is True
+    backup_with_networks(sandbox, ["eth0", "eth1"], ["ens18", "ens19"])
+    found = blocking(hotsync, sandbox)
+    assert list(found) == ["network"]
+    assert found["network"].startswith("network: the master's network cannot be taken over: its network card(s) "
+                                       "eth0, eth1 have no card of the same name here")
+    assert found["network"].endswith("Promote with --remap-interfaces or --network keep (see 'hotsync-promote --check')")
+
+
+def test_promote_check_lists_the_steps_and_what_blocks_them_changing_nothing(hotsync, sandbox):
+    ready_slave(hotsync, sandbox)
+    backup_with_networks(sandbox, ["eth0"], ["ens18"])
+    before = tree_digest(sandbox)
+    outcome = hotsync("--root", sandbox, "promote", "--check")
+    assert outcome.code == 1
+    lines = outcome.out.splitlines()
+    assert lines[0] == "A promotion now would run these steps (network: restore):"
+    assert lines[1:4] == ["  1. stop receiving data", "  2. reinstall the master's packages", "  3. fix permissions"]
+    assert any("restore mysql asterisk, asteriskcdrdb" in line for line in lines)
+    assert "Ready to promote: no" in lines
+    assert any(line.startswith("  BLOCKS: network: the master's network cannot be taken over") for line in lines)
+    assert "  ok: packages: all 1 of the master's packages are installed" in lines
+    assert lines[-1] == "Nothing was changed."
+    assert tree_digest(sandbox) == before
+
+    outcome = hotsync("--root", sandbox, "promote", "--check", "--remap-interfaces", "eth0=ens18")
+    assert outcome.code == 0, outcome.out
+    assert "Ready to promote: yes" in outcome.out
+    assert "  ok: network: every card of the master has its card here (--remap-interfaces)" in outcome.out
+    outcome = hotsync("--root", sandbox, "promote", "--check", "--network", "keep")
+    assert outcome.code == 0 and "  ok: network: this host keeps its own (--network keep)" in outcome.out
+    assert tree_digest(sandbox) == before
+
+
+def test_promote_check_on_a_master_refuses_as_promotion_does(hotsync, sandbox):
+    from test_status import plan_for
+    from hotsync.plan import save_plan
+
+    save_plan(Root(sandbox), plan_for("master"))
+    outcome = hotsync("--root", sandbox, "promote", "--check")
+    assert outcome.code == 1
+    assert "only a slave can be promoted" in outcome.err
 
 
 def test_a_master_says_nothing_about_readiness(hotsync, sandbox):

@@ -19,8 +19,10 @@ import time
 from typing import Callable, List, Optional
 
 from ..errors import EXIT_FAILURE, EXIT_OK, UsageError
+from ..frozen import asdict
 from ..plan import load_plan
 from ..root import Root
+from ..runtime.health import network_check
 from ..runtime.lock import hold_sync_lock
 from ..runtime.promote import (
     LOADED_DUMPS_FOLDER,
@@ -33,10 +35,12 @@ from ..runtime.promote import (
     planned_state,
     promote,
     promotion_in_progress,
+    promotion_steps,
     read_state,
     repositories_problem,
     takes_master_network,
 )
+from ..runtime.status import assess_health
 from .parsing import CommandParser
 
 NETWORK_MENU = """The package repositories cannot be reached ({problem}).
@@ -60,6 +64,9 @@ def build_parser() -> CommandParser:
                         help="restore: take the master's network configuration (the default, when the network cards "
                              "have the same names); keep: keep this host's own; stop, continue: the answers to the "
                              "question asked when the package repositories cannot be reached")
+    parser.add_argument("--check", action="store_true",
+                        help="print the steps a promotion would run and what would block it now, changing nothing "
+                             "(exit 1 when something would)")
     parser.add_argument("--remap-interfaces", metavar="MASTER_CARD=THIS_CARD[,…]", type=parse_remap, default=(),
                         help="take the master's network onto cards named otherwise here: each card of the "
                              "master gets the roles and addresses on the card named after '='")
@@ -89,6 +96,8 @@ def main(root: Root, argv: List[str], ask: Callable[[str], str] = input) -> int:
                          "this host's: choose one")
     plan = load_plan(root)
     check_can_promote(root, plan)
+    if options.check:
+        return print_check(root, plan, options)
     resuming = promotion_in_progress(root)
     if not options.yes and not confirm(root, resuming, ask):
         print("Promotion cancelled: nothing was changed.")
@@ -104,6 +113,28 @@ def main(root: Root, argv: List[str], ask: Callable[[str], str] = input) -> int:
         report = promote(root, network, announce=print, remap=options.remap_interfaces)
     print_summary(report, root)
     return EXIT_OK
+
+
+def print_check(root: Root, plan, options) -> int:
+    """``--check``: the steps in order, then each readiness check; changes nothing.
+
+    Exit 0 when a promotion would succeed now, 1 when a check blocks it.
+    """
+    network = options.network or "restore"
+    done = read_state(root).get("done", {}) if promotion_in_progress(root) else {}
+    print(f"A promotion now would run these steps (network: {network}):")
+    for number, step in enumerate(promotion_steps(root, plan, network, options.remap_interfaces), 1):
+        print(f"  {number}. {step.title}" + (" (done by an earlier run)" if step.key in done and not step.recheck else ""))
+    checks = assess_health(root, time.time(), plan)["readiness"]["checks"]
+    # The network the admin chose here, not the default the quarter-hourly check assumes.
+    chosen = asdict(network_check(root, network, options.remap_interfaces))
+    checks = [chosen if check["name"] == "network" else check for check in checks]
+    blocking = [check for check in checks if not check["ok"]]
+    print(f"Ready to promote: {'no' if blocking else 'yes'}")
+    for check in checks:
+        print(f"  {'ok' if check['ok'] else 'BLOCKS'}: {check['detail']}")
+    print("Nothing was changed.")
+    return EXIT_FAILURE if blocking else EXIT_OK
 
 
 def confirm(root: Root, resuming: bool, ask: Callable[[str], str]) -> bool:

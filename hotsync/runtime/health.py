@@ -86,7 +86,7 @@ class Check:
     detail: str
 
 
-READINESS_CHECKS = ("role", "data", "dumps", "configuration backup", "packages", "owners", "disk space")
+READINESS_CHECKS = ("role", "data", "dumps", "configuration backup", "network", "packages", "owners", "disk space")
 
 
 def assess_readiness(root: Root, plan: Plan, freshness: Freshness) -> Dict[str, Any]:
@@ -117,6 +117,7 @@ def readiness_checks(root: Root, plan: Plan, freshness: Freshness) -> List[Check
         Check("data", freshness.state in ("ok", "warning"), f"data: {freshness.message}"),
         dumps_check(root, dump_files),
         backup_check(root),
+        network_check(root),
         packages_check(root, packages),
         owners_check(root, [fix for state in states for fix in state.rule.owners]),
         disk_check(root, plan, dump_files),
@@ -158,6 +159,26 @@ def backup_check(root: Root) -> Check:
     except HotsyncError as error:
         return Check("configuration backup", False, f"configuration backup: {error}")
     return Check("configuration backup", True, "configuration backup: present and matching its checksum")
+
+
+def network_check(root: Root, network: str = "restore", remap: Tuple[Tuple[str, str], ...] = ()) -> Check:
+    """The master's network cards have namesakes here (or in ``remap``), so a promotion can
+    take its network: the check ``hotsync-promote`` makes before any change."""
+    from .promote import interface_mismatch, takes_master_network  # promote reads this module's neighbours
+
+    if not takes_master_network(network):
+        return Check("network", True, "network: this host keeps its own (--network keep)")
+    try:
+        mismatch = interface_mismatch(root, remap)
+    except HotsyncError as error:
+        return Check("network", False, f"network: the master's network cannot be read: {error}")
+    if mismatch:
+        first = mismatch.split("\n")[0]
+        return Check("network", False, f"network: {first} Promote with --remap-interfaces or --network keep "
+                                       "(see 'hotsync-promote --check')")
+    if remap:
+        return Check("network", True, "network: every card of the master has its card here (--remap-interfaces)")
+    return Check("network", True, "network: the master's network cards have namesakes here")
 
 
 def packages_check(root: Root, packages: InstalledPackages) -> Check:
