@@ -147,11 +147,11 @@ def announced_settings(output: str) -> Optional[FenceSettings]:
     return FenceSettings(role=found.group(1), generation=int(found.group(2)), promotion_started=int(found.group(3)))
 
 
-def refusal_reason(error_output: str, output: str, own_generation: int) -> str:
+def refusal_reason(error_output: str, output: str, generation: int) -> str:
     """Why the receiving host refused a failed push, in its words; "" when it did not refuse it.
 
     The check's own line when the daemon sent it (rsync >= 3.2.0), else the same decision
-    made here from the daemon's announcement and this host's generation.
+    made here from the daemon's announcement and ``generation``, this host's.
     """
     line = next((line.strip() for line in error_output.splitlines() if REFUSAL_MARK in line), "")
     if line:
@@ -159,7 +159,7 @@ def refusal_reason(error_output: str, output: str, own_generation: int) -> str:
     announced = announced_settings(output)
     if announced is None:
         return ""
-    return decide_push(announced, own_generation) or ""
+    return decide_push(announced, generation) or ""
 
 
 # ----------------------------------------------------------------------------- the receiving side
