@@ -241,3 +241,18 @@ def test_no_call_ever_returns_the_password(master):
                           ("settings/update", {"configuration": {"password": PASSWORD[:5]}})):
         _, _, out = call_api(master, name, request)
         assert PASSWORD not in out and PASSWORD[:5] not in out, name
+
+
+def test_on_nethserver_execute_runs_a_transient_unit_and_refuses_while_it_is_active(fake_process):
+    from hotsync.host import JobRunning, host_for
+
+    host = host_for(Root(Path("/")))
+    fake_process.register(["systemctl", "is-active", "--quiet", "hotsync"], returncode=3)
+    fake_process.register(["systemctl", "reset-failed", "hotsync"])
+    fake_process.register(["systemd-run", "--unit=hotsync", "--setenv=HOME=/root", "/usr/sbin/hotsync"])
+    assert host.start_job("hotsync", "hotsync") == "started hotsync (follow it with 'journalctl -u hotsync')"
+    assert fake_process.call_count(["systemd-run", "--unit=hotsync", "--setenv=HOME=/root", "/usr/sbin/hotsync"]) == 1
+    fake_process.register(["systemctl", "is-active", "--quiet", "hotsync-slave"], returncode=0)
+    with pytest.raises(JobRunning, match="hotsync-slave is already running"):
+        host.start_job("hotsync-slave", "hotsync-slave")
+    assert fake_process.call_count(["systemd-run", fake_process.any()]) == 1
