@@ -256,3 +256,43 @@ def test_on_nethserver_execute_runs_a_transient_unit_and_refuses_while_it_is_act
     with pytest.raises(JobRunning, match="hotsync-slave is already running"):
         host.start_job("hotsync-slave", "hotsync-slave")
     assert fake_process.call_count(["systemd-run", fake_process.any()]) == 1
+
+
+def test_install_packages_on_a_slave_installs_what_the_master_has_in_the_background(tmp_path):
+    import hashlib
+    import io
+    import tarfile
+
+    root = tmp_path / "slave"
+    set_up_host(root, "slave", peer="192.0.2.1", password=PASSWORD, tunnel_port=free_port(), rsync_port=free_port())
+    admin(root, "compile")
+    Root(root).path("/var/lib/hotsync").mkdir(parents=True, exist_ok=True)
+    Root(root).path("/var/lib/hotsync/sandbox-packages").write_text("nethserver-base 7.9\n")
+    # the master's configuration backup, as a push leaves it: its package list inside
+    listing = b"nethserver-base\nnethserver-cups\n"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:xz") as archive:
+        member = tarfile.TarInfo("var/lib/nethserver/backup/package-list")
+        member.size = len(listing)
+        archive.addfile(member, io.BytesIO(listing))
+    backup = Root(root).path("/var/lib/nethserver/backup/backup-config.tar.xz")
+    backup.parent.mkdir(parents=True, exist_ok=True)
+    backup.write_bytes(buffer.getvalue())
+    backup.with_name("backup-config.tar.xz.md5").write_text(
+        f"{hashlib.md5(buffer.getvalue()).hexdigest()}  backup-config.tar.xz\n")
+    with socket.socket() as repository:
+        repository.bind(("127.0.0.1", 0))
+        repository.listen()
+        repo_file = Root(root).path("/etc/yum.repos.d/nethserver.repo")
+        repo_file.parent.mkdir(parents=True, exist_ok=True)
+        repo_file.write_text(f"[nethserver-base]\nbaseurl=http://127.0.0.1:{repository.getsockname()[1]}/7/base/\n")
+
+        assert call_api(root, "settings/execute", {"action": "sync"})[0] == 1  # a master's action
+        code, answer, _ = call_api(root, "settings/execute", {"action": "install-packages"})
+        assert (code, answer["job"]) == (0, "hotsync-slave")
+        deadline = time.monotonic() + 60
+        while call_api(root, "dashboard/read")[1]["jobs"]["install-packages"]:
+            assert time.monotonic() < deadline, "the upkeep did not end"
+            time.sleep(0.5)
+    installed = Root(root).path("/var/lib/hotsync/sandbox-packages").read_text().splitlines()
+    assert installed == ["nethserver-base 7.9", "nethserver-cups"]
