@@ -19,13 +19,15 @@ from .settings import ACTIONS
 
 
 def read(root: Root, request: Request) -> Response:
+    host = host_for(root)
+    # The jobs before the record: a job seen ended has written its result by then.
+    jobs = {action: host.job_running(job) for action, (_, job, _) in ACTIONS.items()}
     now = time.time()
     report = collect_status(root, now)
     age = report.get("age_seconds")
     report["age_words"] = describe_age(age) if age is not None else "never"
-    host = host_for(root)
     report["daemons"] = {name: _service_running(host, name) for name in SERVICE_NAMES}
-    report["jobs"] = {action: host.job_running(job) for action, (_, job, _) in ACTIONS.items()}
+    report["jobs"] = jobs
     return report
 
 
