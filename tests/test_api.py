@@ -264,7 +264,7 @@ def test_install_packages_on_a_slave_installs_what_the_master_has_in_the_backgro
     import tarfile
 
     root = tmp_path / "slave"
-    set_up_host(root, "slave", peer="192.0.2.1", password=PASSWORD, tunnel_port=free_port(), rsync_port=free_port())
+    Host(root, tunnel_port=free_port(), rsync_port=free_port()).configure("slave", peer="192.0.2.1", password=PASSWORD)
     admin(root, "compile")
     Root(root).path("/var/lib/hotsync").mkdir(parents=True, exist_ok=True)
     Root(root).path("/var/lib/hotsync/sandbox-packages").write_text("nethserver-base 7.9\n")

@@ -83,6 +83,11 @@ def test_the_app_shows_a_real_sync_a_bad_address_and_never_the_password(host_pai
         assert browser.text("#peer") == "master 127.0.0.1"
         assert browser.text("#data-age").endswith(" s old")
         assert not browser.run("return document.getElementById('install-packages').hidden")
+        # the slave checks whether a promotion would succeed, and says why
+        assert browser.text("#readiness") in ("yes", "no")
+        reasons = browser.run("return Array.prototype.map.call(document.querySelectorAll('#readiness-reasons li'),"
+                              " function (item) { return item.textContent; })")
+        assert reasons and all(reason.startswith(("ok: ", "blocks: ")) for reason in reasons)
         assert browser.run("return document.getElementById('sync-now').hidden")
         browser.screenshot(tmp_path / "slave.png")
         assert_password_nowhere(browser, server)

@@ -87,7 +87,10 @@
         setText("next-run", describeNextRun(report.next_runs));
         var readiness = report.readiness || { known: false, reasons: [] };
         setText("readiness", !readiness.known ? "not checked" : (readiness.ready ? "yes" : "no"));
-        fillList("readiness-reasons", readiness.reasons || []);
+        // each check with its verdict when the API gives them, else the reasons alone
+        fillList("readiness-reasons", (readiness.checks || []).length ? readiness.checks.map(function (check) {
+            return (check.ok ? "ok: " : "blocks: ") + check.detail;
+        }) : (readiness.reasons || []));
         var tunnel = report.tunnel || {};
         setText("tunnel", tunnel.auth ? tunnel.auth + (tunnel.chosen_by ? " (" + tunnel.chosen_by + ")" : "") : "none");
         var daemons = report.daemons || {};
