@@ -80,7 +80,8 @@ def test_the_installed_stunnel_version_chooses_the_mode_and_the_plan_records_bot
     outcome = hotsync("--root", sandbox, "compile")
     assert outcome.code == 0, outcome.err
     assert (stunnel_in_plan(sandbox), transport(sandbox)["auth"]) == (version, mode)
-    assert hotsync("--root", sandbox, "status").out.splitlines()[-1].startswith(f"tunnel: {mode} (stunnel {version} ")
+    tunnel_lines = [line for line in hotsync("--root", sandbox, "status").out.splitlines() if line.startswith("tunnel: ")]
+    assert len(tunnel_lines) == 1 and tunnel_lines[0].startswith(f"tunnel: {mode} (stunnel {version} ")
     conf = (sandbox / STUNNEL_CONF).read_text()
     key = (sandbox / "etc/stunnel/hotsync-tunnel.key").read_text()
     psk = (sandbox / "etc/stunnel/hotsync.psk").read_text()

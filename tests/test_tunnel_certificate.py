@@ -272,10 +272,8 @@ def test_a_master_reaches_an_ipv6_slave_and_presents_the_certificate(tmp_path):
 
 def test_the_private_key_never_shows_in_what_compile_prints(tmp_path, old_stunnel):
     host = tmp_path / "host"
-    admin_in_process(host, "install", "--quiet")
-    admin_in_process(host, "config", "setprop", "hotsync", "role", "slave", "MasterHost", "192.168.1.1")
-    admin_in_process(host, "config", "setprop", "rsyncd", "password", PASSWORD)
-    shown = run_hotsync_process("--root", host, "compile", "--diff")
+    Host(host).configure("slave", peer="192.168.1.1", in_process=True)
+    shown = run_hotsync("--root", host, "compile", "--diff")
     assert shown.code == 0, shown.err
     key_lines = [line for line in (host / KEY).read_text().splitlines() if not line.startswith("-----")]
     assert "(secret file created; content not shown)" in shown.out
