@@ -157,6 +157,7 @@ class Limits:
     max_delete_percent: int = 20
     io_timeout: int = 600
     plugin_timeout: int = 60
+    bwlimit: int = 0  # KiB/s a push may send (rsync --bwlimit); 0: no cap
 
 
 @frozen

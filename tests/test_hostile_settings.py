@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-
 from support.passwords import PASSWORD
 from support.runner import admin, run_hotsync
 from support.trees import tree_digest
@@ -22,8 +21,8 @@ from hotsync.compiler import settings as named
 from hotsync.compiler.parser import MAIN_RULES_FILE, parse_program
 from hotsync.compiler.tunnel_key import CACHE_PATH
 from hotsync.nethserver.esmith import InvalidDatabaseEntry, database_path, edit_database
+from hotsync.paths import CRON_FILE
 from hotsync.root import Root
-
 
 # A rule reading a dump's connection from the database, so the dump options are covered too.
 DUMP_RULE = "rule shop_database {\n    dump mysql shop into /var/lib/shop/ host=setting shopdb.Host port=setting shopdb.Port\n}\n"
@@ -37,6 +36,8 @@ BENIGN = {
     ("rsyncd", "TCPPort"): "873",
     ("rsyncd", "password"): PASSWORD,
     ("hotsync", "Compress"): "off",
+    ("hotsync", "SyncInterval"): "15",
+    ("hotsync", "BwLimit"): "",
     ("hotsync", "MaxDeletePercent"): "20",
     ("hotsync", "IoTimeout"): "600",
     ("hotsync", "NotifyTo"): "root@localhost",
@@ -130,6 +131,10 @@ def _line_shape(path: str, line: str) -> str:
         return line.split(":", 1)[0] + ":<secret>"
     if not stripped or stripped.startswith("#"):
         return stripped[:1]
+    if path == CRON_FILE:
+        # The schedule follows SyncInterval; it must stay five cron fields before the command.
+        fields = stripped.split(" ")
+        return "<schedule> " + " ".join(fields[5:]) if named.check_cron(" ".join(fields[:5])) else line
     if stripped.startswith("["):
         return stripped
     return line.split("=", 1)[0].strip() + " =" if "=" in line else line
@@ -241,6 +246,16 @@ REFUSED = [
     ("master", "hotsync", "IoTimeout", "9" * 5000,
      "'" + "9" * 60 + "...' (5000 characters) is not a duration (expected a whole number of seconds from 1 to 86400)"),
     ("master", "hotsync", "MaxDeletePercent", "101", "'101' is not a percentage (expected 0% to 100%)"),
+    ("master", "hotsync", "SyncInterval", "0", "'0' is not an interval (expected minutes from 1 to 1440)"),
+    ("master", "hotsync", "SyncInterval", "1441", "'1441' is not an interval (expected minutes from 1 to 1440)"),
+    ("master", "hotsync", "SyncInterval", "90",
+     "'90' is not an interval cron can keep: above 60 minutes use whole hours (120, 180... 1440)"),
+    ("master", "hotsync", "SyncInterval", "15 * * * * root /bin/sh #",
+     "'15 * * * * root /bin/sh #' is not an interval (expected minutes from 1 to 1440)"),
+    ("master", "hotsync", "BwLimit", "1M",
+     "'1M' is not a bandwidth limit (expected KiB/s from 1 to 10485760, or empty for none)"),
+    ("master", "hotsync", "BwLimit", "-5",
+     "'-5' is not a bandwidth limit (expected KiB/s from 1 to 10485760, or empty for none)"),
     ("slave", "hotsync", "PromotionStarted", "１７００００００００", "'１７００００００００' is not a whole number (expected 0, 1, 2... up to 9999999999)"),
     ("slave", "hotsync", "PromotionGeneration", "1" * 5000,
      "'" + "1" * 60 + "...' (5000 characters) is not a whole number (expected 0, 1, 2... up to 9999999999)"),

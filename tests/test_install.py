@@ -148,3 +148,35 @@ def test_install_leaves_a_stunnel_unit_the_platform_or_the_admin_has(sandbox):
 
     assert not (sandbox / "usr/lib/systemd/system/stunnel.service").exists()
     assert local.read_text() == "[Service]\nExecStart=/opt/stunnel\n"
+
+
+def test_sync_interval_sets_the_push_schedule_and_bwlimit_caps_the_push(sandbox):
+    """``SyncInterval`` and ``BwLimit`` as an admin sets them: the cron line and the plan follow."""
+    admin(sandbox, "install", "--quiet")
+    admin(sandbox, "config", "setprop", "hotsync", "role", "master", "SlaveHost", "127.0.0.1")
+    cron = sandbox / "etc/cron.d/hotsync"
+    for interval, schedule in (("30", "5,35 * * * *"), ("7", "3,10,17,24,31,38,45,52,59 * * * *"),
+                               ("1", "* * * * *"), ("360", "5 0,6,12,18 * * *")):
+        admin(sandbox, "config", "setprop", "hotsync", "SyncInterval", interval, "BwLimit", "2048")
+        admin(sandbox, "compile", "--quiet")
+        assert cron.read_text().splitlines()[1].startswith(f"{schedule} root "), interval
+    assert '"bwlimit": 2048' in (sandbox / "var/lib/nethserver/hotsync/plan.json").read_text()
+
+    admin(sandbox, "config", "setprop", "hotsync", "SyncInterval", "90")
+    before = cron.read_bytes()
+    outcome = run_hotsync("--root", sandbox, "compile")
+    assert outcome.code == 1
+    assert outcome.err.splitlines()[0] == ("configuration:hotsync.SyncInterval: error: '90' is not an interval cron can"
+                                           " keep: above 60 minutes use whole hours (120, 180... 1440)")
+    assert cron.read_bytes() == before
+
+
+def test_a_schedule_in_the_rules_wins_over_sync_interval_and_says_so(sandbox):
+    admin(sandbox, "install", "--quiet")
+    admin(sandbox, "config", "setprop", "hotsync", "role", "master", "SlaveHost", "127.0.0.1", "SyncInterval", "5")
+    rules = sandbox / "etc/hotsync/hotsync.hs"
+    rules.write_text(rules.read_text().replace("role master {\n", 'role master {\n    schedule sync "0 3 * * *"\n'))
+    outcome = admin(sandbox, "compile")
+    assert ("/etc/hotsync/hotsync.hs:39:5: warning: this schedule replaces the push every 5 minutes set at"
+            " configuration:hotsync.SyncInterval: remove it to push at that interval") in outcome.err
+    assert (sandbox / "etc/cron.d/hotsync").read_text().splitlines()[1].startswith("0 3 * * * root ")

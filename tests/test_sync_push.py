@@ -52,6 +52,13 @@ def test_the_default_command_line(master):
     assert not any("secret" in argument for argument in argv)
 
 
+def test_a_bandwidth_cap_is_passed_in_kib_per_second(master):
+    argv = build_push_command(master, master_plan(limits=Limits(bwlimit=512)), Path("/w/inc"), Path("/w/exc"))
+    assert "--bwlimit=512" in argv
+    assert not any(argument.startswith("--bwlimit") for argument in build_push_command(
+        master, master_plan(), Path("/w/inc"), Path("/w/exc")))
+
+
 def test_options_for_compression_guard_dry_run_and_progress(master):
     plan = master_plan(compress=True, limits=Limits(io_timeout=30))
     argv = build_push_command(master, plan, Path("/w/inc"), Path("/w/exc"), guard_file=Path("/w/guard"),

@@ -19,6 +19,11 @@ global {
     user           = hotsyncuser
     # Compression costs more time than it saves on a LAN; enable it for slow links.
     compress       = setting hotsync.Compress default off
+    # Minutes between two pushes (1 to 59, or whole hours up to 1440); 15 pushes at 5, 20,
+    # 35 and 50 past each hour. A 'schedule sync "CRON"' in role master replaces it.
+    sync_interval  = setting hotsync.SyncInterval default 15
+    # The most a push sends, in KiB/s (rsync --bwlimit), for a slave across a slow link; empty: no cap.
+    bwlimit        = setting hotsync.BwLimit default ""
     max_delete     = setting hotsync.MaxDeletePercent default 20%
     io_timeout     = setting hotsync.IoTimeout default 600
     plugin_timeout = 60
@@ -40,7 +45,6 @@ global {
 
 role master {
     slave_host = setting hotsync.SlaveHost
-    schedule sync "5,20,35,50 * * * *"
 }
 
 role slave {

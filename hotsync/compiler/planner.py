@@ -53,7 +53,7 @@ def build_plan(program: model.Program, resolved: ResolvedSettings, database, dig
         ),
         limits=planned.Limits(
             max_delete_percent=values["max_delete"], io_timeout=values["io_timeout"],
-            plugin_timeout=values["plugin_timeout"],
+            plugin_timeout=values["plugin_timeout"], bwlimit=values["bwlimit"],
         ),
         plugin_dir=values["plugin_dir"],
         notify=values["notify"],

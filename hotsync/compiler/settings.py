@@ -26,6 +26,13 @@ MAXIMUM_SECONDS = 86400
 # How late a copy may be before it counts as stale: up to a year (a slave pushed to weekly
 # still needs room for 6x its interval).
 MAXIMUM_AGE_SECONDS = 366 * 86400
+# A day: the longest push interval cron can keep with one schedule.
+MAXIMUM_INTERVAL_MINUTES = 1440
+DEFAULT_INTERVAL_MINUTES = 15
+# The interval push's minute within its period: 15 gives the original's times, 5,20,35,50.
+SYNC_MINUTE_OFFSET = 5
+# 10 GiB/s in KiB/s: above any link worth capping, and an int for rsync on 32 bits too.
+MAXIMUM_BWLIMIT_KIB = 10 * 1024 * 1024
 # Counts and epochs (a promotion's start) up to ten digits: past the year 2038, short of int()'s limits.
 MAXIMUM_COUNT = 10**10 - 1
 
@@ -105,6 +112,45 @@ def check_seconds(text: str) -> int:
 def check_age(text: str) -> int:
     return _whole_number(text, 60, MAXIMUM_AGE_SECONDS,
                          f"an age (expected a whole number of seconds from 60 to {MAXIMUM_AGE_SECONDS})")
+
+
+def check_interval(text: str) -> int:
+    """Minutes between two interval pushes: 1 to 59, or whole hours up to a day (one cron
+    schedule keeps those; 90 minutes would need a different minute each hour)."""
+    minutes = _whole_number(text, 1, MAXIMUM_INTERVAL_MINUTES,
+                            f"an interval (expected minutes from 1 to {MAXIMUM_INTERVAL_MINUTES})")
+    if minutes > 60 and minutes % 60:
+        raise BadValue(f"{quoted(text)} is not an interval cron can keep: above 60 minutes use whole hours"
+                       f" (120, 180... {MAXIMUM_INTERVAL_MINUTES})")
+    return minutes
+
+
+def check_bwlimit(text: str) -> int:
+    """A push's bandwidth cap in KiB/s, or empty (0) for none."""
+    if text.lower() in ("", "none", "0"):
+        return 0
+    return _whole_number(text, 1, MAXIMUM_BWLIMIT_KIB,
+                         f"a bandwidth limit (expected KiB/s from 1 to {MAXIMUM_BWLIMIT_KIB}, or empty for none)")
+
+
+def interval_schedule(minutes: int) -> str:
+    """The cron schedule of a push every ``minutes`` (as ``check_interval`` takes them).
+
+    Under an hour: minutes of each hour ``minutes`` apart, from 5 past when that fits
+    (15 gives 5,20,35,50); when ``minutes`` does not divide 60, the first run is moved early
+    enough that the gap across the hour is shorter, never longer. From an hour up: 5 past
+    every ``minutes // 60`` hours from midnight, the gap across midnight likewise never longer.
+    """
+    if minutes < 60:
+        runs_per_hour = 59 // minutes + 1
+        first = min(SYNC_MINUTE_OFFSET % minutes, 59 - (runs_per_hour - 1) * minutes)
+        if minutes == 1:
+            return "* * * * *"
+        return f"{','.join(str(first + run * minutes) for run in range(runs_per_hour))} * * * *"
+    hours = minutes // 60
+    if hours == 1:
+        return f"{SYNC_MINUTE_OFFSET} * * * *"
+    return f"{SYNC_MINUTE_OFFSET} {','.join(str(hour) for hour in range(0, 24, hours))} * * *"
 
 
 def check_host(text: str) -> str:
@@ -254,6 +300,9 @@ GLOBAL_SETTINGS = {
     "status": SettingKind(check_switch, "enabled", "whether HotSync runs at all"),
     "databases": SettingKind(check_switch, "enabled", "whether database dumps are synced"),
     "compress": SettingKind(check_switch, "off", "rsync compression (costly on a LAN)"),
+    "sync_interval": SettingKind(check_interval, str(DEFAULT_INTERVAL_MINUTES),
+                                 "minutes between two pushes (the master's sync schedule, unless the rules set one)"),
+    "bwlimit": SettingKind(check_bwlimit, "", "the most a push sends, in KiB/s (empty: no cap)"),
     "max_delete": SettingKind(check_percent, "20", "largest share of the slave's files one run may delete"),
     "io_timeout": SettingKind(check_seconds, "600", "seconds without I/O before a transfer is abandoned"),
     "plugin_timeout": SettingKind(check_seconds, "60", "seconds a plugin may run"),

@@ -41,7 +41,7 @@ def validate_program(program: model.Program, database, tools: ToolVersions) -> V
     _understand_server_role(values, spans, problems)
     role = values.get("role", "")
     _resolve_roles(program, database, problems, values, spans)
-    schedules = _resolve_schedules(program, problems, role)
+    schedules = _resolve_schedules(program, problems, role, values, spans)
     _check_role_requirements(values, spans, password_problem, problems)
     _check_tunnel_auth(values, spans, tools, problems)
     _check_freshness(values, spans, problems)
@@ -141,7 +141,9 @@ def _resolve_roles(program, database, problems, values, spans):
             values.setdefault(name, kind.default)
 
 
-def _resolve_schedules(program, problems, role) -> Dict[str, str]:
+def _resolve_schedules(program, problems, role, values, spans) -> Dict[str, str]:
+    """Each job's cron schedule: the rules' ``schedule`` for this host's role, else the
+    master's push every ``sync_interval`` minutes, else the built-in one."""
     schedules: Dict[str, str] = {}
     for block in program.items(model.RoleBlock):
         jobs = named.ROLE_SCHEDULES.get(block.role, {})
@@ -157,9 +159,20 @@ def _resolve_schedules(program, problems, role) -> Dict[str, str]:
                 continue
             if block.role == role:
                 schedules[schedule.job] = schedule.cron
+                _warn_interval_overridden(schedule, values, spans, problems)
+    if role == "master" and values.get("sync_interval"):
+        schedules.setdefault("sync", named.interval_schedule(values["sync_interval"]))
     for job, cron in named.ROLE_SCHEDULES.get(role, {}).items():
         schedules.setdefault(job, cron)
     return schedules
+
+
+def _warn_interval_overridden(schedule, values, spans, problems) -> None:
+    """An admin who set SyncInterval would otherwise not learn that a rule file's schedule wins."""
+    span = spans.get("sync_interval")
+    if schedule.job == "sync" and span is not None and span.file.startswith("configuration:"):
+        problems.warn(schedule.span, f"this schedule replaces the push every {values.get('sync_interval')} minutes"
+                                     f" set at {span}: remove it to push at that interval")
 
 
 def _check_role_requirements(values, spans, password_problem, problems) -> None:
