@@ -19,6 +19,7 @@ from .root import Root, resolve_root
 # command word -> module under hotsync.commands, and the one-line help
 COMMANDS = {
     "sync": ("sync", "push this master's data to the slave now (the default command)"),
+    "watch": ("watch", "push each change to the slave as it happens (continuous mode), until stopped"),
     "status": ("status", "role, peer, age of the slave's data, last result"),
     "install": ("install", "lay HotSync's events, defaults and rules into the root"),
     "config": ("config", "read and change the e-smith configuration database"),

@@ -141,6 +141,11 @@ def format_status(report: Dict[str, Any]) -> str:
     tunnel = report.get("tunnel")
     if tunnel:
         lines.append(f"tunnel: {tunnel['auth']}" + (f" ({tunnel['chosen_by']})" if tunnel["chosen_by"] else ""))
+    continuous = report.get("continuous")
+    if continuous:
+        lines.append(f"continuous push: {'running' if continuous['running'] else 'NOT running'}, "
+                     f"backlog {continuous['backlog']}, oldest change not on the slave: "
+                     + (f"{continuous['rpo_seconds']:.1f} s ago" if continuous["rpo_seconds"] else "none"))
     freshness = report.get("freshness")
     if freshness and freshness["state"] != "unknown":
         lines.append(f"freshness: {freshness['state']} - {freshness['message']}")

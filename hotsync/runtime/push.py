@@ -110,8 +110,12 @@ def build_push_command(
     dry_run: bool = False,
     progress: bool = False,
     generation_options: Sequence[str] = (),
+    delete_missing: bool = False,
 ) -> List[str]:
     """The argv of the main push (no secret in it: the password is in the plan's 0600 file).
+
+    ``delete_missing``: a listed path that does not exist is deleted on the slave (the
+    continuous push lists the deleted paths; ``--delete-missing-args`` is in rsync 3.1.0 on).
 
     ``generation_options`` carry this master's promotion generation to the slave, which
     checks it to fence off a stale master (``fence.generation_options``).
@@ -122,6 +126,8 @@ def build_push_command(
     argv.append(f"--exclude-from={exclude_file}")
     if max_delete is not None:
         argv.append(f"--max-delete={max_delete}")
+    if delete_missing:
+        argv.append("--delete-missing-args")
     if plan.compress:
         argv.append("-z")
     if plan.limits.bwlimit:

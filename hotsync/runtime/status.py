@@ -158,12 +158,15 @@ def assess_health(root: Root, now: float, plan: Optional[Plan] = None, check_rea
     """This host's health, the one answer ``hotsync status``, the metrics, the web API and the
     slave's quarter-hourly check all give: ``freshness`` (state ok, warning, critical or
     unknown; the age; the thresholds; a sentence), ``readiness`` (on a slave: whether a
-    promotion would succeed now, and why) and ``restore_points`` (none kept yet).
+    promotion would succeed now, and why), ``restore_points`` (none kept yet) and
+    ``continuous`` (on a master that ran ``hotsync watch``: running, backlog, and the age of
+    the oldest change not yet on the slave, ``rpo_seconds``).
 
     ``check_readiness`` False takes the readiness the last quarter-hourly check found (the
     slave's rsync daemon after a push has no time to read the packages again).
     """
     from .health import Freshness, assess_freshness, assess_readiness, plan_epoch, read_last_check
+    from .watch import continuous_report
 
     if plan is None:
         try:
@@ -171,7 +174,8 @@ def assess_health(root: Root, now: float, plan: Optional[Plan] = None, check_rea
         except HotsyncError as error:
             unknown = Freshness("unknown", None, 0, 0, str(error))
             return {"freshness": unknown.as_dict(), "readiness": {"known": False, "ready": None, "reasons": [],
-                                                                  "checks": []}, "restore_points": []}
+                                                                  "checks": []}, "restore_points": [],
+                    "continuous": continuous_report(root, now)}
     record = read_marker(root) if plan.role == "slave" else read_status(root)
     last_success = record.get("last_success_epoch")
     freshness = assess_freshness(plan, last_success if isinstance(last_success, (int, float)) else None,
@@ -181,4 +185,5 @@ def assess_health(root: Root, now: float, plan: Optional[Plan] = None, check_rea
         "readiness": (assess_readiness(root, plan, freshness) if check_readiness
                       else read_last_check(root).get("readiness") or assess_readiness(root, plan, freshness)),
         "restore_points": [],
+        "continuous": continuous_report(root, now) if plan.role == "master" else {},
     }
