@@ -176,7 +176,8 @@ def test_a_schedule_in_the_rules_wins_over_sync_interval_and_says_so(sandbox):
     admin(sandbox, "config", "setprop", "hotsync", "role", "master", "SlaveHost", "127.0.0.1", "SyncInterval", "5")
     rules = sandbox / "etc/hotsync/hotsync.hs"
     rules.write_text(rules.read_text().replace("role master {\n", 'role master {\n    schedule sync "0 3 * * *"\n'))
+    line = rules.read_text().split("\n").index('    schedule sync "0 3 * * *"') + 1
     outcome = admin(sandbox, "compile")
-    assert ("/etc/hotsync/hotsync.hs:39:5: warning: this schedule replaces the push every 5 minutes set at"
+    assert (f"/etc/hotsync/hotsync.hs:{line}:5: warning: this schedule replaces the push every 5 minutes set at"
             " configuration:hotsync.SyncInterval: remove it to push at that interval") in outcome.err
     assert (sandbox / "etc/cron.d/hotsync").read_text().splitlines()[1].startswith("0 3 * * * root ")
