@@ -157,12 +157,16 @@ def test_any_other_failure_carries_rsyncs_own_message(fp, master):
     "rsync: [sender] safe_read failed to read 1 bytes: Connection reset by peer (104)\n"
     "rsync error: error in rsync protocol data stream (code 12) at io.c(340) [sender=3.5.0]\n",
 ])
-def test_a_tunnel_that_closes_before_the_daemon_answers_says_what_to_check(fp, master, stderr):
+def test_a_tunnel_that_closes_before_the_daemon_answers_says_what_to_check(fp, master, stderr, monkeypatch):
+    from hotsync.runtime import diagnose
+
+    # The slave's port answers (no test sends a packet to 10.0.0.2), and the tunnel logged nothing.
+    monkeypatch.setattr(diagnose, "probe", lambda host, port: "open")
     result = run_push(fp, master, 12, stderr, stdout="")
     (error,) = result.errors
-    assert error.startswith("rsync failed (exit 12): rsync: ")
-    assert "(the tunnel closed before the slave's rsync daemon answered: check that " in error
+    assert error.startswith("the tunnel closed before the slave's rsync daemon answered: check that ")
     assert "the same rsyncd password" in error and "TunnelAuth" in error
+    assert " [rsync failed (exit 12): rsync: " in error
 
 
 def test_the_delete_cap_is_recognised_by_its_message_even_with_exit_0(fp, master):

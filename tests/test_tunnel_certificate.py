@@ -175,8 +175,8 @@ def test_a_master_with_another_password_is_refused(certificate_pair):
     master, slave, _port = certificate_pair(master_password=WRONG_PASSWORD)
     outcome = run_hotsync("--root", master)
     assert outcome.code == 1
-    assert "the tunnel closed before the slave's rsync daemon answered" in outcome.err
-    assert "authenticate the tunnel with certificates like this host" in outcome.err
+    assert "the slave refused the tunnel: the shared secrets differ" in outcome.err
+    assert "this one uses certificates" in outcome.err
     assert not (slave / "srv").exists()
     # The master checks the slave's certificate first, finds another key, and says no more
     # (its rsync password never leaves it).

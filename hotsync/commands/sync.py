@@ -11,7 +11,7 @@ from typing import List
 from ..errors import EXIT_FAILURE, EXIT_OK
 from ..plan import load_plan
 from ..root import Root
-from ..runtime.push import progress_wanted
+from ..runtime.push import COMPLETED_EXITS, progress_wanted
 from ..runtime.sync import SyncResult, run_sync, summarize
 from .parsing import CommandParser
 
@@ -50,7 +50,9 @@ def main(root: Root, argv: List[str]) -> int:
 
 def report(result: SyncResult, dry_run: bool) -> None:
     """Changes and summary on stdout, warnings on stdout, errors on stderr (cron mails those)."""
-    if dry_run:
+    if dry_run and result.record.get("rsync_exit") not in COMPLETED_EXITS:
+        print("dry run: the slave could not be asked what would change (see the error); nothing was changed")
+    elif dry_run:
         for change in result.changes:
             print(change)
         print(f"dry run: {len(result.changes)} change(s) would be made on the slave; nothing was changed")

@@ -70,13 +70,16 @@ def render_metrics(plan: Plan, record: Dict[str, Any], health: Dict[str, Any]) -
     return "\n".join(lines) + "\n"
 
 
-def collect_metrics(root: Root, plan: Plan, now: float, check_readiness: bool = True) -> str:
-    record = read_marker(root) if plan.role == "slave" else read_status(root)
-    return render_metrics(plan, record, assess_health(root, now, plan, check_readiness))
+def collect_metrics(root: Root, plan: Plan, now: float, check_readiness: bool = True,
+                    record: Optional[Dict[str, Any]] = None) -> str:
+    """The metrics of this host now (``record``: the run's, when not yet written)."""
+    if record is None:
+        record = read_marker(root) if plan.role == "slave" else read_status(root)
+    return render_metrics(plan, record, assess_health(root, now, plan, check_readiness, record))
 
 
 def write_metrics(root: Root, plan: Optional[Plan] = None, now: Optional[float] = None,
-                  check_readiness: bool = True) -> str:
+                  check_readiness: bool = True, record: Optional[Dict[str, Any]] = None) -> str:
     """Replace the metrics file; "" when written (or none is wanted), else why not (logged).
 
     Never raises: metrics are worth less than the run that writes them.
@@ -86,7 +89,7 @@ def write_metrics(root: Root, plan: Optional[Plan] = None, now: Optional[float] 
         folder = plan.health.metrics_dir
         if not folder:
             return ""
-        text = collect_metrics(root, plan, time.time() if now is None else now, check_readiness)
+        text = collect_metrics(root, plan, time.time() if now is None else now, check_readiness, record)
         write_file_atomic(root.path(folder) / METRICS_FILE_NAME, text, mode=0o644, durable=False)
     except (HotsyncError, OSError) as error:
         problem = f"could not write the metrics file: {error}"

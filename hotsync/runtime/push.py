@@ -32,9 +32,11 @@ from typing import IO, List, Optional, Sequence, Tuple, cast
 
 from ..errors import last_lines
 from ..frozen import field, frozen
+from ..paths import STUNNEL_LOG
 from ..plan import Plan, Transport
 from ..root import Root
 from ..tool_versions import at_least
+from .diagnose import explain_push_failure, tunnel_log_since, tunnel_log_size
 from .fence import own_generation, refusal_reason
 
 # --info=del lists each deletion: the only count a receiving rsync 3.1.2 gives (see parse_stats).
@@ -154,8 +156,10 @@ def push_tree(
     missing = missing_password_file(root, plan)
     if missing:
         return PushResult(exit_code=-1, completed=False, errors=(missing,))
+    log_offset = tunnel_log_size(root, STUNNEL_LOG)
     code, output, error_output = run_rsync(argv, progress_stream)
-    errors, warnings = judge_exit(root, plan, code, error_output, max_delete, output)
+    tunnel_log = tunnel_log_since(root, STUNNEL_LOG, log_offset) if code not in COMPLETED_EXITS else ""
+    errors, warnings = judge_exit(root, plan, code, error_output, max_delete, output, tunnel_log)
     return PushResult(
         exit_code=code,
         completed=code in COMPLETED_EXITS,
@@ -229,9 +233,12 @@ def show_progress(text: str, stream: IO[str]) -> None:
 
 
 def judge_exit(
-    root: Root, plan: Plan, code: int, error_output: str, max_delete: Optional[int], output: str = ""
+    root: Root, plan: Plan, code: int, error_output: str, max_delete: Optional[int], output: str = "",
+    tunnel_log: str = "",
 ) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
-    """(errors, warnings) for rsync's exit code, with rsync's own words.
+    """(errors, warnings) for rsync's exit code, with rsync's own words; a push that did not
+    reach the slave's daemon first says why and what to do (``diagnose.py``, from rsync's
+    words and ``tunnel_log``, this push's lines of the tunnel's log).
 
     The delete cap is recognised by rsync's message, not only by exit 25: pushing to a
     daemon, rsync 3.5 reports the skipped deletions but exits 0.
@@ -262,26 +269,10 @@ def judge_exit(
                    f"{last_lines(error_output) or 'no output'}")
         return tuple(errors) + (stalled,), ()
     message = f"rsync failed (exit {code}): {last_lines(error_output) or 'no output'}"
-    if "auth failed" in error_output:
-        message += " (the slave refused the password: set the same rsyncd password on both hosts and recompile)"
-    elif _NO_GREETING.search(error_output):
-        message += f" ({tunnel_hint(plan.transport, plan.slave_host)})"
+    explanation = explain_push_failure(plan, error_output, tunnel_log)
+    if explanation:
+        message = f"{explanation} [{message}]"
     return tuple(errors) + (message,), ()
-
-
-# How rsync 3.1.2 to 3.5 say that the connection closed before the daemon said a word.
-_NO_GREETING = re.compile(
-    r"did not see server greeting|\(0 bytes received so far\)|safe_read failed to read 1 bytes")
-
-
-def tunnel_hint(transport: Transport, slave_host: str) -> str:
-    """What an admin checks when the tunnel closed before the slave's rsync daemon answered."""
-    other = "pre-shared keys (stunnel 5.09 or later)" if transport.auth == "psk" else "certificates"
-    return (f"the tunnel closed before the slave's rsync daemon answered: check that {slave_host} is up and "
-            f"listening on port {transport.tunnel_port}, that both hosts have the same rsyncd password, and that "
-            f"both authenticate the tunnel with {other} like this host ('config setprop hotsync TunnelAuth "
-            f"certificate' on the host with the newer stunnel when only one has 5.09 or later); "
-            "the slave's /var/log/stunnel.log says which")
 
 
 _SKIPPED_DELETIONS = re.compile(r"Deletions stopped due to --max-delete limit \((\d+) skipped\)")

@@ -17,7 +17,7 @@ None of them ever holds a secret.
 import json
 import os
 import time
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional
 
 from ..digits import ascii_number
 from ..errors import HotsyncError
@@ -80,11 +80,13 @@ COMPLETE_PUSH_EXITS = (0, 24, 25)
 REFUSED_REQUEST_EXITS = (1, 4)
 
 
-def stamp_marker(root: Root, master_host: str, rsync_exit: int, now: float) -> Dict[str, Any]:
+def stamp_marker(root: Root, master_host: str, rsync_exit: int, now: float,
+                 before_writing: Optional[Callable[[Dict[str, Any]], object]] = None) -> Dict[str, Any]:
     """Record on the slave how the push that just ended went; returns the marker written.
 
     A failed push keeps the previous success: the marker's ``last_success`` is always the
-    age of a complete copy.
+    age of a complete copy. ``before_writing(marker)`` runs just before the marker is
+    written (the metrics: whoever waits for the marker then finds them written too).
     """
     previous = read_marker(root)
     complete = rsync_exit in COMPLETE_PUSH_EXITS
@@ -100,6 +102,8 @@ def stamp_marker(root: Root, master_host: str, rsync_exit: int, now: float) -> D
         "last_success": iso_time(last_success) if last_success else None,
         "failures_total": stored_count(previous.get("failures_total")) + (0 if complete else 1),
     }
+    if before_writing is not None:
+        before_writing(marker)
     write_file_atomic(root.path(MARKER_PATH), render_json(marker), mode=0o644, durable=False)
     return marker
 
@@ -117,11 +121,12 @@ def stamp_marker_command(root: Root, environment: Mapping[str, str] = os.environ
     rsync_exit = number if number is not None else -1
     if rsync_exit in REFUSED_REQUEST_EXITS:
         return 0
-    try:
-        stamp_marker(root, _master_host(root), rsync_exit, time.time())
-        from .metrics import write_metrics  # metrics reads this module
+    from .metrics import write_metrics  # metrics reads this module
 
-        write_metrics(root, check_readiness=False)
+    try:
+        now = time.time()
+        stamp_marker(root, _master_host(root), rsync_exit, now,
+                     lambda marker: write_metrics(root, now=now, check_readiness=False, record=marker))
     except Exception as error:  # noqa: BLE001 - whatever it is, the log is the only place to say it
         try:
             append_log(root, f"could not write the sync marker: {error}")
@@ -154,7 +159,8 @@ def _read_json(root: Root, host_path: str) -> Dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def assess_health(root: Root, now: float, plan: Optional[Plan] = None, check_readiness: bool = True) -> Dict[str, Any]:
+def assess_health(root: Root, now: float, plan: Optional[Plan] = None, check_readiness: bool = True,
+                  record: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """This host's health, the one answer ``hotsync status``, the metrics, the web API and the
     slave's quarter-hourly check all give: ``freshness`` (state ok, warning, critical or
     unknown; the age; the thresholds; a sentence), ``readiness`` (on a slave: whether a
@@ -163,7 +169,8 @@ def assess_health(root: Root, now: float, plan: Optional[Plan] = None, check_rea
     the oldest change not yet on the slave, ``rpo_seconds``).
 
     ``check_readiness`` False takes the readiness the last quarter-hourly check found (the
-    slave's rsync daemon after a push has no time to read the packages again).
+    slave's rsync daemon after a push has no time to read the packages again); ``record``
+    is the run's record (the master's status, the slave's marker) when not yet written.
     """
     from .health import Freshness, assess_freshness, assess_readiness, plan_epoch, read_last_check
     from .watch import continuous_report
@@ -176,7 +183,8 @@ def assess_health(root: Root, now: float, plan: Optional[Plan] = None, check_rea
             return {"freshness": unknown.as_dict(), "readiness": {"known": False, "ready": None, "reasons": [],
                                                                   "checks": []}, "restore_points": [],
                     "continuous": continuous_report(root, now)}
-    record = read_marker(root) if plan.role == "slave" else read_status(root)
+    if record is None:
+        record = read_marker(root) if plan.role == "slave" else read_status(root)
     last_success = record.get("last_success_epoch")
     freshness = assess_freshness(plan, last_success if isinstance(last_success, (int, float)) else None,
                                  plan_epoch(root), now)
