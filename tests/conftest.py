@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["pytester", "support.runner", "support.hosts", "support.scenarios"]
+pytest_plugins = ["pytester", "support.runner", "support.hosts", "support.scenarios", "support.namespaces",
+                  "support.databases", "support.pairs"]
 
 TEST_RSYNC_VARIABLE = "HOTSYNC_TEST_RSYNC"
 

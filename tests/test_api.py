@@ -14,7 +14,6 @@ import pytest
 from support.hosts import Host, free_port
 from support.runner import admin, run_hotsync
 from support.passwords import PASSWORD
-from sync_hosts import host_pair  # noqa: F401 - the fixture
 
 from hotsync.paths import API_FOLDER, API_SUDOERS, JOBS_FOLDER, LOG_PATH
 from hotsync.root import Root
@@ -204,8 +203,8 @@ def test_execute_starts_sync_in_the_background_and_refuses_a_second_run(tmp_path
 
 
 def test_dashboard_after_a_real_sync_shows_the_age_freshness_and_daemons(host_pair):  # noqa: F811
-    admin(host_pair.master, "sync")
-    code, answer, out = call_api(host_pair.master, "dashboard/read", {})
+    admin(host_pair.master.root, "sync")
+    code, answer, out = call_api(host_pair.master.root, "dashboard/read", {})
     assert code == 0
     assert answer["role"] == "master" and answer["peer"] == {"slave": "127.0.0.1"}
     assert answer["last_result"] == "ok" and answer["last_errors"] == []
@@ -216,7 +215,7 @@ def test_dashboard_after_a_real_sync_shows_the_age_freshness_and_daemons(host_pa
     assert set(answer["next_runs"]) == {"sync"}
     assert answer["readiness"] == {"known": False, "ready": None, "reasons": [], "checks": []}
     assert PASSWORD not in out
-    code, answer, out = call_api(host_pair.slave, "dashboard/read", {})
+    code, answer, out = call_api(host_pair.slave.root, "dashboard/read", {})
     assert answer["role"] == "slave" and answer["last_result"] == "ok" and answer["freshness"]["state"] == "ok"
     assert answer["readiness"]["known"] is True and answer["readiness"]["reasons"]
     assert answer["daemons"] == {"stunnel": True, "rsyncd": True}

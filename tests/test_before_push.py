@@ -5,7 +5,6 @@ import json
 
 import pytest
 
-from sync_hosts import host_pair  # noqa: F401  (fixture)
 
 from test_compile import SCENARIOS, compiled_host
 
@@ -43,7 +42,7 @@ def test_the_acl_dump_is_made_again_before_each_push(host_pair, hotsync):
     for acl in ("user:rossi:rwx", "user:bianchi:r-x"):
         pair.on_master("/srv/shares/acl").write_text(acl + "\n")
 
-        outcome = hotsync("--root", pair.master)
+        outcome = pair.sync(in_process=True)
 
         assert outcome.code == 0, outcome.err
         assert pair.on_slave(ACL_DUMP).read_text() == acl + "\n"
@@ -61,7 +60,7 @@ def test_a_failing_before_push_program_warns_with_its_exit_and_output_and_the_pu
     pair.on_master("/srv/shares/report.odt").write_text("today's work\n")
     pair.include_on_master("/srv/shares")
 
-    outcome = hotsync("--root", pair.master)
+    outcome = pair.sync(in_process=True)
 
     assert outcome.code == 0, outcome.err
     assert pair.on_slave("/srv/shares/report.odt").read_text() == "today's work\n"
@@ -70,5 +69,5 @@ def test_a_failing_before_push_program_warns_with_its_exit_and_output_and_the_pu
     assert status["result"] == "ok"
     (warning,) = [text for text in status["warnings"] if text.startswith("before push:")]
     assert "exit 3" in warning and "Input/output error" in warning and "70-acls.hs:" in warning
-    shown = hotsync("--root", pair.master, "status")
+    shown = pair.master.run("status", in_process=True)
     assert any(line.startswith("  warning: before push:") and "exit 3" in line for line in shown.out.splitlines())

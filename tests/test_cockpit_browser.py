@@ -13,7 +13,6 @@ import pytest
 from cockpit_browser import Browser, CockpitStandIn
 from support.runner import admin, run_hotsync
 from support.passwords import PASSWORD
-from sync_hosts import host_pair  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.skipif(not (shutil.which("chromedriver") and shutil.which("chromium")),
                                 reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
@@ -33,7 +32,7 @@ def assert_password_nowhere(browser: Browser, server: CockpitStandIn) -> None:
 
 
 def test_the_app_shows_a_real_sync_a_bad_address_and_never_the_password(host_pair, tmp_path):  # noqa: F811
-    with CockpitStandIn(host_pair.master) as server, Browser(tmp_path / "chromedriver.log") as browser:
+    with CockpitStandIn(host_pair.master.root) as server, Browser(tmp_path / "chromedriver.log") as browser:
         browser.open(server.app_url + "#dashboard")
         browser.wait_for(lambda: browser.text("#role") == "master", "the dashboard to show the role")
         assert browser.text("#peer") == "slave 127.0.0.1"
@@ -67,7 +66,7 @@ def test_the_app_shows_a_real_sync_a_bad_address_and_never_the_password(host_pai
         browser.replace_text("#field-slaveHost", "10.0.0.300")
         browser.click("#save")
         message = browser.wait_for(lambda: browser.text("#error-slaveHost"), "the error beside the slave host")
-        check = admin_compile_check_message(host_pair.master, "10.0.0.300")
+        check = admin_compile_check_message(host_pair.master.root, "10.0.0.300")
         assert message == check
         assert host_pair.on_master("/var/lib/nethserver/db/configuration").read_bytes() == stored
         browser.screenshot(tmp_path / "settings.png")
@@ -77,7 +76,7 @@ def test_the_app_shows_a_real_sync_a_bad_address_and_never_the_password(host_pai
         assert browser.text("#log-path") == "/var/log/hotsync.log"
         assert_password_nowhere(browser, server)
 
-    with CockpitStandIn(host_pair.slave) as server, Browser(tmp_path / "chromedriver-slave.log") as browser:
+    with CockpitStandIn(host_pair.slave.root) as server, Browser(tmp_path / "chromedriver-slave.log") as browser:
         browser.open(server.app_url)
         browser.wait_for(lambda: browser.text("#role") == "slave", "the slave's dashboard")
         assert browser.text("#peer") == "master 127.0.0.1"

@@ -18,8 +18,8 @@ from hotsync.root import Root
 from hotsync.runtime.dumps import (UnsafeDatabaseName, check_database_name, dump_command, list_mysql_databases,
                                    make_dumps)
 from hotsync.runtime.promote import restore_databases
-from sync_hosts import host_pair  # noqa: F401  (fixture)
-from two_hosts import POSTGRESQL_BIN, MariaDB, PostgreSQL
+from support.databases import MariaDB, PostgreSQL
+from support.namespaces import POSTGRESQL_BIN
 
 MYSQL = {"socket": "/run/mysqld/mysqld.sock", "user": "root"}
 POSTGRESQL = {"socket": "/var/run/postgresql", "user": "postgres"}
@@ -152,7 +152,7 @@ def test_dumps_reach_the_slave_and_a_failed_one_fails_the_run_while_files_still_
     pair.on_master("/srv/docs/letter.txt").write_text("v1\n")
     pair.include_on_master("/srv/docs")
 
-    first = hotsync("--root", pair.master)
+    first = pair.sync(in_process=True)
     assert first.code == 0, first.err
     mysql_copy = pair.on_slave(f"{folder}{mysql_database}.dump")
     assert "'Rossi'" in mysql_copy.read_text()
@@ -160,7 +160,7 @@ def test_dumps_reach_the_slave_and_a_failed_one_fails_the_run_while_files_still_
 
     mysql(f"DROP DATABASE {mysql_database}")  # the next dump of it fails
     pair.on_master("/srv/docs/letter.txt").write_text("version 2\n")
-    second = hotsync("--root", pair.master)
+    second = pair.sync(in_process=True)
 
     assert second.code == 1
     assert f"mysql dump of {mysql_database} failed" in second.err
@@ -176,7 +176,7 @@ def test_no_dump_when_databases_are_not_synchronized(host_pair, hotsync, mysql_d
     dump = Dump("mysql", (mysql_database,), "/dumps/", dict(MYSQL))
     pair.add_master_rule(Rule(name="db", origin="test", dumps=(dump,)))
     pair.change_master_plan(databases_enabled=False)
-    assert hotsync("--root", pair.master).code == 0
+    assert pair.sync(in_process=True).code == 0
     assert not pair.on_master("/dumps").exists()
 
 
@@ -246,7 +246,7 @@ def test_a_sync_skips_unsafe_database_names_with_a_warning_and_copies_the_others
                               include=(PathEntry(DUMP_FOLDER),),
                               dumps=(Dump("mysql", (), DUMP_FOLDER, names["connection"]),)))
 
-    outcome = hotsync("--root", pair.master)
+    outcome = pair.sync(in_process=True)
 
     assert outcome.code == 0, outcome.err
     assert f"warning: skipped the mysql database '{names['option']}': its name starts with '-'" in outcome.out
@@ -340,7 +340,7 @@ def test_a_dump_rewritten_in_the_second_of_the_slaves_copy_with_the_same_size_re
     pair.add_master_rule(Rule(name="databases-test", origin="test", conditions=(Condition("databases"),),
                               include=(PathEntry(folder),),
                               dumps=(Dump("mysql", (mysql_database,), folder, dict(MYSQL)),)))
-    assert hotsync("--root", pair.master).code == 0
+    assert pair.sync(in_process=True).code == 0
     on_master, on_slave = pair.on_master(f"{folder}{mysql_database}.dump"), pair.on_slave(f"{folder}{mysql_database}.dump")
     for customer in ("Rossa", "Rosse", "Rosso", "Rossu", "Rossy"):  # as long as 'Rossi': the same size
         time.sleep(1.01 - time.time() % 1)  # a new second begins
@@ -349,7 +349,7 @@ def test_a_dump_rewritten_in_the_second_of_the_slaves_copy_with_the_same_size_re
         for copy in (on_master, on_slave):  # as if the last push had run in this very second
             os.utime(copy, (second, second))
         mysql(f"UPDATE {mysql_database}.invoices SET customer = '{customer}' WHERE id = 1")
-        outcome = hotsync("--root", pair.master)
+        outcome = pair.sync(in_process=True)
         assert outcome.code == 0, outcome.err
         if int(on_master.stat().st_ctime) == second and on_master.stat().st_size == size:
             break  # the new dump was written within that second: the case under test
@@ -419,12 +419,12 @@ def test_an_unchanged_database_leaves_its_dump_file_as_it_was_so_rsync_sends_not
                               include=(PathEntry(folder),),
                               dumps=(Dump("mysql", (mysql_database,), folder, dict(MYSQL)),)))
     dump = f"{folder}{mysql_database}.dump"
-    assert hotsync("--root", pair.master).code == 0
+    assert pair.sync(in_process=True).code == 0
     first = pair.on_master(dump).stat()
     content = pair.on_master(dump).read_bytes()
     time.sleep(1.1)  # a dump written now would carry another second
 
-    outcome = hotsync("--root", pair.master)
+    outcome = pair.sync(in_process=True)
 
     assert outcome.code == 0, outcome.err
     second = pair.on_master(dump).stat()

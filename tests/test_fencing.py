@@ -10,7 +10,6 @@ import time
 
 import pytest
 
-from support.hosts import free_port
 from support.hosts import Host, free_port, write_file
 from support.passwords import PASSWORD
 from support.runner import admin, run_hotsync

@@ -21,7 +21,6 @@ from support.hosts import free_port
 from support.hosts import write_file as write
 from support.scenarios import make_slave, make_synced_files
 from support.trees import tree_digest
-from sync_hosts import host_pair  # noqa: F401  (fixture: a master and a slave, real stunnel and rsync)
 from test_slave import make_master_backup
 
 MINUTE = 60
@@ -394,7 +393,7 @@ def test_the_masters_metrics_after_real_pushes(host_pair, hotsync):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "report.txt").write_text("x" * 5000)
     pair.include_on_master("/srv/data")
-    assert hotsync("--root", pair.master).code == 0
+    assert pair.sync(in_process=True).code == 0
     families = parse(pair.on_master("/var/lib/node_exporter/textfile_collector/hotsync.prom").read_text())
     record = json.loads(pair.on_master("/var/lib/nethserver/hotsync/status.json").read_text())
     assert value(families, "hotsync_info", role="master") == 1
@@ -409,7 +408,7 @@ def test_the_masters_metrics_after_real_pushes(host_pair, hotsync):
     assert "hotsync_ready_to_promote" not in families
 
     pair.on_master("/etc/hotsync/rsync.password").write_text("wrong-password-here\n")
-    assert hotsync("--root", pair.master).code == 1
+    assert pair.sync(in_process=True).code == 1
     families = parse(pair.on_master("/var/lib/node_exporter/textfile_collector/hotsync.prom").read_text())
     assert value(families, "hotsync_last_run_success") == 0
     assert value(families, "hotsync_failures") == 1

@@ -7,13 +7,12 @@ import socket
 import pytest
 
 from support.runner import run_hotsync
-from sync_hosts import host_pair  # noqa: F401  (fixture: a master and a slave, real stunnel and rsync)
 
 pytestmark = pytest.mark.e2e
 
 
 def push(pair):
-    return run_hotsync("--root", pair.master, in_process=True)
+    return run_hotsync("--root", pair.master.root, in_process=True)
 
 
 def tunnel_port(pair):
@@ -21,19 +20,19 @@ def tunnel_port(pair):
 
 
 def last_errors(pair):
-    report = json.loads(run_hotsync("--root", pair.master, "status", "--json", in_process=True).out)
+    report = json.loads(run_hotsync("--root", pair.master.root, "status", "--json", in_process=True).out)
     return report["last_errors"]
 
 
 def stop_slave_tunnel(pair):
-    assert run_hotsync("--root", pair.slave, "services", "stop", "stunnel", in_process=True).code == 0
+    assert run_hotsync("--root", pair.slave.root, "services", "stop", "stunnel", in_process=True).code == 0
 
 
 def test_a_slave_whose_tunnel_is_not_running_is_named_with_what_to_start(host_pair, mailbox):
     pair = host_pair
     pair.change_master_plan(notify="admin@example.com")
     stop_slave_tunnel(pair)
-    dry = run_hotsync("--root", pair.master, "sync", "--dry-run", in_process=True)
+    dry = run_hotsync("--root", pair.master.root, "sync", "--dry-run", in_process=True)
     assert dry.code == 1
     assert "0 change(s)" not in dry.out
     assert dry.out.startswith("dry run: the slave could not be asked what would change")
@@ -72,7 +71,7 @@ def test_different_shared_secrets_are_named_with_how_to_copy_the_password(host_p
     psk = pair.on_slave("/etc/stunnel/hotsync.psk")
     identity, _, key = psk.read_text().strip().partition(":")
     psk.write_text(f"{identity}:{'0' * len(key)}\n")  # the slave's tunnel key from another password
-    assert run_hotsync("--root", pair.slave, "services", "restart", "stunnel", in_process=True).code == 0
+    assert run_hotsync("--root", pair.slave.root, "services", "restart", "stunnel", in_process=True).code == 0
     outcome = push(pair)
     assert outcome.code == 1
     assert outcome.err.startswith("hotsync: the slave refused the tunnel: the shared secrets differ. Copy the "
@@ -91,7 +90,7 @@ def test_a_slave_without_the_module_is_named_as_no_slave_any_more(host_pair):
 
 def test_this_hosts_own_tunnel_client_not_running_is_named(host_pair):
     pair = host_pair
-    assert run_hotsync("--root", pair.master, "services", "stop", "stunnel", in_process=True).code == 0
+    assert run_hotsync("--root", pair.master.root, "services", "stop", "stunnel", in_process=True).code == 0
     outcome = push(pair)
     assert outcome.code == 1
     rsync_port = pair.master_plan().transport.rsync_port

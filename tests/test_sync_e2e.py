@@ -12,12 +12,9 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from support.runner import run_hotsync
-from hotsync.root import Root
 from hotsync.runtime.lock import hold_sync_lock
 from support.passwords import PASSWORD, WRONG_PASSWORD
-from support.trees import UNTOUCHED, tree_digest
-from sync_hosts import host_pair  # noqa: F401  (fixture)
+from support.trees import UNTOUCHED
 
 pytestmark = pytest.mark.e2e
 
@@ -48,7 +45,7 @@ def test_first_and_incremental_sync_mirror_content_modes_owners_links_acls_and_d
     pair = host_pair
     make_office_tree(pair)
 
-    first = hotsync("--root", pair.master)
+    first = pair.sync(in_process=True)
     assert first.code == 0, first.err
     assert first.err == ""
     pair.wait_for_new_marker(None)
@@ -70,7 +67,7 @@ def test_first_and_incremental_sync_mirror_content_modes_owners_links_acls_and_d
     (data / "private.txt").unlink()
     (data / "new.txt").write_text("new\n")
 
-    second = hotsync("--root", pair.master, "sync")
+    second = pair.sync("sync", in_process=True)
     assert second.code == 0, second.err
     assert (copy / "reports" / "q2.txt").read_text() == "second quarter, revised\n"
     assert os.stat(copy / "reports" / "q1.txt").st_mode & 0o777 == 0o640
@@ -94,28 +91,28 @@ def test_first_and_incremental_sync_mirror_content_modes_owners_links_acls_and_d
 def test_dry_run_lists_the_changes_and_changes_nothing_on_either_host(host_pair, hotsync):
     pair = host_pair
     data = make_office_tree(pair)
-    assert hotsync("--root", pair.master).code == 0
+    assert pair.sync(in_process=True).code == 0
     pair.wait_for_new_marker(None)
     (data / "reports" / "q1.txt").write_text("changed\n")
     (data / "private.txt").unlink()
     (data / "added.txt").write_text("added\n")
-    before = (tree_digest(pair.master, **UNTOUCHED), tree_digest(pair.slave, **UNTOUCHED))
+    before = (pair.digest(pair.master, **UNTOUCHED), pair.digest(pair.slave, **UNTOUCHED))
 
-    preview = hotsync("--root", pair.master, "--dry-run")
+    preview = pair.sync("--dry-run", in_process=True)
 
     assert preview.code == 0, preview.err
-    assert (tree_digest(pair.master, **UNTOUCHED), tree_digest(pair.slave, **UNTOUCHED)) == before
+    assert (pair.digest(pair.master, **UNTOUCHED), pair.digest(pair.slave, **UNTOUCHED)) == before
     assert "/srv/office/added.txt" in preview.out
     assert "/srv/office/reports/q1.txt" in preview.out
     assert "*deleting   /srv/office/private.txt" in preview.out
     assert "nothing was changed" in preview.out
     time.sleep(1)  # a marker stamped for the dry run would arrive just after it: it must not
-    assert (tree_digest(pair.master, **UNTOUCHED), tree_digest(pair.slave, **UNTOUCHED)) == before
+    assert (pair.digest(pair.master, **UNTOUCHED), pair.digest(pair.slave, **UNTOUCHED)) == before
 
 
 def test_sync_as_a_real_process_reports_on_stdout_and_stays_quiet_on_stderr(host_pair):
     make_office_tree(host_pair)
-    outcome = run_hotsync("--root", host_pair.master)
+    outcome = host_pair.sync()
     assert outcome.code == 0, outcome.err
     assert outcome.err == ""
     assert "sync ok" in outcome.out
@@ -123,9 +120,9 @@ def test_sync_as_a_real_process_reports_on_stdout_and_stays_quiet_on_stderr(host
 
 def test_an_overlapping_run_exits_0_quietly_and_records_nothing(host_pair):
     make_office_tree(host_pair)
-    with hold_sync_lock(Root(host_pair.master)) as held:
+    with hold_sync_lock(host_pair.master_root) as held:
         assert held
-        outcome = run_hotsync("--root", host_pair.master)
+        outcome = host_pair.sync()
     assert (outcome.code, outcome.out, outcome.err) == (0, "", "")
     assert not host_pair.on_master("/var/lib/nethserver/hotsync/status.json").exists()
     assert not host_pair.on_slave("/srv/office").exists()
@@ -137,7 +134,7 @@ def test_a_wrong_password_fails_with_rsyncs_reason_and_never_shows_the_password(
     password_file = pair.on_master("/etc/hotsync/rsync.password")
     password_file.write_text(f"{WRONG_PASSWORD}\n")
 
-    outcome = hotsync("--root", pair.master)
+    outcome = pair.sync(in_process=True)
 
     assert outcome.code == 1
     assert "auth failed" in outcome.err
@@ -152,8 +149,8 @@ def test_a_wrong_password_fails_with_rsyncs_reason_and_never_shows_the_password(
 def test_a_slave_that_cannot_be_reached_fails_within_the_run(host_pair, hotsync):
     pair = host_pair
     make_office_tree(pair)
-    assert hotsync("--root", pair.slave, "services", "stop").code == 0
-    outcome = hotsync("--root", pair.master)
+    assert pair.slave.run("services", "stop", in_process=True).code == 0
+    outcome = pair.sync(in_process=True)
     assert outcome.code == 1
     assert "rsync failed" in outcome.err
 
@@ -161,12 +158,12 @@ def test_a_slave_that_cannot_be_reached_fails_within_the_run(host_pair, hotsync)
 def test_the_delete_guard_keeps_an_emptied_include_root_until_forced(host_pair, hotsync):
     pair = host_pair
     data = make_office_tree(pair)
-    assert hotsync("--root", pair.master).code == 0
+    assert pair.sync(in_process=True).code == 0
     for name in ("private.txt", "q1-link.txt", "latest.txt", "reports/q1.txt", "reports/q2.txt"):
         (data / name).unlink()
     (data / "reports").rmdir()  # the folder is now empty: an unmounted disk looks like this
 
-    guarded = hotsync("--root", pair.master)
+    guarded = pair.sync(in_process=True)
 
     assert guarded.code == 1
     assert "/srv/office is empty on the master" in guarded.err
@@ -175,13 +172,13 @@ def test_the_delete_guard_keeps_an_emptied_include_root_until_forced(host_pair, 
     # the rest still synced: the configuration backup is on the slave
     assert pair.on_slave("/var/lib/nethserver/backup/backup-config.tar.xz").is_file()
 
-    again = hotsync("--root", pair.master)
+    again = pair.sync(in_process=True)
     assert again.code == 1, "the guard stays armed until the admin forces it"
 
-    forced = hotsync("--root", pair.master, "sync", "--force-delete")
+    forced = pair.sync("sync", "--force-delete", in_process=True)
     assert forced.code == 0, forced.err
     assert list(pair.on_slave("/srv/office").iterdir()) == []
-    assert hotsync("--root", pair.master).code == 0
+    assert pair.sync(in_process=True).code == 0
 
 
 def test_the_delete_guard_caps_mass_deletions(host_pair, hotsync):
@@ -191,43 +188,43 @@ def test_the_delete_guard_caps_mass_deletions(host_pair, hotsync):
     for number in range(40):
         (data / f"letter-{number:02}.txt").write_text(f"letter {number}\n")
     pair.include_on_master("/srv/archive")
-    assert hotsync("--root", pair.master).code == 0
+    assert pair.sync(in_process=True).code == 0
     for number in range(30):
         (data / f"letter-{number:02}.txt").unlink()
 
-    capped = hotsync("--root", pair.master)
+    capped = pair.sync(in_process=True)
 
     assert capped.code == 1
     assert "delete guard" in capped.err
     remaining = len(list(pair.on_slave("/srv/archive").iterdir()))
     assert remaining > 25, "most deletions were refused"
-    again = hotsync("--root", pair.master)
+    again = pair.sync(in_process=True)
     assert again.code == 1, "the guard stays armed"
     assert len(list(pair.on_slave("/srv/archive").iterdir())) == remaining, "no creeping through the cap"
-    assert hotsync("--root", pair.master, "sync", "--force-delete").code == 0
+    assert pair.sync("sync", "--force-delete", in_process=True).code == 0
     assert len(list(pair.on_slave("/srv/archive").iterdir())) == 10
 
 
 def test_status_on_both_roles_after_a_sync(host_pair, hotsync):
     pair = host_pair
     make_office_tree(pair)
-    assert hotsync("--root", pair.master).code == 0
+    assert pair.sync(in_process=True).code == 0
     pair.wait_for_new_marker(None)
 
-    master = hotsync("--root", pair.master, "status")
+    master = pair.master.run("status", in_process=True)
     assert master.code == 0
     assert "role: master" in master.out
     assert "peer: slave 127.0.0.1" in master.out
     assert "last run:" in master.out and "(ok)" in master.out
     assert "next sync: " in master.out
 
-    slave = json.loads(hotsync("--root", pair.slave, "status", "--json").out)
+    slave = json.loads(pair.slave.run("status", "--json", in_process=True).out)
     assert slave["role"] == "slave"
     assert slave["peer"] == {"master": "127.0.0.1"}
     assert slave["last_result"] == "ok"
     assert 0 <= slave["age_seconds"] < 120
     assert set(slave["next_runs"]) == {"upkeep", "fixperm", "health"}
-    for outcome in (master, hotsync("--root", pair.master, "status", "--json")):
+    for outcome in (master, pair.master.run("status", "--json", in_process=True)):
         assert PASSWORD not in outcome.out
 
 
@@ -246,7 +243,7 @@ def test_plugins_add_paths_and_a_failing_one_fails_the_run_without_stopping_it(h
     write_plugin(pair, "10-custom", 'echo /opt/custom >> "$1"\n')
     write_plugin(pair, "20-broken", 'echo "license server unreachable" >&2\nexit 2\n')
 
-    outcome = hotsync("--root", pair.master)
+    outcome = pair.sync(in_process=True)
 
     assert outcome.code == 1
     assert "plugin 20-broken failed (exit 2): license server unreachable" in outcome.err
@@ -262,14 +259,14 @@ def test_progress_is_shown_on_a_terminal_only(host_pair):
         (data / f"blob-{number}").write_bytes(os.urandom(256 * 1024))
     pair.include_on_master("/srv/big")
     hotsync_script = str(Path(sys.executable).parent / "hotsync")
-    session = pexpect.spawn(hotsync_script, ["--root", str(pair.master)], encoding="utf-8", timeout=60)
+    session = pexpect.spawn(hotsync_script, ["--root", str(pair.master.root)], encoding="utf-8", timeout=60)
     session.expect("100%")
     session.expect("sync ok")
     session.expect(pexpect.EOF)
     session.close()
     assert session.exitstatus == 0
     (data / "blob-0").write_bytes(os.urandom(1024))
-    piped = run_hotsync("--root", pair.master)
+    piped = pair.sync()
     assert "%" not in piped.out + piped.err
 
 
@@ -287,7 +284,7 @@ def rsync_with_the_password(pair, *arguments):
 def test_the_password_can_neither_read_the_slave_nor_stamp_its_marker(host_pair, hotsync, tmp_path):
     pair = host_pair
     data = make_office_tree(pair)
-    assert hotsync("--root", pair.master).code == 0
+    assert pair.sync(in_process=True).code == 0
     pair.wait_for_new_marker(None)
     stamped = pair.marker_version()
     downloads = tmp_path / "downloads"
@@ -309,7 +306,7 @@ def test_the_password_can_neither_read_the_slave_nor_stamp_its_marker(host_pair,
     assert pair.marker_version() == stamped, "a refused download stamped the sync marker"
 
     (data / "reports" / "q3.txt").write_text("third quarter\n")
-    pushed = hotsync("--root", pair.master)
+    pushed = pair.sync(in_process=True)
     assert pushed.code == 0, pushed.err
     assert pair.wait_for_new_marker(stamped)["result"] == "ok"
     assert pair.on_slave("/srv/office/reports/q3.txt").read_text() == "third quarter\n"

@@ -5,12 +5,10 @@ import email.policy
 
 import pytest
 
-from hotsync.root import Root
 from hotsync.runtime.lock import hold_sync_lock
 from hotsync.runtime.notify import build_failure_mail, send_failure_mail, smtp_server
 from support.hosts import free_port
 from support.passwords import PASSWORD, WRONG_PASSWORD
-from sync_hosts import host_pair  # noqa: F401  (fixture)
 
 
 def test_the_smtp_server_defaults_to_the_local_one(monkeypatch):
@@ -37,11 +35,11 @@ def test_an_unreachable_smtp_server_is_reported_not_raised(monkeypatch):
 def test_a_failed_sync_mails_the_admin_and_a_good_or_overlapping_one_does_not(host_pair, hotsync, mailbox):
     pair = host_pair
     pair.change_master_plan(notify="admin@example.com")
-    assert hotsync("--root", pair.master).code == 0
+    assert pair.sync(in_process=True).code == 0
     assert mailbox.messages == []
 
     pair.on_master("/etc/hotsync/rsync.password").write_text(f"{WRONG_PASSWORD}\n")
-    assert hotsync("--root", pair.master).code == 1
+    assert pair.sync(in_process=True).code == 1
     (recipients, content), = mailbox.messages
     assert recipients == ["admin@example.com"]
     assert "Subject: HotSync failed on" in content
@@ -49,6 +47,6 @@ def test_a_failed_sync_mails_the_admin_and_a_good_or_overlapping_one_does_not(ho
     assert "the slave refused the rsync password" in text and "auth failed" in text
     assert PASSWORD not in content and WRONG_PASSWORD not in content
 
-    with hold_sync_lock(Root(pair.master)):
-        assert hotsync("--root", pair.master).code == 0
+    with hold_sync_lock(pair.master_root):
+        assert pair.sync(in_process=True).code == 0
     assert len(mailbox.messages) == 1, "an overlapping run never mails"

@@ -11,7 +11,6 @@ import pytest
 
 from hotsync.frozen import replace
 
-from sync_hosts import host_pair  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +27,7 @@ def fill_with_blobs(pair, version: bytes) -> None:
 
 def start_sync(pair) -> subprocess.Popen:
     script = Path(sys.executable).parent / "hotsync"
-    return subprocess.Popen([str(script), "--root", str(pair.master)], stdout=subprocess.PIPE,
+    return subprocess.Popen([str(script), "--root", str(pair.master.root)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
@@ -69,7 +68,7 @@ def test_a_master_dying_mid_push_leaves_only_whole_files_on_the_slave(host_pair,
     pair = host_pair
     fill_with_blobs(pair, b"old-")
     pair.include_on_master("/srv/media")
-    assert hotsync("--root", pair.master).code == 0
+    assert pair.sync(in_process=True).code == 0
     fill_with_blobs(pair, b"new!")
 
     run = start_sync(pair)

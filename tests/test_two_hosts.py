@@ -1,7 +1,7 @@
 """Two real hosts (network namespaces), real default ports, real faults: nothing the master had is lost.
 
-Each test builds a master and its slave with the admin's commands (see ``two_hosts.py``), puts
-office data and two databases on the master, and checks the slave the way an admin would:
+Each test builds a master and its slave with the admin's commands (``namespace_pair`` in
+``support/pairs.py``), puts office data and two databases on the master, and checks the slave the way an admin would:
 a checksum of every synced file, the rows of every synced database. Faults are real: processes
 killed with SIGKILL, the master's link pulled, the slave's disk full, a wrong shared secret.
 Transfers that a fault must interrupt run over a rate-limited link so the fault lands mid-way.
@@ -22,14 +22,14 @@ import pytest
 
 from fake_tools import install_recording_restore_config, recorded_calls
 from hotsync.demo import MAIL_STORE, SHARED_FOLDER, write_office_files
-from hotsync.files import file_digest
 from hotsync.root import Root
 from hotsync.runtime.lock import hold_sync_lock
 from hotsync.runtime.promote import LOADED_DUMPS_FOLDER, STATE_PATH
-from support.trees import UNTOUCHED, tree_digest
+from support.namespaces import run
+from support.pairs import MYSQL_DUMP_FOLDER, POSTGRESQL_DUMP_FOLDER
 from support.passwords import PASSWORD, WRONG_PASSWORD
 from support.runner import admin
-from two_hosts import MYSQL_DUMP_FOLDER, POSTGRESQL_DUMP_FOLDER, databases, hosts, network, run  # noqa: F401  (fixtures)
+from support.trees import UNTOUCHED, file_digest
 
 pytestmark = pytest.mark.e2e
 
@@ -138,8 +138,8 @@ def wait_for_slave_daemon_to_settle(pair, folder: str) -> None:
 # ----------------------------------------------------------------------------- 2. master killed
 
 
-def test_a_master_killed_mid_transfer_leaves_whole_files_and_the_next_run_completes(hosts):
-    pair = hosts
+def test_a_master_killed_mid_transfer_leaves_whole_files_and_the_next_run_completes(namespace_pair):
+    pair = namespace_pair
     rng = random.Random(SEED)
     make_office_data(pair.master)
     names = write_blobs(pair.master, "/srv/big", 24, version=0)
@@ -172,9 +172,9 @@ def test_a_master_killed_mid_transfer_leaves_whole_files_and_the_next_run_comple
     assert_slave_mirrors_master(pair)
 
 
-def test_a_master_that_lost_power_twice_mid_transfer_still_syncs_after_booting(hosts):
+def test_a_master_that_lost_power_twice_mid_transfer_still_syncs_after_booting(namespace_pair):
     """A power cut sends no FIN: the slave's side of the push is left waiting for a peer that forgot it."""
-    pair = hosts
+    pair = namespace_pair
     make_office_data(pair.master)
     names = write_blobs(pair.master, "/srv/big", 24, version=0)
     assert pair.sync().code == 0
@@ -198,15 +198,15 @@ def test_a_master_that_lost_power_twice_mid_transfer_still_syncs_after_booting(h
 
 
 @pytest.fixture
-def smtp_server(hosts, tmp_path):
+def smtp_server(namespace_pair, tmp_path):
     """A real SMTP server (aiosmtpd) on port 25 of the master's own loopback; its mailbox folder."""
     mailbox = tmp_path / "mailbox"
     server = subprocess.Popen(
-        ["ip", "netns", "exec", hosts.master.namespace, sys.executable, "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:25",
+        ["ip", "netns", "exec", namespace_pair.master.namespace, sys.executable, "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:25",
          "-c", "aiosmtpd.handlers.Mailbox", str(mailbox)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
-        listening = wait_until(lambda: hosts.master.in_namespace(
+        listening = wait_until(lambda: namespace_pair.master.in_namespace(
             ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/25"], check=False).returncode == 0, 20, 0.2)
         assert listening, f"aiosmtpd did not start: {server.stderr.read1().decode() if server.poll() is not None else ''}"
         yield mailbox
@@ -220,8 +220,8 @@ def received_mails(mailbox: Path) -> list:
     return [message_from_bytes(path.read_bytes()) for path in sorted(folder.iterdir())] if folder.is_dir() else []
 
 
-def test_a_cut_link_fails_the_run_in_time_mails_the_admin_frees_the_lock_and_the_next_run_completes(hosts, smtp_server):
-    pair = hosts
+def test_a_cut_link_fails_the_run_in_time_mails_the_admin_frees_the_lock_and_the_next_run_completes(namespace_pair, smtp_server):
+    pair = namespace_pair
     pair.master.admin("config", "setprop", "hotsync", "IoTimeout", IO_TIMEOUT, "NotifyTo", "root@localhost")
     pair.master.admin("signal-event", "nethserver-hotsync-save")
     make_office_data(pair.master)
@@ -264,8 +264,8 @@ def test_a_cut_link_fails_the_run_in_time_mails_the_admin_frees_the_lock_and_the
 # ----------------------------------------------------------------------------- 4. ten at once
 
 
-def test_ten_runs_started_at_once_one_syncs_and_the_others_exit_0_quietly(hosts):
-    pair = hosts
+def test_ten_runs_started_at_once_one_syncs_and_the_others_exit_0_quietly(namespace_pair):
+    pair = namespace_pair
     make_office_data(pair.master)
     write_blobs(pair.master, "/srv/big", 30, version=0)
     pair.network.limit_rate(SLOW_LINK_MBIT)  # the one run lasts about 3 s: all ten overlap it
@@ -289,21 +289,21 @@ def test_ten_runs_started_at_once_one_syncs_and_the_others_exit_0_quietly(hosts)
 # ----------------------------------------------------------------------------- 5. wrong secret
 
 
-def test_a_wrong_shared_secret_on_the_slave_is_refused_and_nothing_is_written_there(hosts):
-    pair = hosts
+def test_a_wrong_shared_secret_on_the_slave_is_refused_and_nothing_is_written_there(namespace_pair):
+    pair = namespace_pair
     make_office_data(pair.master)
     assert pair.sync().code == 0
     pair.slave.admin("config", "setprop", "rsyncd", "password", WRONG_PASSWORD)
     pair.slave.admin("signal-event", "nethserver-hotsync-save")
     pair.master.write("/srv/office/readme.txt", "changed after the secret changed\n")
     pair.master.write("/srv/office/new-contract.pdf", os.urandom(10000))
-    before = tree_digest(pair.slave.root, **UNTOUCHED)
+    before = pair.digest(pair.slave, **UNTOUCHED)
 
     refused = pair.sync()
 
     assert refused.code == 1
     assert "rsync failed" in refused.err, refused.err
-    assert tree_digest(pair.slave.root, **UNTOUCHED) == before, "the slave changed although the secrets differ"
+    assert pair.digest(pair.slave, **UNTOUCHED) == before, "the slave changed although the secrets differ"
     status = pair.master.run("status", "--json")
     for text in (refused.out, refused.err, status.out, pair.master.path("/var/log/hotsync.log").read_text()):
         assert PASSWORD not in text and WRONG_PASSWORD not in text
@@ -327,8 +327,8 @@ def mounted_tmpfs(folder: Path, size: str):
         run(["umount", "-l", folder], check=False)
 
 
-def test_an_emptied_and_an_unmounted_include_keep_their_copies_on_the_slave(hosts):
-    pair = hosts
+def test_an_emptied_and_an_unmounted_include_keep_their_copies_on_the_slave(namespace_pair):
+    pair = namespace_pair
     make_office_data(pair.master, projects=False)
     with mounted_tmpfs(pair.master.path("/srv/projects"), "16m"):  # the project disk
         make_project_data(pair.master)
@@ -362,8 +362,8 @@ def test_an_emptied_and_an_unmounted_include_keep_their_copies_on_the_slave(host
 # ----------------------------------------------------------------------------- 7. slave disk full
 
 
-def test_a_full_disk_on_the_slave_fails_clearly_keeps_its_data_and_the_next_run_completes(hosts):
-    pair = hosts
+def test_a_full_disk_on_the_slave_fails_clearly_keeps_its_data_and_the_next_run_completes(namespace_pair):
+    pair = namespace_pair
     make_office_data(pair.master)
     names = write_blobs(pair.master, "/srv/big", 4, version=0)
     with mounted_tmpfs(pair.slave.path("/srv/big"), "6m") as disk:
@@ -491,8 +491,8 @@ def needs_the_internet_the_dead_master_took_away(slave) -> None:
     slave.admin("signal-event", "nethserver-hotsync-save")
 
 
-def test_the_full_life_sync_change_sync_master_dies_the_promoted_slave_has_every_file_and_row(hosts):
-    pair = hosts
+def test_the_full_life_sync_change_sync_master_dies_the_promoted_slave_has_every_file_and_row(namespace_pair):
+    pair = namespace_pair
     give_both_hosts_a_network(pair)
     demo_size = add_the_demo_data_set(pair)
     files, rows = sync_office_and_power_off_the_master(pair)
@@ -535,14 +535,14 @@ def test_the_full_life_sync_change_sync_master_dies_the_promoted_slave_has_every
 # ----------------------------------------------------------------------------- 8. the old master returns
 
 
-def test_the_old_master_coming_back_after_the_promotion_is_refused_and_changes_nothing(hosts):
-    pair = hosts
+def test_the_old_master_coming_back_after_the_promotion_is_refused_and_changes_nothing(namespace_pair):
+    pair = namespace_pair
     sync_office_and_power_off_the_master(pair)
     promote_the_slave(pair)
     # work goes on at the new master
     pair.slave.write("/srv/office/readme.txt", "Office shares, served by the promoted host\n")
     pair.slave.databases.mariadb.query("INSERT INTO orders VALUES (10, 3, 'printer')", pair.mysql_database)
-    before = tree_digest(pair.slave.root, **UNTOUCHED), pair.database_contents(pair.slave)
+    before = pair.digest(pair.slave, **UNTOUCHED), pair.database_contents(pair.slave)
 
     # the old master is repaired and boots: its link, its databases and its tunnel come back
     pair.network.set_link(True)
@@ -554,11 +554,11 @@ def test_the_old_master_coming_back_after_the_promotion_is_refused_and_changes_n
     assert pushed.code == 1
     assert "HotSync refused this push" in pushed.err, pushed.err
     assert "configure it as a slave" in pushed.err, pushed.err
-    assert (tree_digest(pair.slave.root, **UNTOUCHED), pair.database_contents(pair.slave)) == before
+    assert (pair.digest(pair.slave, **UNTOUCHED), pair.database_contents(pair.slave)) == before
 
 
-def test_a_promotion_stopped_at_a_step_stays_closed_through_an_event_and_refuses_the_old_master(hosts):
-    pair = hosts
+def test_a_promotion_stopped_at_a_step_stays_closed_through_an_event_and_refuses_the_old_master(namespace_pair):
+    pair = namespace_pair
     make_office_data(pair.master)
     synced = pair.sync()
     assert synced.code == 0, synced.err
@@ -568,7 +568,7 @@ def test_a_promotion_stopped_at_a_step_stays_closed_through_an_event_and_refuses
     stopped = pair.slave.run("--yes", "--network", "continue", program="hotsync-promote")
     assert stopped.code == 1, stopped.err + stopped.out
     assert "promotion stopped at step" in stopped.err and "restore mysql" in stopped.err, stopped.err
-    before = tree_digest(pair.slave.root, **UNTOUCHED)
+    before = pair.digest(pair.slave, **UNTOUCHED)
 
     # Any event (an admin's save, a package update), then the master's next scheduled push.
     pair.slave.admin("signal-event", "nethserver-hotsync-save")
@@ -577,7 +577,7 @@ def test_a_promotion_stopped_at_a_step_stays_closed_through_an_event_and_refuses
 
     assert pushed.code == 1
     assert "HotSync refused this push: the receiving host is being promoted to master" in pushed.err, pushed.err
-    assert tree_digest(pair.slave.root, **UNTOUCHED) == before, "the slave changed after its promotion had started"
+    assert pair.digest(pair.slave, **UNTOUCHED) == before, "the slave changed after its promotion had started"
 
     # Once its database server is back, the promotion resumes, checking first that it is still closed.
     pair.slave.databases.mariadb.ensure_running()

@@ -9,7 +9,6 @@ import time
 
 import pytest
 from support.runner import run_hotsync, start_hotsync
-from sync_hosts import host_pair  # noqa: F401  (fixture)
 
 from hotsync.runtime.watch import WATCH_STATE_PATH
 
@@ -33,7 +32,7 @@ def content(path):
 
 
 @pytest.fixture
-def watching(host_pair):  # noqa: F811
+def watching(host_pair):
     pair = host_pair
     data = pair.on_master("/srv/office")
     (data / "old").mkdir(parents=True)
@@ -45,7 +44,7 @@ def watching(host_pair):  # noqa: F811
     pair.include_on_master("/srv/office")
     listing = pair.on_master("/etc/backup-data.d/tests.exclude")
     listing.write_text("/srv/office/cache/\n")
-    process = start_hotsync("--root", pair.master, "watch")
+    process = start_hotsync("--root", pair.master.root, "watch")
     try:
         # The first full push carries what was there before the watch started.
         wait_until(lambda: content(pair.on_slave("/srv/office/old/kept.txt")) == "kept\n", 30)
@@ -86,22 +85,22 @@ def test_changes_deletions_and_new_folders_reach_the_slave_within_a_second(watch
     wait_until(lambda: json.loads(pair.on_master(WATCH_STATE_PATH).read_text())["backlog"] == 0)
     assert json.loads(pair.on_master(WATCH_STATE_PATH).read_text())["folders_watched"] >= 3
     assert process.poll() is None
-    shown = run_hotsync("--root", pair.master, "status")
+    shown = run_hotsync("--root", pair.master.root, "status")
     assert "continuous push: running, backlog 0, oldest change not on the slave: none" in shown.out
-    report = json.loads(run_hotsync("--root", pair.master, "status", "--json").out)
+    report = json.loads(run_hotsync("--root", pair.master.root, "status", "--json").out)
     assert report["continuous"]["running"] and report["continuous"]["rpo_seconds"] == 0.0
 
 
 def test_status_shows_the_backlog_and_its_age_while_the_slave_is_unreachable(watching):
     pair, data, process = watching
-    run_hotsync("--root", pair.slave, "services", "stop")
+    run_hotsync("--root", pair.slave.root, "services", "stop")
     (data / "old/waiting.txt").write_text("cannot go out yet\n")
     time.sleep(2.5)
-    report = json.loads(run_hotsync("--root", pair.master, "status", "--json").out)["continuous"]
+    report = json.loads(run_hotsync("--root", pair.master.root, "status", "--json").out)["continuous"]
     assert report["running"] and report["backlog"] == 1
     assert 1.5 <= report["rpo_seconds"] < 30
     assert "failed, to be tried again" in pair.on_master("/var/log/hotsync.log").read_text()
-    run_hotsync("--root", pair.slave, "services", "start")
+    run_hotsync("--root", pair.slave.root, "services", "start")
     wait_until(lambda: content(pair.on_slave("/srv/office/old/waiting.txt")) == "cannot go out yet\n", 20)
 
 

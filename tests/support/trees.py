@@ -44,12 +44,21 @@ def _walk(top: Path, start: Path, skipped: set) -> Iterator[Path]:
             yield base / name
 
 
+def file_digest(path: Path) -> str:
+    """The SHA-256 of one file's content, read a block at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _entry(path: Path, owners_and_times: bool) -> tuple:
     status = path.lstat()
     if path.is_symlink():
         entry: Tuple = ("link", os.readlink(path))
     elif path.is_file():
-        entry = ("file", oct(status.st_mode & 0o7777), hashlib.sha256(path.read_bytes()).hexdigest())
+        entry = ("file", oct(status.st_mode & 0o7777), file_digest(path))
     else:
         entry = ("dir", oct(status.st_mode & 0o7777))
     if owners_and_times:
