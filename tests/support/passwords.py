@@ -7,7 +7,7 @@ import hashlib
 # hold it, and test_tunnel_certificate.py pins the certificate derived from it.
 PASSWORD = "a-long-shared-secret-of-both-hosts"
 # What an intruder, or an admin who mistyped it on one host, records instead.
-WRONG_PASSWORD = "an-intruders-guess-of-it"
+WRONG_PASSWORD = "an-intruders-long-guess"
 
 
 def pbkdf2_key(password: str) -> str:
