@@ -3,6 +3,7 @@
 import re
 from pathlib import Path
 
+from support.hosts import free_port
 from support.passwords import PASSWORD
 from support.runner import admin, run_hotsync
 from hotsync.root import Root
@@ -108,3 +109,18 @@ def test_an_odd_record_hotsync_does_not_use_is_a_warning_and_the_event_still_run
     assert outcome.code == 0, outcome.err
     assert f"hotsync: {database}:{number}: warning: record 'sshd' has a property without a value" in outcome.err
     assert "sshd=service|Banner|a|b|status|enabled\n" in database.read_text()
+
+
+def test_a_master_whose_role_is_cleared_stops_its_tunnel_and_the_event_succeeds(host):
+    configured(host, "role", "master", "SlaveHost", "127.0.0.1", "SlavePort", str(free_port()))
+    admin(host, "config", "setprop", "rsyncd", "TCPPort", str(free_port()))
+    assert run_hotsync("--root", host, "signal-event", "nethserver-hotsync-save").code == 0
+    assert (host / "var/run/stunnel.pid").exists(), "the master's tunnel client runs"
+    admin(host, "config", "setprop", "hotsync", "role", "")
+
+    outcome = run_hotsync("--root", host, "signal-event", "nethserver-hotsync-save")
+
+    assert outcome.code == 0, outcome.err
+    assert admin(host, "config", "getprop", "stunnel", "status").out == "disabled\n"
+    assert admin(host, "config", "getprop", "rsyncd", "status").out == "disabled\n"
+    assert not (host / "var/run/stunnel.pid").exists(), "no tunnel is left running without a role"
