@@ -137,7 +137,9 @@ class Host:
 
 def processes_of(root: Path) -> List[int]:
     """Live processes (not this one) with ``root`` or a path below it among their arguments;
-    read from /proc by the tests themselves."""
+    read from /proc by the tests themselves. Only a test's own folder names processes: "/" or a
+    relative path would name every process of the machine."""
+    assert Path(root).is_absolute() and len(Path(root).parts) > 2, f"not a test host's root: {root}"
     text = str(root)
     found = []
     for entry in Path("/proc").iterdir():
