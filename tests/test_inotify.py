@@ -70,3 +70,18 @@ def test_a_queue_overflow_is_reported(tmp_path):
         for number in range(limit // 2 + 100):
             (tree / f"f{number}").touch()
         assert (OVERFLOW, "") in gather(watcher, 1.0)
+
+
+def test_a_batch_lists_a_deleted_folder_once_and_not_the_files_that_left_with_it(tmp_path):
+    from hotsync.runtime.watch import Pending
+
+    base = str(tmp_path)
+    (tmp_path / "srv/kept").mkdir(parents=True)
+    (tmp_path / "srv/kept/here.txt").write_text("x")
+    pending = Pending()
+    pending.add([(CHANGED, f"{base}/srv/box/a.txt"), (CHANGED, f"{base}/srv/kept/here.txt"),
+                 (DELETED, f"{base}/srv/box/deeper"), (DELETED, f"{base}/srv/box")], 100.0)
+    batch = pending.take(base)
+    assert batch.deleted == ("/srv/box",)
+    assert batch.changed == ("/srv/kept/here.txt",)
+    assert batch.oldest_epoch == 100.0 and len(pending) == 0

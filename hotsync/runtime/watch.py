@@ -96,11 +96,15 @@ class Pending:
     def take(self, base: str) -> Batch:
         """The pending paths as a batch of host paths (``base``: the root's folder), emptied."""
         oldest = self.oldest() or time.time()
-        changed = sorted(host_path(path, base) for path, kind in self.kinds.items() if kind == CHANGED)
-        deleted = sorted(host_path(path, base) for path, kind in self.kinds.items() if kind == DELETED)
+        deleted = topmost(sorted(host_path(path, base) for path, kind in self.kinds.items() if kind == DELETED))
+        gone = tuple(path.rstrip("/") + "/" for path in deleted)
+        # A file written into a folder that then left: its folder's deletion covers it, and
+        # rsync 3.1.2 refuses a missing argument whose parent folder is missing.
+        changed = sorted(host_path(path, base) for path, kind in self.kinds.items()
+                         if kind == CHANGED and (os.path.lexists(path) or not host_path(path, base).startswith(gone)))
         self.kinds.clear()
         self.first_seen.clear()
-        return Batch(tuple(changed), tuple(topmost(deleted)), oldest)
+        return Batch(tuple(changed), tuple(deleted), oldest)
 
     def give_back(self, batch: Batch, base: str) -> None:
         """A batch that did not reach the slave: pending again (newer changes of its paths win)."""
