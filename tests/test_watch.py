@@ -161,7 +161,7 @@ def test_a_master_killed_during_a_stream_of_writes_leaves_whole_files_and_the_la
         number += 1
         time.sleep(0.01)
     killed = time.monotonic()
-    kill_processes_of(pair.master)
+    kill_processes_of(pair.master.root)
     assert process.wait(timeout=10) == -signal.SIGKILL
     time.sleep(1.0)  # the slave's receiver notices the dropped connection and removes its temp file
 
