@@ -46,6 +46,7 @@ commands:
 {commands}
 
 Exit codes: 0 success, 1 the work failed or the input is invalid, 2 usage error,
+3 a sync paused by the brake (suspected mass change, nothing sent: 'hotsync --force' pushes),
 70 internal error (a bug: its traceback is in /var/log/hotsync.log; please report it),
 130 interrupted (Ctrl-C), 143 stopped by SIGTERM (129 by SIGHUP).
 Run 'hotsync COMMAND --help' for a command's own options."""

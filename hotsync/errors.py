@@ -21,6 +21,7 @@ from .frozen import frozen
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_PAUSED = 3  # the brake paused a push that looked like a mass change (ransomware, a wipe)
 EXIT_SOFTWARE = 70  # sysexits.h's EX_SOFTWARE: an internal software error
 EXIT_INTERRUPTED = 128 + signal.SIGINT
 EXIT_TERMINATED = 128 + signal.SIGTERM

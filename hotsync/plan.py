@@ -155,6 +155,7 @@ class Transport:
 @frozen
 class Limits:
     max_delete_percent: int = 20
+    max_rewrite_percent: int = 30  # the brake pauses a push rewriting more of the slave's files
     io_timeout: int = 600
     plugin_timeout: int = 60
     bwlimit: int = 0  # KiB/s a push may send (rsync --bwlimit); 0: no cap

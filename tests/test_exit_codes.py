@@ -72,7 +72,8 @@ def test_0_the_help_lists_every_exit_code():
     outcome = run_hotsync("--help")
 
     assert outcome.code == 0, outcome.err
-    assert "0 success, 1 the work failed or the input is invalid, 2 usage error,\n70 internal error" in outcome.out
+    assert "0 success, 1 the work failed or the input is invalid, 2 usage error,\n3 a sync paused by the brake" in outcome.out
+    assert "nothing sent: 'hotsync --force' pushes),\n70 internal error" in outcome.out
     assert "130 interrupted (Ctrl-C), 143 stopped by SIGTERM" in outcome.out
 
 

@@ -192,6 +192,12 @@ def test_the_delete_guard_caps_mass_deletions(host_pair, hotsync):
     for number in range(30):
         (data / f"letter-{number:02}.txt").unlink()
 
+    braked = pair.sync(in_process=True)
+    assert braked.code == 3, "the brake pauses the push before any deletion"
+    assert "30 of 4" in braked.err and "would be deleted on the slave" in braked.err
+    assert len(list(pair.on_slave("/srv/archive").iterdir())) == 40
+    # Without the last push's manifest (as after an upgrade) the brake cannot compare: the cap still holds.
+    pair.on_master("/var/lib/nethserver/hotsync/pushed-files").unlink()
     capped = pair.sync(in_process=True)
 
     assert capped.code == 1

@@ -25,6 +25,8 @@ global {
     # The most a push sends, in KiB/s (rsync --bwlimit), for a slave across a slow link; empty: no cap.
     bwlimit        = setting hotsync.BwLimit default ""
     max_delete     = setting hotsync.MaxDeletePercent default 20%
+    # The brake pauses a push that would rewrite more of the synced files (see the README).
+    max_rewrite    = setting hotsync.MaxRewritePercent default 30%
     io_timeout     = setting hotsync.IoTimeout default 600
     plugin_timeout = 60
     notify         = setting hotsync.NotifyTo default ""

@@ -1,14 +1,15 @@
-"""``hotsync``, ``hotsync sync [--dry-run] [--force-delete]``: one push from the master to the slave.
+"""``hotsync``, ``hotsync sync [--dry-run] [--force-delete] [--force]``: one push from the master to the slave.
 
 Exit 0 when the run succeeded, or when another run was already going (quietly, so
-frequent cron runs never mail); 1 when anything failed (each problem on stderr); 143
+frequent cron runs never mail); 1 when anything failed (each problem on stderr); 3 when
+the brake paused the push (a suspected mass change: nothing was sent); 143
 when SIGTERM stopped it (a failed run too: recorded, mailed, its rsync stopped).
 """
 
 import sys
 from typing import List
 
-from ..errors import EXIT_FAILURE, EXIT_OK
+from ..errors import EXIT_FAILURE, EXIT_OK, EXIT_PAUSED
 from ..plan import load_plan
 from ..root import Root
 from ..runtime.push import COMPLETED_EXITS, progress_wanted
@@ -33,6 +34,12 @@ def build_parser() -> CommandParser:
         action="store_true",
         help="for this run only, let deletions through the delete guard (emptied folders, many deletions)",
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="for this run only, push even what the brake paused as a suspected mass change "
+        "(and let deletions through the delete guard)",
+    )
     return parser
 
 
@@ -41,10 +48,12 @@ def main(root: Root, argv: List[str]) -> int:
     plan = load_plan(root)
     progress = sys.stderr if (progress_wanted() and not options.dry_run) else None
     result = run_sync(root, plan, dry_run=options.dry_run, force_delete=options.force_delete,
-                      progress_stream=progress)
+                      progress_stream=progress, force=options.force)
     if result.outcome == "overlapping":
         return EXIT_OK
     report(result, options.dry_run)
+    if result.outcome == "paused":
+        return EXIT_PAUSED
     return EXIT_OK if result.ok else EXIT_FAILURE
 
 

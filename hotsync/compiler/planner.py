@@ -52,8 +52,8 @@ def build_plan(program: model.Program, resolved: ResolvedSettings, database, dig
             auth=tunnel_auth.mode, auth_chosen_by=tunnel_auth.chosen_by,
         ),
         limits=planned.Limits(
-            max_delete_percent=values["max_delete"], io_timeout=values["io_timeout"],
-            plugin_timeout=values["plugin_timeout"], bwlimit=values["bwlimit"],
+            max_delete_percent=values["max_delete"], max_rewrite_percent=values["max_rewrite"],
+            io_timeout=values["io_timeout"], plugin_timeout=values["plugin_timeout"], bwlimit=values["bwlimit"],
         ),
         plugin_dir=values["plugin_dir"],
         notify=values["notify"],

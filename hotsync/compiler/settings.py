@@ -304,6 +304,8 @@ GLOBAL_SETTINGS = {
                                  "minutes between two pushes (the master's sync schedule, unless the rules set one)"),
     "bwlimit": SettingKind(check_bwlimit, "", "the most a push sends, in KiB/s (empty: no cap)"),
     "max_delete": SettingKind(check_percent, "20", "largest share of the slave's files one run may delete"),
+    "max_rewrite": SettingKind(check_percent, "30",
+                               "largest share of the slave's files one run may rewrite before the brake pauses it"),
     "io_timeout": SettingKind(check_seconds, "600", "seconds without I/O before a transfer is abandoned"),
     "plugin_timeout": SettingKind(check_seconds, "60", "seconds a plugin may run"),
     "tunnel_port": SettingKind(check_port, "273", "the slave's stunnel port"),

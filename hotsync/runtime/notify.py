@@ -28,7 +28,8 @@ def smtp_server() -> Tuple[str, int]:
     return (host or "localhost", number) if number is not None else (setting, 25)
 
 
-def build_failure_mail(recipient: str, slave_host: str, errors: Sequence[str], started: str) -> "EmailMessage":
+def build_failure_mail(recipient: str, slave_host: str, errors: Sequence[str], started: str,
+                       outcome: str = "failed") -> "EmailMessage":
     """The failure mail: subject names the host pair, body lists every error."""
     from email.message import EmailMessage
 
@@ -36,17 +37,18 @@ def build_failure_mail(recipient: str, slave_host: str, errors: Sequence[str], s
     message = EmailMessage()
     message["From"] = f"root@{hostname}"
     message["To"] = recipient
-    message["Subject"] = f"HotSync failed on {hostname} (slave {slave_host})"
-    lines = [f"The HotSync run started at {started} on {hostname} failed:", ""]
+    message["Subject"] = f"HotSync {outcome} on {hostname} (slave {slave_host})"
+    lines = [f"The HotSync run started at {started} on {hostname} {outcome}:", ""]
     lines += [f"  - {error}" for error in errors]
     lines += ["", "Run 'hotsync status' on this host for details."]
     message.set_content("\n".join(lines) + "\n")
     return message
 
 
-def send_failure_mail(recipient: str, slave_host: str, errors: Sequence[str], started: str) -> str:
+def send_failure_mail(recipient: str, slave_host: str, errors: Sequence[str], started: str,
+                      outcome: str = "failed") -> str:
     """Send the failure mail; "" when sent, else why it was not."""
-    return send_message(recipient, build_failure_mail(recipient, slave_host, errors, started))
+    return send_message(recipient, build_failure_mail(recipient, slave_host, errors, started, outcome))
 
 
 FRESHNESS_SUBJECTS = {

@@ -25,6 +25,7 @@ from ..host import host_for
 from ..plan import Action, Plan
 from ..root import Root
 from .backup import make_config_backup
+from .brake import BrakeVerdict, judge, manifest_after_push, read_manifest, scan_command, scan_files, with_entropy, write_manifest
 from .conditions import InstalledPackages
 from .dumps import DumpResult, make_dumps
 from .failure import failure_recorded
@@ -34,7 +35,7 @@ from .lists import SyncLists, build_lists, excludes_that_can_match, split_existi
 from .lock import hold_sync_lock
 from .metrics import write_metrics
 from .notify import send_failure_mail
-from .push import PushResult, build_push_command, push_tree
+from .push import PushResult, build_push_command, push_tree, source_folder
 from .status import append_log, iso_time, read_status, stored_count, write_last_sync, write_status
 
 STATUS_RECORD_VERSION = 1
@@ -44,7 +45,7 @@ STATUS_RECORD_VERSION = 1
 class SyncResult:
     """How a run ended. ``outcome``: ``ok``, ``failed``, ``overlapping`` (another run held the lock)."""
 
-    outcome: str
+    outcome: str  # or ``paused``: the brake stopped the push before anything was sent
     errors: Tuple[str, ...] = ()
     warnings: Tuple[str, ...] = ()
     changes: Tuple[str, ...] = ()  # dry run: what would change on the slave
@@ -52,7 +53,7 @@ class SyncResult:
 
     @property
     def ok(self) -> bool:
-        return self.outcome != "failed"
+        return self.outcome not in ("failed", "paused")
 
 
 def check_plan_can_sync(plan: Plan) -> None:
@@ -72,8 +73,11 @@ def run_sync(
     dry_run: bool = False,
     force_delete: bool = False,
     progress_stream: Optional[IO[str]] = None,
+    force: bool = False,
 ) -> SyncResult:
     """Run one push of ``root`` to the plan's slave.
+
+    ``force``: push even what the brake would pause (and let deletions through the guard).
 
     Raises ``HotsyncError`` for an unusable plan, and for a run that an exception ended
     (``RunCrashed`` for an unexpected one) after recording it as a failed run.
@@ -81,16 +85,17 @@ def run_sync(
     check_plan_can_sync(plan)
     if dry_run:
         with failure_recorded(root, "a dry run"):  # records nothing but a crash's traceback
-            return _run_steps(root, plan, True, force_delete, None)
+            return _run_steps(root, plan, True, force_delete or force, None, force)
     with hold_sync_lock(root) as held:
         if not held:
             return SyncResult("overlapping")
         started = time.time()
         with failure_recorded(root, "the sync", lambda message: _record_failure(root, plan, started, message)):
-            return _run_steps(root, plan, False, force_delete, progress_stream)
+            return _run_steps(root, plan, False, force_delete or force, progress_stream, force)
 
 
-def _run_steps(root: Root, plan: Plan, dry_run: bool, force_delete: bool, progress_stream) -> SyncResult:
+def _run_steps(root: Root, plan: Plan, dry_run: bool, force_delete: bool, progress_stream, force: bool = False
+               ) -> SyncResult:
     started = time.time()
     previous = read_status(root)
     packages = InstalledPackages(root)
@@ -115,7 +120,17 @@ def _run_steps(root: Root, plan: Plan, dry_run: bool, force_delete: bool, progre
                                 plan.limits.max_delete_percent, force_delete)
         errors += decision.reasons
         includes = _without_protected(existing, decision)
-        push = _push(root, plan, workdir, lists, includes, decision, dry_run, progress_stream)
+        list_files = _write_push_lists(workdir, lists, includes, decision)
+        before = read_manifest(root)
+        now, verdict, scan_error = _brake(root, plan, workdir, list_files, includes, before, force_delete)
+        warnings += [scan_error] if scan_error else []
+        if verdict is not None and verdict.paused and dry_run:
+            warnings.append("the brake would pause this push: " + verdict.message())
+        elif verdict is not None and verdict.paused and not force:
+            return _pause(root, plan, previous, started, verdict, dumps, backup_message, warnings)
+        push = _push(root, plan, list_files, decision, dry_run, progress_stream)
+        if push.completed and not dry_run and not scan_error:
+            write_manifest(root, manifest_after_push(before, now, decision.protected_roots))
         errors += push.errors
         warnings += push.warnings
         record = _record(plan, previous, started, time.time(), errors, warnings, push, dumps, backup_message, dry_run)
@@ -152,9 +167,11 @@ def _without_protected(includes: Tuple[str, ...], decision: GuardDecision) -> Li
     return [entry for entry in includes if (entry.rstrip("/") or "/") not in protected]
 
 
-def _push(
-    root, plan, workdir, lists: SyncLists, includes, decision: GuardDecision, dry_run, progress_stream
-) -> PushResult:
+PushLists = Tuple[Path, Path, Optional[Path]]
+
+
+def _write_push_lists(workdir: Path, lists: SyncLists, includes, decision: GuardDecision) -> PushLists:
+    """The push's include, exclude and guard files (the brake's scan reads the same)."""
     include_file, exclude_file = workdir / "push.include", workdir / "push.exclude"
     write_file_atomic(include_file, "".join(f"{entry}\n" for entry in includes), mode=0o600, durable=False)
     excludes = excludes_that_can_match(lists.excludes, includes)
@@ -163,6 +180,46 @@ def _push(
     if decision.protected_roots:
         guard_file = workdir / "push.guard"
         write_file_atomic(guard_file, decision.filter_rules(), mode=0o600, durable=False)
+    return include_file, exclude_file, guard_file
+
+
+def _brake(root, plan, workdir, list_files: PushLists, includes, before, force_delete: bool):
+    """(the files the push would consider, the brake's verdict or None, the scan's error or "").
+
+    No verdict without a manifest of the last push (nothing to compare with) or without a scan.
+    """
+    scan = scan_files(scan_command(*list_files, source_folder(root), _empty_folder(workdir)))
+    if scan.error:
+        return {}, None, scan.error
+    now = with_entropy(Path(source_folder(root)), scan.files, before or {})
+    if before is None:
+        return now, None, ""
+    # --force-delete lets the deletions through the brake too; its other traits still pause
+    max_delete = 100 if force_delete else plan.limits.max_delete_percent
+    return now, judge(before, now, includes, max_delete, plan.limits.max_rewrite_percent), ""
+
+
+def _empty_folder(workdir: Path) -> Path:
+    folder = workdir / "brake-scan"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
+def _pause(root, plan, previous, started, verdict: BrakeVerdict, dumps, backup_message, warnings) -> SyncResult:
+    """Record, mail and report a push the brake paused: nothing was sent."""
+    message = verdict.message()
+    record = _record(plan, previous, started, time.time(), [message], warnings, PushResult(None, False), dumps,
+                     backup_message, False)
+    record["result"] = "paused"
+    record["brake"] = {"files_before": verdict.files_before, "deleted": verdict.deleted,
+                       "rewritten": verdict.rewritten, "added": verdict.added,
+                       "reasons": list(verdict.reasons), "examples": list(verdict.examples)}
+    record["guard"] = previous.get("guard") or {}
+    return _finish(root, plan, record, [message], list(warnings))
+
+
+def _push(root, plan, list_files: PushLists, decision: GuardDecision, dry_run, progress_stream) -> PushResult:
+    include_file, exclude_file, guard_file = list_files
     argv = build_push_command(
         root, plan, include_file, exclude_file, guard_file=guard_file, max_delete=decision.max_delete,
         dry_run=dry_run, progress=progress_stream is not None, generation_options=generation_options(root),
@@ -221,7 +278,8 @@ def _guard_record(root, previous, includes, decision: GuardDecision, push: PushR
 def _finish(root: Root, plan: Plan, record: Dict[str, Any], errors: List[str], warnings: List[str]) -> SyncResult:
     """Mail on failure, then record the run: status, ``LastSyncTS`` on success, one log line."""
     if errors and plan.notify:
-        problem = send_failure_mail(plan.notify, plan.slave_host, errors, record["started"])
+        outcome = "paused a push" if record["result"] == "paused" else "failed"
+        problem = send_failure_mail(plan.notify, plan.slave_host, errors, record["started"], outcome)
         if problem:
             warnings.append(problem)
             record["warnings"] = list(warnings)

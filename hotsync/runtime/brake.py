@@ -1,0 +1,309 @@
+"""The brake: pause a push that looks like a disaster on the master, before one byte is sent.
+
+An encrypted share or a wiped folder would otherwise reach the slave within one cycle.
+Before each push the master lists what the push would send (a local rsync dry run with the
+push's own include, exclude and guard lists into an empty folder: the selection is rsync's
+own, no tunnel, no slave) and compares it with the manifest of the last completed push
+(``pushed-files``: size, modification time and a content-entropy sample of each file). The
+push is paused, nothing sent, when it would
+
+* delete more than ``max_delete`` % of the files the slave holds,
+* rewrite more than ``max_rewrite`` % of them,
+* or shows ransomware traits: many files rewritten with high-entropy content where they had
+  low entropy (in place, or under a new name beside the deleted original: ``a.doc`` →
+  ``a.doc.locked``), an extension never seen before appearing across many folders, or
+  ransom-note file names in several folders.
+
+``hotsync sync --force`` pushes once anyway. Without a manifest (the first push) nothing
+can be compared: the push goes on and its manifest is the baseline.
+
+The entropy sample is the first 4 KiB of a file, read only for new and changed files (and
+for every file once, when the manifest is made): the cost follows what changed.
+"""
+
+import math
+import os
+import re
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from ..files import write_file_atomic
+from ..frozen import frozen
+from ..paths import STATE_FOLDER
+from ..root import Root
+
+MANIFEST_PATH = f"{STATE_FOLDER}/pushed-files"
+MANIFEST_HEADER = "# hotsync pushed-files 1: size mtime entropy name\n"
+SAMPLE_BYTES = 4096
+# Below this size an entropy sample says little (100 random bytes measure about 6.6 bits/byte).
+ENTROPY_MIN_SIZE = 1024
+HIGH_ENTROPY = 7.5  # bits per byte: encrypted or compressed content
+LOW_ENTROPY = 7.0  # documents, text, databases, most binaries
+UNKNOWN_ENTROPY = -1.0
+# "Many" files: at least this many, and at least this share of the slave's files.
+ENCRYPTED_MIN_FILES = 10
+ENCRYPTED_MIN_PERCENT = 1.0
+NEW_EXTENSION_MIN_FILES = 10
+NEW_EXTENSION_MIN_FOLDERS = 3
+RANSOM_NOTE_MIN_FOLDERS = 2
+EXAMPLES_SHOWN = 5
+_RANSOM_NOTE = re.compile(
+    r"(decrypt|ransom|recover[-_ .]*(your|my|all)?[-_ .]*files|restore[-_ .]*(your|my|all)?[-_ .]*files|"
+    r"how[-_ .]*to[-_ .]*(recover|restore|decrypt|get[-_ .]*back)|your[-_ .]*files[-_ .]*(are|were)|"
+    r"files[-_ .]*encrypted|^_?readme[-_ .]*(now|!+)|read[-_ .]*me[-_ .]*(to|for)[-_ .]*(decrypt|restore|recover))",
+    re.IGNORECASE,
+)
+
+
+@frozen
+class Entry:
+    """One file as a push sees it."""
+
+    size: int
+    mtime: str
+    entropy: float = UNKNOWN_ENTROPY
+
+
+@frozen
+class BrakeVerdict:
+    """What the brake found; ``reasons`` empty: the push may go."""
+
+    files_before: int
+    deleted: int
+    rewritten: int
+    added: int
+    reasons: Tuple[str, ...]
+    examples: Tuple[str, ...]
+
+    @property
+    def paused(self) -> bool:
+        return bool(self.reasons)
+
+    def message(self) -> str:
+        """The status line: the reasons with their numbers, then a few examples."""
+        text = "paused: suspected mass change: " + "; ".join(self.reasons)
+        if self.examples:
+            text += " (e.g. " + ", ".join(self.examples) + ")"
+        return text + ". Nothing was sent; check the master's data, then run 'hotsync sync --force' to push anyway"
+
+
+@frozen
+class Scan:
+    """The files the push would consider now, with what the manifest knew of each."""
+
+    files: Dict[str, Entry]
+    error: str = ""
+
+
+def scan_command(include_file: Path, exclude_file: Path, guard_file: Optional[Path], source: str,
+                 empty_folder: Path) -> List[str]:
+    """A local dry run into an empty folder: every file the push would consider, with size and time.
+
+    ``--out-format`` escapes ``%l`` (size), ``%M`` (modification time) and ``%n`` (name) are
+    in rsync 3.1.2; no option newer than that is used.
+    """
+    argv = ["rsync", "-r", "-a", "--dry-run", "--out-format=%i %l %M %n", f"--files-from={include_file}"]
+    if guard_file is not None:
+        argv.append(f"--filter=merge {guard_file}")
+    argv += [f"--exclude-from={exclude_file}", source, str(empty_folder).rstrip("/") + "/"]
+    return argv
+
+
+def scan_files(argv: Sequence[str]) -> Scan:
+    """Run the scan; regular files only, keyed by their name relative to the source."""
+    environment = dict(os.environ, LC_ALL="C")
+    try:
+        process = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, env=environment)
+    except OSError as error:
+        return Scan({}, f"cannot start rsync: {error.strerror}")
+    output, error_output = process.communicate()
+    # 23/24: a file vanished or could not be read while listing; the rest is still a fair picture.
+    if process.returncode not in (0, 23, 24):
+        last = error_output.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
+        return Scan({}, f"the brake's scan failed (rsync exit {process.returncode}): {last[0]}")
+    return Scan(parse_scan(output.decode("utf-8", "surrogateescape")))
+
+
+def parse_scan(output: str) -> Dict[str, Entry]:
+    files = {}
+    for line in output.splitlines():
+        if not line.startswith(">f"):
+            continue
+        parts = line.split(" ", 3)
+        if len(parts) == 4 and parts[1].isdigit():
+            files[parts[3]] = Entry(int(parts[1]), parts[2])
+    return files
+
+
+def read_manifest(root: Root) -> Optional[Dict[str, Entry]]:
+    """The last completed push's files; None when there is none (or it cannot be read)."""
+    try:
+        text = root.path(MANIFEST_PATH).read_text("utf-8", "surrogateescape")
+    except OSError:
+        return None
+    if not text.startswith(MANIFEST_HEADER):
+        return None
+    files = {}
+    for line in text[len(MANIFEST_HEADER):].splitlines():
+        parts = line.split(" ", 3)
+        if len(parts) == 4:
+            try:
+                files[parts[3]] = Entry(int(parts[0]), parts[1], float(parts[2]))
+            except ValueError:
+                continue
+    return files
+
+
+def write_manifest(root: Root, files: Dict[str, Entry]) -> None:
+    lines = [f"{entry.size} {entry.mtime} {entry.entropy:.2f} {name}\n" for name, entry in files.items()]
+    content = (MANIFEST_HEADER + "".join(lines)).encode("utf-8", "surrogateescape")
+    write_file_atomic(root.path(MANIFEST_PATH), content, mode=0o600, durable=False)
+
+
+_ESCAPE = re.compile(r"\\#([0-7]{3})")
+
+
+def real_name(name: str) -> str:
+    """rsync's output name with its ``\\#ooo`` escapes undone."""
+    return _ESCAPE.sub(lambda found: chr(int(found.group(1), 8)), name)
+
+
+def sample_entropy(path: Path, size: int) -> float:
+    """Shannon entropy (bits per byte) of the first 4 KiB; unknown for small or unreadable files."""
+    if size < ENTROPY_MIN_SIZE:
+        return UNKNOWN_ENTROPY
+    try:
+        with open(str(path), "rb") as stream:
+            data = stream.read(SAMPLE_BYTES)
+    except OSError:
+        return UNKNOWN_ENTROPY
+    if len(data) < ENTROPY_MIN_SIZE:
+        return UNKNOWN_ENTROPY
+    total = len(data)
+    return -sum(count / total * math.log2(count / total) for count in Counter(data).values())
+
+
+def with_entropy(source: Path, scanned: Dict[str, Entry], manifest: Dict[str, Entry]) -> Dict[str, Entry]:
+    """The scan with each file's entropy: the manifest's where the file is unchanged, else sampled."""
+    result = {}
+    for name, entry in scanned.items():
+        known = manifest.get(name)
+        if known is not None and known.size == entry.size and known.mtime == entry.mtime:
+            result[name] = known
+        else:
+            result[name] = Entry(entry.size, entry.mtime, sample_entropy(source / real_name(name), entry.size))
+    return result
+
+
+def under_roots(name: str, roots: Sequence[str]) -> bool:
+    """Whether ``name`` (relative to the source) lies under one of the include entries ``roots``."""
+    path = "/" + name
+    for entry in roots:
+        bare = entry.rstrip("/")
+        if not bare or path == bare or path.startswith(bare + "/"):
+            return True
+    return False
+
+
+def extension(name: str) -> str:
+    base = name.rsplit("/", 1)[-1]
+    stem, dot, suffix = base.rpartition(".")
+    return suffix.lower() if dot and stem and 0 < len(suffix) <= 16 else ""
+
+
+def judge(
+    before: Dict[str, Entry],
+    now: Dict[str, Entry],
+    includes: Sequence[str],
+    max_delete_percent: int,
+    max_rewrite_percent: int,
+) -> BrakeVerdict:
+    """Compare the files now with the last push's; the verdict names every trait it found."""
+    deleted = [name for name in before if name not in now and under_roots(name, includes)]
+    added = [name for name in now if name not in before]
+    rewritten = [name for name in now if name in before and
+                 (now[name].size, now[name].mtime) != (before[name].size, before[name].mtime)]
+    total = len(before)
+    reasons: List[str] = []
+    examples: List[str] = []
+    if total and max_delete_percent < 100 and len(deleted) * 100 > total * max_delete_percent:
+        reasons.append(f"{len(deleted)} of {total} files would be deleted on the slave "
+                       f"(more than MaxDeletePercent {max_delete_percent} %)")
+        examples += ["deleted /" + name for name in deleted[:2]]
+    if total and max_rewrite_percent < 100 and len(rewritten) * 100 > total * max_rewrite_percent:
+        reasons.append(f"{len(rewritten)} of {total} files would be rewritten "
+                       f"(more than MaxRewritePercent {max_rewrite_percent} %)")
+        examples += ["rewritten /" + name for name in rewritten[:2]]
+    encrypted = encrypted_rewrites(before, now, rewritten, added, set(deleted))
+    if len(encrypted) >= max(ENCRYPTED_MIN_FILES, total * ENCRYPTED_MIN_PERCENT / 100):
+        reasons.append(f"{len(encrypted)} files now have random-looking (encrypted?) content where they had "
+                       "ordinary content")
+        examples += ["encrypted? /" + name for name in encrypted[:2]]
+    reasons += new_extension_reasons(before, added, examples)
+    notes = [name for name in added if _RANSOM_NOTE.search(name.rsplit("/", 1)[-1])]
+    note_folders = {name.rpartition("/")[0] for name in notes}
+    if len(note_folders) >= RANSOM_NOTE_MIN_FOLDERS:
+        reasons.append(f"{len(notes)} new files named like ransom notes in {len(note_folders)} folders")
+        examples += ["note /" + name for name in notes[:2]]
+    shown = tuple(real_name(example) for example in examples[:EXAMPLES_SHOWN])
+    return BrakeVerdict(total, len(deleted), len(rewritten), len(added), tuple(reasons), shown)
+
+
+def encrypted_rewrites(before: Dict[str, Entry], now: Dict[str, Entry], rewritten: Sequence[str],
+                       added: Sequence[str], deleted: "set") -> List[str]:
+    """Files whose content went from low to high entropy: rewritten in place, or written under a
+    new name (``a.doc.locked``, ``a.locked``) beside a deleted original."""
+    found = [name for name in rewritten if _turned_random(before[name], now[name])]
+    by_stem = {name.rpartition(".")[0]: name for name in deleted if "." in name.rsplit("/", 1)[-1]}
+    for name in added:
+        original = _deleted_original(name, deleted, by_stem)
+        if original and _turned_random(before[original], now[name]):
+            found.append(name)
+    return found
+
+
+def _turned_random(old: Entry, new: Entry) -> bool:
+    return 0 <= old.entropy < LOW_ENTROPY and new.entropy >= HIGH_ENTROPY
+
+
+def _deleted_original(name: str, deleted: "set", by_stem: Dict[str, str]) -> str:
+    """The deleted file this new one replaces under another extension, or ""."""
+    head, dot, _ = name.rpartition(".")
+    if not dot or "/" in name[len(head):]:
+        return ""
+    if head in deleted:
+        return head  # a.doc -> a.doc.locked
+    return by_stem.get(head, "")  # a.doc -> a.locked
+
+
+def new_extension_reasons(before: Dict[str, Entry], added: Sequence[str], examples: List[str]) -> List[str]:
+    """An extension no file had at the last push, now on many new files across many folders."""
+    known = {extension(name) for name in before}
+    files_by_extension: Dict[str, List[str]] = {}
+    for name in added:
+        suffix = extension(name)
+        if suffix and suffix not in known:
+            files_by_extension.setdefault(suffix, []).append(name)
+    reasons = []
+    for suffix, names in sorted(files_by_extension.items()):
+        folders = {name.rpartition("/")[0] for name in names}
+        if len(names) >= NEW_EXTENSION_MIN_FILES and len(folders) >= NEW_EXTENSION_MIN_FOLDERS:
+            reasons.append(f"a new extension '.{suffix}' on {len(names)} new files in {len(folders)} folders")
+            examples += ["new /" + name for name in names[:2]]
+    return reasons
+
+
+def manifest_after_push(
+    before: Optional[Dict[str, Entry]], now: Dict[str, Entry], protected: Sequence[str]
+) -> Dict[str, Entry]:
+    """What the slave holds after a completed push: the files sent, plus the last manifest's files
+    the push leaves alone on the slave (under a protected root: kept out of the push)."""
+    result = dict(now)
+    if before:
+        for name, entry in before.items():
+            if name not in result and protected and under_roots(name, protected):
+                result[name] = entry
+    return result

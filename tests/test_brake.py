@@ -1,0 +1,133 @@
+"""The brake: a push that looks like ransomware or a wipe is paused before one byte is sent."""
+
+import json
+import re
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+from hotsync.runtime.brake import Entry, judge
+from hotsync.runtime.status import STATUS_PATH
+from sync_hosts import host_pair, tree_digest  # noqa: F401  (fixture)
+from test_sync_notify import mailbox  # noqa: F401  (fixture)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.tree import TreeShape, apply_change, file_path, generate_tree, undo_change  # noqa: E402
+
+pytestmark = pytest.mark.e2e
+
+SHAPE = TreeShape(files=1000, total_mib=8, files_per_folder=50)
+
+
+def office_on_master(pair) -> Path:
+    data = pair.on_master("/srv/office")
+    generate_tree(data, SHAPE)
+    pair.include_on_master("/srv/office")
+    return data
+
+
+def encrypt(data: Path, share: float, rename: bool, seed: int = 7) -> int:
+    """What ransomware does: random bytes over ``share`` of the files, renamed ``*.locked`` or not."""
+    chooser = random.Random(seed)
+    numbers = chooser.sample(range(SHAPE.files), int(SHAPE.files * share))
+    for number in numbers:
+        path = file_path(data, number, SHAPE)
+        scrambled = chooser.randbytes(path.stat().st_size)
+        if rename:
+            path.unlink()
+            path = path.with_name(path.name + ".locked")
+        path.write_bytes(scrambled)
+    return len(numbers)
+
+
+def status_of(pair) -> dict:
+    return json.loads(pair.on_master(STATUS_PATH).read_text())
+
+
+def test_ordinary_one_percent_cycles_never_pause_the_push(host_pair, hotsync, tmp_path):
+    pair = host_pair
+    data = office_on_master(pair)
+    assert hotsync("--root", pair.master).code == 0
+    for _ in range(5):
+        apply_change(data, tmp_path / "stash", SHAPE, 1.0)
+        changed = hotsync("--root", pair.master)
+        assert changed.code == 0, changed.err
+        undo_change(data, tmp_path / "stash", SHAPE, 1.0)
+        restored = hotsync("--root", pair.master)
+        assert restored.code == 0, restored.err
+
+
+def test_files_encrypted_and_renamed_pause_the_push_with_nothing_sent_until_forced(host_pair, hotsync, mailbox):
+    pair = host_pair
+    pair.change_master_plan(notify="admin@example.com")
+    data = office_on_master(pair)
+    assert hotsync("--root", pair.master).code == 0
+    before = tree_digest(pair.on_slave("/srv/office"))
+    encrypted = encrypt(data, 0.30, rename=True)
+
+    paused = hotsync("--root", pair.master)
+
+    assert paused.code == 3
+    assert "paused: suspected mass change" in paused.err
+    assert re.search(rf"{encrypted} of 10\d\d files would be deleted on the slave", paused.err)
+    assert "a new extension '.locked'" in paused.err
+    assert "random-looking (encrypted?) content" in paused.err
+    assert "hotsync sync --force" in paused.err
+    assert tree_digest(pair.on_slave("/srv/office")) == before, "not one byte reached the slave"
+    status = status_of(pair)
+    assert status["result"] == "paused" and status["brake"]["deleted"] == encrypted
+    (recipients, content), = mailbox.messages
+    assert "Subject: HotSync paused a push on" in content and ".locked" in content
+    shown = hotsync("--root", pair.master, "status")
+    assert "paused" in shown.out + shown.err
+
+    assert hotsync("--root", pair.master).code == 3, "the brake holds until the admin forces a push"
+    forced = hotsync("--root", pair.master, "--force")
+    assert forced.code == 0, forced.err
+    assert len(list(pair.on_slave("/srv/office").rglob("*.locked"))) == encrypted
+    assert hotsync("--root", pair.master).code == 0, "after a forced push the new state is the baseline"
+
+
+def test_files_encrypted_in_place_pause_the_push(host_pair, hotsync):
+    pair = host_pair
+    data = office_on_master(pair)
+    assert hotsync("--root", pair.master).code == 0
+    before = tree_digest(pair.on_slave("/srv/office"))
+    encrypt(data, 0.15, rename=False)  # below MaxRewritePercent: only the content gives it away
+
+    paused = hotsync("--root", pair.master)
+
+    assert paused.code == 3, paused.out + paused.err
+    assert "random-looking (encrypted?) content" in paused.err
+    assert "MaxRewritePercent" not in paused.err
+    assert tree_digest(pair.on_slave("/srv/office")) == before
+
+
+def test_ransom_notes_in_several_folders_pause_the_push_and_a_dry_run_says_so(host_pair, hotsync):
+    pair = host_pair
+    data = office_on_master(pair)
+    assert hotsync("--root", pair.master).code == 0
+    for folder in sorted(path for path in data.rglob("folder-*"))[:3]:
+        (folder / "HOW_TO_DECRYPT_FILES.txt").write_text("pay us\n")
+
+    preview = hotsync("--root", pair.master, "--dry-run")
+    assert preview.code == 0
+    assert "the brake would pause this push" in preview.out and "ransom notes in 3 folders" in preview.out
+
+    paused = hotsync("--root", pair.master)
+    assert paused.code == 3
+    assert "3 new files named like ransom notes in 3 folders" in paused.err
+    assert not list(pair.on_slave("/srv/office").rglob("HOW_TO_DECRYPT*"))
+
+
+def test_a_rewrite_of_most_files_pauses_at_the_setting():
+    before = {f"d/f{number}.txt": Entry(100, "t0", 4.0) for number in range(100)}
+    now = dict(before)
+    for number in range(40):
+        now[f"d/f{number}.txt"] = Entry(100, "t1", 4.0)  # rewritten, still ordinary content
+    assert judge(before, now, ["/d"], 20, 50).reasons == ()
+    verdict = judge(before, now, ["/d"], 20, 30)
+    assert verdict.reasons == ("40 of 100 files would be rewritten (more than MaxRewritePercent 30 %)",)
+    assert verdict.paused
