@@ -29,6 +29,8 @@ COMMANDS = {
     "explain": ("explain", "say whether a path is synced, and why"),
     "slave": ("slave", "slave upkeep: reinstall packages, fix permissions"),
     "promote": ("promote", "make this slave the master"),
+    "restore-points": ("restore_points", "the restore points this slave keeps, one per push"),
+    "restore": ("restore", "a file or folder as it was at a restore point (slave)"),
     "api": ("api", "one call of the web API (Cockpit): JSON on stdin and stdout"),
     "demo": ("demo", "two sandbox hosts on loopback: sync, fail, promote, report"),
 }

@@ -182,6 +182,7 @@ class Plan:
     master_host: str = ""
     schedules: Dict[str, str] = field(default_factory=dict)  # job -> cron expression
     compress: bool = False
+    restore_points: bool = True  # the slave keeps each push's replaced versions (runtime/points.py)
     transport: Transport = field(default_factory=Transport)
     limits: Limits = field(default_factory=Limits)
     plugin_dir: str = paths.PLUGIN_FOLDER

@@ -40,6 +40,7 @@ BENIGN = {
     ("hotsync", "BwLimit"): "",
     ("hotsync", "MaxDeletePercent"): "20",
     ("hotsync", "MaxRewritePercent"): "30",
+    ("hotsync", "RestorePoints"): "enabled",
     ("hotsync", "IoTimeout"): "600",
     ("hotsync", "NotifyTo"): "root@localhost",
     ("hotsync", "PromotionGeneration"): "0",

@@ -45,11 +45,15 @@ def test_the_default_command_line(master):
     argv = build_push_command(master, master_plan(), Path("/w/inc"), Path("/w/exc"))
     assert argv == [
         "rsync", "-r", "-a", "-H", "-A", "--delete-delay", "--info=del", "--files-from=/w/inc", "--exclude-from=/w/exc",
+        # the slave keeps what the push replaces or deletes: its restore point
+        "--backup", "--backup-dir=var/lib/nethserver/hotsync/restore-points/incoming",
         "--timeout=600", f"--password-file={master.base}/etc/hotsync/rsync.password", "--sockopts=TCP_NODELAY",
         "--stats",
         f"{master.base}/", "rsync://hotsyncuser@127.0.0.1:1873/hotsync/",
     ]
     assert not any("secret" in argument for argument in argv)
+    without_points = build_push_command(master, master_plan(restore_points=False), Path("/w/inc"), Path("/w/exc"))
+    assert [argument for argument in argv if "backup" not in argument] == without_points
 
 
 def test_a_bandwidth_cap_is_passed_in_kib_per_second(master):
@@ -232,5 +236,5 @@ def test_the_slave_refuses_no_option_a_push_uses(master):
     short_flags = {flag for argv in forms for argument in argv if argument.startswith("-") and not argument.startswith("--")
                    for flag in argument[1:]}
     assert long_names and not long_names & set(REFUSED_RSYNC_OPTIONS)
-    # the one-letter forms of refused options: --backup, --temp-dir, --keep-dirlinks, --partial (-P)
-    assert not short_flags & set("bTKP")
+    # the one-letter forms of refused options: --temp-dir, --keep-dirlinks, --partial (-P)
+    assert not short_flags & set("TKP")

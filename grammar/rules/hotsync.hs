@@ -24,6 +24,8 @@ global {
     sync_interval  = setting hotsync.SyncInterval default 15
     # The most a push sends, in KiB/s (rsync --bwlimit), for a slave across a slow link; empty: no cap.
     bwlimit        = setting hotsync.BwLimit default ""
+    # The slave keeps a restore point per push (see the README): enabled or disabled.
+    restore_points = setting hotsync.RestorePoints default enabled
     max_delete     = setting hotsync.MaxDeletePercent default 20%
     # The brake pauses a push that would rewrite more of the synced files (see the README).
     max_rewrite    = setting hotsync.MaxRewritePercent default 30%

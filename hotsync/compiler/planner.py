@@ -47,6 +47,7 @@ def build_plan(program: model.Program, resolved: ResolvedSettings, database, dig
         master_host=values["master_host"],
         schedules=dict(resolved.schedules),
         compress=values["compress"],
+        restore_points=values["restore_points"],
         transport=planned.Transport(
             tunnel_port=values["tunnel_port"], rsync_port=values["rsync_port"], user=values["user"],
             auth=tunnel_auth.mode, auth_chosen_by=tunnel_auth.chosen_by,

@@ -24,12 +24,14 @@ from .tunnel_auth import tls_version_option
 
 PSK_IDENTITY = "hotsync"
 # rsync options the slave's daemon refuses: no push of HotSync uses them (see
-# runtime/push.py), and each would let a client write outside the pushed paths (backups,
-# link or compare folders, temporary folders, links followed on the slave), leave
+# runtime/push.py), and each would let a client write outside the pushed paths (link or
+# compare folders, temporary folders, links followed on the slave), leave
 # half-written files (the slave keeps every file whole), or rewrite owners and modes the
-# master did not send. Every name exists in rsync 3.1.2's daemon.
+# master did not send. Every name exists in rsync 3.1.2's daemon. ``--backup`` and
+# ``--backup-dir`` are allowed (their folder lies in the module like any pushed path):
+# the restore points (runtime/points.py) are made with them.
 REFUSED_RSYNC_OPTIONS = (
-    "remove-source-files", "remove-sent-files", "backup", "backup-dir", "suffix",
+    "remove-source-files", "remove-sent-files", "suffix",
     "link-dest", "copy-dest", "compare-dest", "temp-dir", "partial", "partial-dir",
     "inplace", "append", "append-verify", "write-batch", "only-write-batch", "read-batch",
     "keep-dirlinks", "chown", "usermap", "groupmap", "chmod", "fake-super", "super",

@@ -299,6 +299,8 @@ GLOBAL_SETTINGS = {
     "role": SettingKind(check_role, "", "this host's role"),
     "status": SettingKind(check_switch, "enabled", "whether HotSync runs at all"),
     "databases": SettingKind(check_switch, "enabled", "whether database dumps are synced"),
+    "restore_points": SettingKind(check_switch, "enabled",
+                                  "whether the slave keeps a restore point per push (the replaced versions)"),
     "compress": SettingKind(check_switch, "off", "rsync compression (costly on a LAN)"),
     "sync_interval": SettingKind(check_interval, str(DEFAULT_INTERVAL_MINUTES),
                                  "minutes between two pushes (the master's sync schedule, unless the rules set one)"),

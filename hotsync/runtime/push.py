@@ -38,6 +38,7 @@ from ..root import Root
 from ..tool_versions import at_least
 from .diagnose import explain_push_failure, tunnel_log_since, tunnel_log_size
 from .fence import own_generation, refusal_reason
+from .points import backup_options
 
 # --info=del lists each deletion: the only count a receiving rsync 3.1.2 gives (see parse_stats).
 RSYNC_TREE_OPTIONS = ("-r", "-a", "-H", "-A", "--delete-delay", "--info=del")
@@ -135,6 +136,8 @@ def build_push_command(
     if plan.limits.bwlimit:
         # A bare number is KiB/s in every rsync (units came in 3.1.0): the plan keeps KiB/s.
         argv.append(f"--bwlimit={plan.limits.bwlimit}")
+    if plan.restore_points and not dry_run:
+        argv += backup_options()
     argv += [f"--timeout={plan.limits.io_timeout}", f"--password-file={root.path(plan.transport.password_file)}"]
     argv += [RSYNC_SOCKET_OPTIONS, "--stats"]
     if dry_run:

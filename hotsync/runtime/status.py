@@ -123,16 +123,26 @@ def stamp_marker_command(root: Root, environment: Mapping[str, str] = os.environ
         return 0
     from .metrics import write_metrics  # metrics reads this module
 
+    now = time.time()
     try:
-        now = time.time()
         stamp_marker(root, _master_host(root), rsync_exit, now,
                      lambda marker: write_metrics(root, now=now, check_readiness=False, record=marker))
     except Exception as error:  # noqa: BLE001 - whatever it is, the log is the only place to say it
-        try:
-            append_log(root, f"could not write the sync marker: {error}")
-        except OSError:
-            pass
+        _log_quietly(root, f"could not write the sync marker: {error}")
+    try:
+        from .points import seal_point  # the restore point of this push (when its master made one)
+
+        seal_point(root, rsync_exit, now)
+    except Exception as error:  # noqa: BLE001 - as above
+        _log_quietly(root, f"could not make the restore point: {error}")
     return 0
+
+
+def _log_quietly(root: Root, text: str) -> None:
+    try:
+        append_log(root, text)
+    except OSError:
+        pass
 
 
 def _master_host(root: Root) -> str:

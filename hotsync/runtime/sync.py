@@ -25,7 +25,17 @@ from ..host import host_for
 from ..plan import Action, Plan
 from ..root import Root
 from .backup import make_config_backup
-from .brake import BrakeVerdict, judge, manifest_after_push, read_manifest, scan_command, scan_files, with_entropy, write_manifest
+from .brake import (
+    BrakeVerdict,
+    judge,
+    manifest_after_push,
+    read_manifest,
+    real_name,
+    scan_command,
+    scan_files,
+    with_entropy,
+    write_manifest,
+)
 from .conditions import InstalledPackages
 from .dumps import DumpResult, make_dumps
 from .failure import failure_recorded
@@ -35,6 +45,7 @@ from .lists import SyncLists, build_lists, excludes_that_can_match, split_existi
 from .lock import hold_sync_lock
 from .metrics import write_metrics
 from .notify import send_failure_mail
+from .points import PUSH_ADDED_PATH, write_push_added
 from .push import PushResult, build_push_command, push_tree, source_folder
 from .status import append_log, iso_time, read_status, stored_count, write_last_sync, write_status
 
@@ -120,6 +131,8 @@ def _run_steps(root: Root, plan: Plan, dry_run: bool, force_delete: bool, progre
                                 plan.limits.max_delete_percent, force_delete)
         errors += decision.reasons
         includes = _without_protected(existing, decision)
+        if plan.restore_points and not dry_run:
+            includes = includes + [PUSH_ADDED_PATH]
         list_files = _write_push_lists(workdir, lists, includes, decision)
         before = read_manifest(root)
         now, verdict, scan_error = _brake(root, plan, workdir, list_files, includes, before, force_delete)
@@ -128,6 +141,8 @@ def _run_steps(root: Root, plan: Plan, dry_run: bool, force_delete: bool, progre
             warnings.append("the brake would pause this push: " + verdict.message())
         elif verdict is not None and verdict.paused and not force:
             return _pause(root, plan, previous, started, verdict, dumps, backup_message, warnings)
+        if plan.restore_points and not dry_run:
+            write_push_added(root, [real_name(name) for name in now if before is None or name not in before])
         push = _push(root, plan, list_files, decision, dry_run, progress_stream)
         if push.completed and not dry_run and not scan_error:
             write_manifest(root, manifest_after_push(before, now, decision.protected_roots))
