@@ -11,7 +11,6 @@ import pytest
 from hotsync.runtime.brake import Entry, judge
 from hotsync.runtime.status import STATUS_PATH
 from sync_hosts import host_pair, tree_digest  # noqa: F401  (fixture)
-from test_sync_notify import mailbox  # noqa: F401  (fixture)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.tree import TreeShape, apply_change, file_path, generate_tree, undo_change  # noqa: E402
