@@ -1,19 +1,19 @@
 """The brake: a push that looks like ransomware or a wipe is paused before one byte is sent."""
 
 import json
-import re
 import random
+import re
 import sys
 from pathlib import Path
 
 import pytest
+from sync_hosts import host_pair, tree_digest
 
 from hotsync.runtime.brake import Entry, judge
 from hotsync.runtime.status import STATUS_PATH
-from sync_hosts import host_pair, tree_digest  # noqa: F401  (fixture)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.tree import TreeShape, apply_change, file_path, generate_tree, undo_change  # noqa: E402
+from bench.tree import TreeShape, apply_change, file_path, generate_tree, undo_change
 
 pytestmark = pytest.mark.e2e
 

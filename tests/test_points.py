@@ -7,8 +7,16 @@ import random
 from pathlib import Path
 
 from hotsync.root import Root
-from hotsync.runtime.points import (INCOMING_FOLDER, PUSH_ADDED_PATH, drop_point, kept_by_grid, list_points,
-                                    restore, seal_point, Point)
+from hotsync.runtime.points import (
+    INCOMING_FOLDER,
+    PUSH_ADDED_PATH,
+    Point,
+    drop_point,
+    kept_by_grid,
+    list_points,
+    restore,
+    seal_point,
+)
 
 HOUR = 3600
 

@@ -4,8 +4,7 @@ import json
 import time
 
 import pytest
-
-from sync_hosts import host_pair, tree_digest  # noqa: F401  (fixture)
+from sync_hosts import host_pair, tree_digest
 from test_brake import encrypt, office_on_master
 
 pytestmark = pytest.mark.e2e
