@@ -23,6 +23,7 @@ import pytest
 from fake_tools import install_recording_restore_config, recorded_calls
 from hotsync.demo import MAIL_STORE, SHARED_FOLDER, write_office_files
 from hotsync.root import Root
+from hotsync.runtime.backup import ARCHIVE_PATH
 from hotsync.runtime.lock import hold_sync_lock
 from hotsync.runtime.promote import LOADED_DUMPS_FOLDER, STATE_PATH
 from support.namespaces import run
@@ -607,3 +608,87 @@ def test_a_restore_uses_the_connection_of_its_own_rule(make_host):
 
     assert [(step.dump_targets, step.connection) for step in restores] == [
         (("/var/lib/nethserver/backup/mysql/shop.dump",), {"socket": "/srv/db/mysql.sock", "user": "root"})]
+
+
+# ----------------------------------------------------------------------------- 11. ransomware on the master
+
+
+def points_on(slave, count: int) -> list:
+    """The slave's restore points once it has ``count`` (its daemon seals each just after the push)."""
+    points: list = []
+
+    def enough() -> bool:
+        nonlocal points
+        points = json.loads(slave.run("restore-points", "--json").out or "[]")
+        return len(points) >= count
+
+    assert wait_until(enough, 15, 0.1), f"the slave has {len(points)} restore point(s), not {count}"
+    return points
+
+
+def encrypt_the_shares(host) -> int:
+    """What ransomware does: every file of the office share overwritten with random bytes and
+    renamed ``*.locked``, and a note in each folder."""
+    count = 0
+    for path in sorted(host.path("/srv/office").rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            scrambled = os.urandom(max(path.stat().st_size, 2048))
+            path.unlink()
+            path.with_name(path.name + ".locked").write_bytes(scrambled)
+            count += 1
+    for folder in ("/srv/office", "/srv/office/reports/2024"):
+        host.write(f"{folder}/HOW_TO_DECRYPT_FILES.txt", "send bitcoin\n")
+    return count
+
+
+def test_ransomware_on_the_master_is_paused_and_undone_by_restore_points_and_promotion_at_a_point(hosts, tmp_path):
+    pair = hosts
+    make_office_data(pair.master)
+    assert pair.sync().code == 0
+    first, = points_on(pair.slave, 1)
+    before, rows = pair.synced_files(pair.slave), pair.database_contents(pair.master)
+    backup_before = file_digest(pair.slave.path(ARCHIVE_PATH))
+
+    # The master is hit: its shares encrypted, while its databases and configuration go on changing.
+    time.sleep(1.1)  # the next point has a time of its own
+    encrypted = encrypt_the_shares(pair.master)
+    pair.master.databases.mariadb.query("INSERT INTO orders VALUES (99, 9, 'ransom')", pair.mysql_database)
+    pair.master.admin("config", "setprop", "hotsync", "NotifyTo", "ransomed@example.com")
+    paused = pair.sync()
+    assert paused.code == 3, paused.err
+    assert "paused: suspected mass change" in paused.err and "ransom notes" in paused.err
+    assert pair.synced_files(pair.slave) == before, "not one byte reached the slave"
+
+    forced = pair.sync("--force")
+    assert forced.code == 0, forced.err
+    second = points_on(pair.slave, 2)[-1]
+    assert len(list(pair.slave.path("/srv/office").rglob("*.locked"))) == encrypted
+    assert second["added"] >= encrypted and second["removed"] >= encrypted
+
+    # Without the master: one folder back beside the damage, then everything, then a promotion to the point.
+    copy = pair.slave.run("restore", "/srv/office", "--at", first["time"], "--to", str(tmp_path / "restored"))
+    assert copy.code == 0, copy.err
+    office = {name: entry for name, entry in before.items() if name.startswith("/srv/office/") and entry[0] == "file"}
+    assert {name: file_digest(tmp_path / "restored" / name[len("/srv/"):]) for name in office} == \
+        {name: entry[2] for name, entry in office.items()}
+    install_recording_restore_config(pair.slave.root)
+    pair.power_off_master()
+    preview = pair.slave.run("--at", first["time"], "--dry-run", program="hotsync-promote")
+    assert "Would go back to the restore point of " + first["time"] in preview.out, preview.out + preview.err
+    assert len(list(pair.slave.path("/srv/office").rglob("*.locked"))) == encrypted, "a dry run changes nothing"
+
+    promoted = pair.slave.run("--yes", "--network", "continue", "--at", first["time"], program="hotsync-promote")
+    assert promoted.code == 0, promoted.out + promoted.err
+    assert f"go back to the restore point at {first['time']}: went back" in promoted.out
+    assert not list(pair.slave.path("/srv/office").rglob("*.locked"))
+    assert not list(pair.slave.path("/srv/office").rglob("HOW_TO_DECRYPT*"))
+    dumps = loaded_dumps(before)
+    now = pair.synced_files(pair.slave)
+    assert {name: entry for name, entry in now.items() if name not in dumps} == \
+        {name: entry for name, entry in before.items() if name not in dumps}, "the old files"
+    for name, entry in dumps.items():
+        if entry[0] == "file":
+            assert file_digest(pair.slave.path(LOADED_DUMPS_FOLDER + name)) == entry[2], "the old dumps"
+    assert pair.database_contents(pair.slave) == rows, "the databases as they were at the point"
+    assert file_digest(pair.slave.path(ARCHIVE_PATH)) == backup_before, "the old configuration backup"
+    assert recorded_calls(pair.slave.root) == ["restore-config --no-reinstall"]

@@ -1,5 +1,5 @@
-"""``hotsync-promote [--yes] [--network restore|keep|stop|continue] [--remap-interfaces M=T,…]``:
-make this slave the master.
+"""``hotsync-promote [--yes] [--network restore|keep|stop|continue] [--remap-interfaces M=T,…] [--at TIME]
+[--check|--dry-run]``: make this slave the master (``--at``: as it was at a restore point).
 
 Asks for confirmation (``--yes`` answers it). The promoted host takes the master's network
 configuration unless ``--network keep`` (and stops before any change when the master's
@@ -24,6 +24,7 @@ from ..plan import load_plan
 from ..root import Root
 from ..runtime.health import network_check
 from ..runtime.lock import hold_sync_lock
+from ..runtime.points import point_for, rewind
 from ..runtime.promote import (
     LOADED_DUMPS_FOLDER,
     NETWORK_CHOICES,
@@ -67,6 +68,11 @@ def build_parser() -> CommandParser:
     parser.add_argument("--check", action="store_true",
                         help="print the steps a promotion would run and what would block it now, changing nothing "
                              "(exit 1 when something would)")
+    parser.add_argument("--at", metavar="TIME", default="",
+                        help="first take the synced files, dumps and configuration backup back to the last restore "
+                             "point at or before TIME (see 'hotsync restore-points'), then promote")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="like --check, and with --at say how many files going back would restore or remove")
     parser.add_argument("--remap-interfaces", metavar="MASTER_CARD=THIS_CARD[,…]", type=parse_remap, default=(),
                         help="take the master's network onto cards named otherwise here: each card of the "
                              "master gets the roles and addresses on the card named after '='")
@@ -96,7 +102,12 @@ def main(root: Root, argv: List[str], ask: Callable[[str], str] = input) -> int:
                          "this host's: choose one")
     plan = load_plan(root)
     check_can_promote(root, plan)
-    if options.check:
+    if options.at:
+        point_for(root, options.at)  # no such point: stop before any change
+    if options.check or options.dry_run:
+        if options.at:
+            preview = rewind(root, options.at, dry_run=True)
+            print(preview[0].upper() + preview[1:] + ".")
         return print_check(root, plan, options)
     resuming = promotion_in_progress(root)
     if not options.yes and not confirm(root, resuming, ask):
@@ -110,7 +121,7 @@ def main(root: Root, argv: List[str], ask: Callable[[str], str] = input) -> int:
     check_network_can_be_taken(root, planned_state(root, network, options.remap_interfaces))  # before the lock file too
     # The slave's upkeep takes the same lock: it never runs beside the promotion.
     with hold_sync_lock(root, waiting=lambda: print("Waiting for the slave's upkeep (hotsync-slave) to end...", flush=True)):
-        report = promote(root, network, announce=print, remap=options.remap_interfaces)
+        report = promote(root, network, announce=print, remap=options.remap_interfaces, at=options.at)
     print_summary(report, root)
     return EXIT_OK
 
@@ -123,7 +134,7 @@ def print_check(root: Root, plan, options) -> int:
     network = options.network or "restore"
     done = read_state(root).get("done", {}) if promotion_in_progress(root) else {}
     print(f"A promotion now would run these steps (network: {network}):")
-    for number, step in enumerate(promotion_steps(root, plan, network, options.remap_interfaces), 1):
+    for number, step in enumerate(promotion_steps(root, plan, network, options.remap_interfaces, options.at), 1):
         print(f"  {number}. {step.title}" + (" (done by an earlier run)" if step.key in done and not step.recheck else ""))
     checks = assess_health(root, time.time(), plan)["readiness"]["checks"]
     # The network the admin chose here, not the default the quarter-hourly check assumes.

@@ -9,7 +9,7 @@ from typing import List
 
 from ..errors import EXIT_OK, HotsyncError
 from ..root import Root
-from ..runtime.points import list_points, parse_time, point_at, restore
+from ..runtime.points import point_for, restore
 from .parsing import CommandParser
 
 DESCRIPTION = """Bring back a file or folder as it was at a restore point (see 'hotsync restore-points').
@@ -29,12 +29,7 @@ def main(root: Root, argv: List[str]) -> int:
     options = build_parser().parse_args(argv)
     if not options.path.startswith("/"):
         raise HotsyncError(f"{options.path!r} is not an absolute host path")
-    moment = parse_time(options.at)
-    if moment is None:
-        raise HotsyncError(f"cannot read the time {options.at!r} (e.g. 2026-12-01T20:15:00Z)")
-    target = point_at(list_points(root), moment)
-    if target is None:
-        raise HotsyncError(f"no restore point at or before {options.at} ('hotsync restore-points' lists them)")
+    target = point_for(root, options.at)
     to = Path(options.to).resolve() if options.to else None
     actions = restore(root, target, options.path, to, options.dry_run)
     for action in actions:

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
+from ..errors import HotsyncError
 from ..files import write_file_atomic
 from ..frozen import frozen
 from ..paths import STATE_FOLDER
@@ -263,8 +264,9 @@ class FileAtPoint:
     source: Optional[str]  # the host file holding its content then; None: it did not exist
 
 
-def files_at(root: Root, target: Point, host_path: str) -> List[FileAtPoint]:
-    """Every file under ``host_path`` now or at ``target``, with where its content at ``target`` is."""
+def files_at(root: Root, target: Point, host_path: str, unchanged_too: bool = True) -> List[FileAtPoint]:
+    """Every file under ``host_path`` now or at ``target``, with where its content at ``target`` is;
+    without ``unchanged_too`` only those a push changed since (no walk of the tree)."""
     prefix = host_path.strip("/")
     later = [point for point in list_points(root) if point.epoch > target.epoch or
              (point.epoch == target.epoch and point.name > target.name)]
@@ -279,7 +281,7 @@ def files_at(root: Root, target: Point, host_path: str) -> List[FileAtPoint]:
                 first_event.setdefault(name, str(folder / "files" / name))
     result = {}
     current = root.path("/" + prefix) if prefix else root.path("/")
-    for name in _current_files(current, root):
+    for name in (_current_files(current, root) if unchanged_too else ()):
         if _under(name, prefix) and name not in first_event and name not in OWN_FILES:
             result[name] = FileAtPoint(name, str(root.path("/" + name)))
     for name, source in first_event.items():
@@ -309,7 +311,7 @@ def restore(root: Root, target: Point, host_path: str, to: Optional[Path], dry_r
     prefix = host_path.strip("/")
     parent = prefix.rpartition("/")[0]
     actions = []
-    for entry in files_at(root, target, host_path):
+    for entry in files_at(root, target, host_path, unchanged_too=to is not None):
         if to is not None:
             destination = to / os.path.relpath(entry.name, parent or ".")
         else:
@@ -326,6 +328,25 @@ def restore(root: Root, target: Point, host_path: str, to: Optional[Path], dry_r
         if not dry_run:
             copy_file(Path(entry.source), destination)
     return actions
+
+
+def rewind(root: Root, moment_text: str, dry_run: bool = False) -> str:
+    """The whole synced tree back to the last point at or before ``moment_text`` (promotion ``--at``)."""
+    target = point_for(root, moment_text)
+    actions = restore(root, target, "/", None, dry_run)
+    verb = "would go" if dry_run else "went"
+    return f"{verb} back to the restore point of {target.describe()['time']}: {len(actions)} file(s) restored or removed"
+
+
+def point_for(root: Root, moment_text: str) -> Point:
+    """The point ``--at moment_text`` names; a ``HotsyncError`` saying why when there is none."""
+    moment = parse_time(moment_text)
+    if moment is None:
+        raise HotsyncError(f"cannot read the time {moment_text!r} (e.g. 2026-12-01T20:15:00Z)")
+    target = point_at(list_points(root), moment)
+    if target is None:
+        raise HotsyncError(f"no restore point at or before {moment_text} ('hotsync restore-points' lists them)")
+    return target
 
 
 def copy_file(source: Path, destination: Path) -> None:

@@ -65,6 +65,7 @@ from .fence import (
     writable_modules,
 )
 from .package_events import enable_package_events
+from .points import rewind
 from .slave import (
     UpkeepResult,
     apply_owner_fixes,
@@ -186,7 +187,8 @@ def data_age(root: Root) -> Optional[int]:
 # ----------------------------------------------------------------------------- the run
 
 
-def promote(root: Root, network: str, announce: Callable[[str], None], remap: Remap = ()) -> PromotionReport:
+def promote(root: Root, network: str, announce: Callable[[str], None], remap: Remap = (),
+            at: str = "") -> PromotionReport:
     """Run (or resume) the promotion with network choice ``network`` (see the module's
     docstring) and ``remap``, pairs (the master's card, this host's card) that take the
     master's network onto cards named otherwise here.
@@ -197,10 +199,10 @@ def promote(root: Root, network: str, announce: Callable[[str], None], remap: Re
     plan = load_plan(root)
     check_can_promote(root, plan)
     started = time.time()
-    state = _current_state(root, started, network, remap)
+    state = _current_state(root, started, network, remap, at)
     check_network_can_be_taken(root, state)
     write_state(root, state)
-    steps = promotion_steps(root, plan, state["network"], state_remap(state))
+    steps = promotion_steps(root, plan, state["network"], state_remap(state), state.get("at") or "")
     ran: List[Tuple[str, str]] = []
     skipped: List[str] = []
     for number, step in enumerate(steps, 1):
@@ -261,7 +263,7 @@ def _rerun_note(completed: List[Step]) -> str:
     return "; ".join(parts) or "nothing before it had completed"
 
 
-def _current_state(root: Root, now: float, network: str, remap: Remap = ()) -> Dict:
+def _current_state(root: Root, now: float, network: str, remap: Remap = (), at: str = "") -> Dict:
     """The unfinished promotion to resume, or a new one (not written yet)."""
     state = read_state(root)
     if state and not state.get("finished_epoch"):
@@ -269,9 +271,11 @@ def _current_state(root: Root, now: float, network: str, remap: Remap = ()) -> D
             state["network"] = network
         if remap:
             state["remap"] = [list(pair) for pair in remap]
+        if at:
+            state["at"] = at
         return state
     return {"started_epoch": int(now), "network": network, "remap": [list(pair) for pair in remap], "done": {},
-            "data_epoch": data_age(root)}
+            "data_epoch": data_age(root), "at": at}
 
 
 def state_remap(state: Dict) -> Remap:
@@ -336,12 +340,21 @@ def interface_names(networks: Database) -> set:
     return {key for key in networks if networks[key].type == INTERFACE_TYPE}
 
 
-def promotion_steps(root: Root, plan: Plan, network: str, remap: Remap = ()) -> List[Step]:
-    """Every step of this host's promotion, in order (see the module's docstring)."""
+def promotion_steps(root: Root, plan: Plan, network: str, remap: Remap = (), at: str = "") -> List[Step]:
+    """Every step of this host's promotion, in order (see the module's docstring).
+
+    ``at``: first take the synced files, dumps and configuration backup back to the restore
+    point of that time (``hotsync-promote --at``), so every later step works on them.
+    """
     steps = [
         Step("receiving", "stop receiving data", lambda: stop_receiving(root),
              "see /var/log/hotsync-events.log; stop the rsync daemon by hand if it still runs "
              "('hotsync services stop rsyncd')", recheck=True),
+    ]
+    if at:
+        steps.append(Step("rewind", f"go back to the restore point at {at}", lambda: rewind(root, at),
+                          "see the error; 'hotsync restore-points' lists the points this host keeps"))
+    steps += [
         Step("packages", "reinstall the master's packages", lambda: reinstall_step(root, network),
              "fix the network or the repositories, or answer 3 (continue without reinstalling packages)"),
         Step("fixperm", "fix permissions", lambda: fixperm_step(root, plan),
