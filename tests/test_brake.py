@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sync_hosts import host_pair, tree_digest
+from support.trees import tree_digest
 
 from hotsync.runtime.brake import Entry, judge
 from hotsync.runtime.status import STATUS_PATH
@@ -48,13 +48,13 @@ def status_of(pair) -> dict:
 def test_ordinary_one_percent_cycles_never_pause_the_push(host_pair, hotsync, tmp_path):
     pair = host_pair
     data = office_on_master(pair)
-    assert hotsync("--root", pair.master).code == 0
+    assert pair.sync(in_process=True).code == 0
     for _ in range(5):
         apply_change(data, tmp_path / "stash", SHAPE, 1.0)
-        changed = hotsync("--root", pair.master)
+        changed = pair.sync(in_process=True)
         assert changed.code == 0, changed.err
         undo_change(data, tmp_path / "stash", SHAPE, 1.0)
-        restored = hotsync("--root", pair.master)
+        restored = pair.sync(in_process=True)
         assert restored.code == 0, restored.err
 
 
@@ -62,11 +62,11 @@ def test_files_encrypted_and_renamed_pause_the_push_with_nothing_sent_until_forc
     pair = host_pair
     pair.change_master_plan(notify="admin@example.com")
     data = office_on_master(pair)
-    assert hotsync("--root", pair.master).code == 0
-    before = tree_digest(pair.on_slave("/srv/office"))
+    assert pair.sync(in_process=True).code == 0
+    before = tree_digest(pair.on_slave("/srv/office"), owners_and_times=True)
     encrypted = encrypt(data, 0.30, rename=True)
 
-    paused = hotsync("--root", pair.master)
+    paused = pair.sync(in_process=True)
 
     assert paused.code == 3
     assert "paused: suspected mass change" in paused.err
@@ -74,48 +74,48 @@ def test_files_encrypted_and_renamed_pause_the_push_with_nothing_sent_until_forc
     assert "a new extension '.locked'" in paused.err
     assert "random-looking (encrypted?) content" in paused.err
     assert "hotsync sync --force" in paused.err
-    assert tree_digest(pair.on_slave("/srv/office")) == before, "not one byte reached the slave"
+    assert tree_digest(pair.on_slave("/srv/office"), owners_and_times=True) == before, "not one byte reached the slave"
     status = status_of(pair)
     assert status["result"] == "paused" and status["brake"]["deleted"] == encrypted
     (recipients, content), = mailbox.messages
     assert "Subject: HotSync paused a push on" in content and ".locked" in content
-    shown = hotsync("--root", pair.master, "status")
+    shown = pair.master.run("status", in_process=True)
     assert "paused" in shown.out + shown.err
 
-    assert hotsync("--root", pair.master).code == 3, "the brake holds until the admin forces a push"
-    forced = hotsync("--root", pair.master, "--force")
+    assert pair.sync(in_process=True).code == 3, "the brake holds until the admin forces a push"
+    forced = pair.master.run("--force", in_process=True)
     assert forced.code == 0, forced.err
     assert len(list(pair.on_slave("/srv/office").rglob("*.locked"))) == encrypted
-    assert hotsync("--root", pair.master).code == 0, "after a forced push the new state is the baseline"
+    assert pair.sync(in_process=True).code == 0, "after a forced push the new state is the baseline"
 
 
 def test_files_encrypted_in_place_pause_the_push(host_pair, hotsync):
     pair = host_pair
     data = office_on_master(pair)
-    assert hotsync("--root", pair.master).code == 0
-    before = tree_digest(pair.on_slave("/srv/office"))
+    assert pair.sync(in_process=True).code == 0
+    before = tree_digest(pair.on_slave("/srv/office"), owners_and_times=True)
     encrypt(data, 0.15, rename=False)  # below MaxRewritePercent: only the content gives it away
 
-    paused = hotsync("--root", pair.master)
+    paused = pair.sync(in_process=True)
 
     assert paused.code == 3, paused.out + paused.err
     assert "random-looking (encrypted?) content" in paused.err
     assert "MaxRewritePercent" not in paused.err
-    assert tree_digest(pair.on_slave("/srv/office")) == before
+    assert tree_digest(pair.on_slave("/srv/office"), owners_and_times=True) == before
 
 
 def test_ransom_notes_in_several_folders_pause_the_push_and_a_dry_run_says_so(host_pair, hotsync):
     pair = host_pair
     data = office_on_master(pair)
-    assert hotsync("--root", pair.master).code == 0
+    assert pair.sync(in_process=True).code == 0
     for folder in sorted(path for path in data.rglob("folder-*"))[:3]:
         (folder / "HOW_TO_DECRYPT_FILES.txt").write_text("pay us\n")
 
-    preview = hotsync("--root", pair.master, "--dry-run")
+    preview = pair.master.run("--dry-run", in_process=True)
     assert preview.code == 0
     assert "the brake would pause this push" in preview.out and "ransom notes in 3 folders" in preview.out
 
-    paused = hotsync("--root", pair.master)
+    paused = pair.sync(in_process=True)
     assert paused.code == 3
     assert "3 new files named like ransom notes in 3 folders" in paused.err
     assert not list(pair.on_slave("/srv/office").rglob("HOW_TO_DECRYPT*"))

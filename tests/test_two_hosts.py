@@ -641,8 +641,8 @@ def encrypt_the_shares(host) -> int:
     return count
 
 
-def test_ransomware_on_the_master_is_paused_and_undone_by_restore_points_and_promotion_at_a_point(hosts, tmp_path):
-    pair = hosts
+def test_ransomware_on_the_master_is_paused_and_undone_by_restore_points_and_promotion_at_a_point(namespace_pair, tmp_path):
+    pair = namespace_pair
     make_office_data(pair.master)
     assert pair.sync().code == 0
     first, = points_on(pair.slave, 1)
