@@ -171,6 +171,12 @@ class Health:
     min_free_mib: int = 1024
 
 
+# How long the slave keeps restore points, in seconds: every point, then one an hour, one a
+# day, one a week (runtime/points.py); the default is 2 hours, 2 days, 14 days, 8 weeks.
+DEFAULT_RESTORE_POINTS_KEEP = (2 * 3600, 2 * 86400, 14 * 86400, 8 * 7 * 86400)
+DEFAULT_RESTORE_POINTS_FREE_PERCENT = 10
+
+
 @frozen
 class Plan:
     version: int
@@ -183,6 +189,8 @@ class Plan:
     schedules: Dict[str, str] = field(default_factory=dict)  # job -> cron expression
     compress: bool = False
     restore_points: bool = True  # the slave keeps each push's replaced versions (runtime/points.py)
+    restore_points_keep: Tuple[int, ...] = DEFAULT_RESTORE_POINTS_KEEP
+    restore_points_free_percent: int = DEFAULT_RESTORE_POINTS_FREE_PERCENT  # pruned to keep this much free
     transport: Transport = field(default_factory=Transport)
     limits: Limits = field(default_factory=Limits)
     plugin_dir: str = paths.PLUGIN_FOLDER

@@ -41,6 +41,8 @@ BENIGN = {
     ("hotsync", "MaxDeletePercent"): "20",
     ("hotsync", "MaxRewritePercent"): "30",
     ("hotsync", "RestorePoints"): "enabled",
+    ("hotsync", "RestorePointsKeep"): "2h,2d,14d,8w",
+    ("hotsync", "RestorePointsFreeSpace"): "10",
     ("hotsync", "IoTimeout"): "600",
     ("hotsync", "NotifyTo"): "root@localhost",
     ("hotsync", "PromotionGeneration"): "0",
@@ -259,6 +261,14 @@ REFUSED = [
     ("master", "hotsync", "BwLimit", "-5",
      "'-5' is not a bandwidth limit (expected KiB/s from 1 to 10485760, or empty for none)"),
     ("master", "hotsync", "MaxRewritePercent", "-1", "'-1' is not a percentage (expected 0% to 100%)"),
+    ("slave", "hotsync", "RestorePointsFreeSpace", "91",
+     "'91' is not a free-space floor (expected a percentage from 0% to 90%)"),
+    ("slave", "hotsync", "RestorePointsKeep", "2d,2h,14d,8w",
+     "'2d,2h,14d,8w' is not a retention grid (expected four growing spans of hours, days or weeks: "
+     "every point, hourly, daily, weekly, such as 2h,2d,14d,8w)"),
+    ("slave", "hotsync", "RestorePointsKeep", "2h,2d,14d",
+     "'2h,2d,14d' is not a retention grid (expected four growing spans of hours, days or weeks: "
+     "every point, hourly, daily, weekly, such as 2h,2d,14d,8w)"),
     ("slave", "hotsync", "PromotionStarted", "１７００００００００", "'１７００００００００' is not a whole number (expected 0, 1, 2... up to 9999999999)"),
     ("slave", "hotsync", "PromotionGeneration", "1" * 5000,
      "'" + "1" * 60 + "...' (5000 characters) is not a whole number (expected 0, 1, 2... up to 9999999999)"),
@@ -325,6 +335,21 @@ def test_a_sound_value_still_compiles(hosts, hotsync, role, prop, value, line):
     assert outcome.code == 0, outcome.err
     assert line in (host.root / "etc/stunnel/stunnel.conf").read_text().split("\n")
     assert generated_shapes(host.root) == host.shapes
+
+
+def test_the_restore_points_settings_reach_the_slaves_plan(hosts, hotsync):
+    host = hosts["slave"]
+    host.reset()
+    plan_file = host.root / "var/lib/nethserver/hotsync/plan.json"
+    assert hotsync("--root", host.root, "compile").code == 0
+    default = json.loads(plan_file.read_text())
+    assert (default["restore_points_keep"], default["restore_points_free_percent"]) == ([7200, 172800, 1209600, 4838400], 10)
+    store(host.root, "hotsync", "RestorePointsKeep", "0h, 1d,7d,4w")
+    store(host.root, "hotsync", "RestorePointsFreeSpace", "25")
+    outcome = hotsync("--root", host.root, "compile")
+    assert outcome.code == 0, outcome.err
+    plan = json.loads(plan_file.read_text())
+    assert (plan["restore_points_keep"], plan["restore_points_free_percent"]) == ([0, 86400, 604800, 2419200], 25)
 
 
 @pytest.mark.parametrize("name, value, where", [

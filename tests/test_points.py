@@ -4,8 +4,12 @@ every point restored exactly, also after points in the middle and at the start w
 import json
 import os
 import random
+import time
 from pathlib import Path
 
+import pytest
+
+from hotsync.plan import Plan, save_plan
 from hotsync.root import Root
 from hotsync.runtime.points import (
     INCOMING_FOLDER,
@@ -17,6 +21,7 @@ from hotsync.runtime.points import (
     restore,
     seal_point,
 )
+from hotsync.runtime.status import stamp_marker_command
 
 HOUR = 3600
 
@@ -91,3 +96,29 @@ def test_the_grid_keeps_every_recent_point_then_one_per_hour_day_and_week_and_al
     assert f"p{20 * 86400}" in kept  # one a week
     assert f"p{70 * 86400}" not in kept  # older than 8 weeks
     assert kept_by_grid([Point("old", now - 400 * 86400)], now) == {"old"}, "never the newest"
+
+
+@pytest.mark.parametrize("keep, kept_count", [((), 4), ((0, 86400, 7 * 86400, 28 * 86400), 2)],
+                         ids=["default plan", "RestorePointsKeep 0h,1d,7d,4w"])
+def test_the_slave_prunes_its_points_with_the_grid_of_its_plan(tmp_path, keep, kept_count):
+    """Three points within the last hour but one, under 2 hours old: the default grid keeps
+    every point for 2 hours; a grid without that span keeps one of them (one an hour)."""
+    root = Root(tmp_path / "slave")
+    settings = {"restore_points_keep": keep} if keep else {}
+    save_plan(root, Plan(version=1, source_hash="", role="slave", enabled=True, databases_enabled=True,
+                         restore_points_free_percent=0, **settings))
+    last_hour = (int(time.time()) // HOUR - 1) * HOUR
+    state = {}
+    for number in range(3):
+        state = {**state, f"f{number}": "old"}
+        push(root, state, last_hour + 60 + 50 * number)
+    assert len(list_points(root)) == 3
+    state = {**state, "f9": "new"}
+    data = root.path("/srv/data")
+    (data / "f9").write_text("new")  # what this push's rsync wrote; its seal comes from post-xfer exec
+    root.path(PUSH_ADDED_PATH).write_text(json.dumps(["srv/data/f9"]))
+
+    assert stamp_marker_command(root, {"RSYNC_EXIT_STATUS": "0"}) == 0
+    points = list_points(root)
+    assert len(points) == kept_count
+    assert restored(root, points[-1], tmp_path) == state

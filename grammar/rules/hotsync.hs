@@ -26,6 +26,11 @@ global {
     bwlimit        = setting hotsync.BwLimit default ""
     # The slave keeps a restore point per push (see the README): enabled or disabled.
     restore_points = setting hotsync.RestorePoints default enabled
+    # How long the slave keeps them: every point for 2 hours, then one an hour for 2 days, one a
+    # day for 14 days, one a week for 8 weeks (h, d or w); and the oldest are dropped while less
+    # than 10% of the disk is free (0 to 90).
+    restore_points_keep       = setting hotsync.RestorePointsKeep default "2h,2d,14d,8w"
+    restore_points_free_space = setting hotsync.RestorePointsFreeSpace default 10
     max_delete     = setting hotsync.MaxDeletePercent default 20%
     # The brake pauses a push that would rewrite more of the synced files (see the README).
     max_rewrite    = setting hotsync.MaxRewritePercent default 30%

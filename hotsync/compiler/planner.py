@@ -48,6 +48,8 @@ def build_plan(program: model.Program, resolved: ResolvedSettings, database, dig
         schedules=dict(resolved.schedules),
         compress=values["compress"],
         restore_points=values["restore_points"],
+        restore_points_keep=values["restore_points_keep"],
+        restore_points_free_percent=values["restore_points_free_space"],
         transport=planned.Transport(
             tunnel_port=values["tunnel_port"], rsync_port=values["rsync_port"], user=values["user"],
             auth=tunnel_auth.mode, auth_chosen_by=tunnel_auth.chosen_by,

@@ -104,6 +104,28 @@ def check_percent(text: str) -> int:
     return _whole_number(text, 0, 100, "a percentage (expected 0% to 100%)")
 
 
+def check_free_space_floor(text: str) -> int:
+    # Above 90% the floor would drop every point but the newest on most slaves.
+    return _whole_number(text, 0, 90, "a free-space floor (expected a percentage from 0% to 90%)")
+
+
+_KEEP_UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400}
+_KEEP_SPAN = re.compile(r"([0-9]{1,4})([hdw])")
+
+
+def check_keep(text: str) -> Tuple[int, ...]:
+    """A retention grid: four spans, each a number and h, d or w, none shorter than the one
+    before: every point for the first, then one an hour, a day, a week up to the next.
+    ``2h,2d,14d,8w`` keeps every point for 2 hours, hourly for 2 days, daily for 14, weekly for 8 weeks."""
+    spans = [_KEEP_SPAN.fullmatch(piece.strip()) for piece in text.split(",")]
+    if len(spans) == 4 and all(spans):
+        seconds = tuple(int(span.group(1)) * _KEEP_UNITS[span.group(2)] for span in spans if span)
+        if list(seconds) == sorted(seconds):
+            return seconds
+    raise BadValue(f"{quoted(text)} is not a retention grid (expected four growing spans of hours, days "
+                   "or weeks: every point, hourly, daily, weekly, such as 2h,2d,14d,8w)")
+
+
 def check_seconds(text: str) -> int:
     return _whole_number(text, 1, MAXIMUM_SECONDS,
                          f"a duration (expected a whole number of seconds from 1 to {MAXIMUM_SECONDS})")
@@ -301,6 +323,10 @@ GLOBAL_SETTINGS = {
     "databases": SettingKind(check_switch, "enabled", "whether database dumps are synced"),
     "restore_points": SettingKind(check_switch, "enabled",
                                   "whether the slave keeps a restore point per push (the replaced versions)"),
+    "restore_points_keep": SettingKind(check_keep, "2h,2d,14d,8w",
+                                       "how long the slave keeps every point, then one an hour, a day, a week"),
+    "restore_points_free_space": SettingKind(check_free_space_floor, "10",
+                                             "percent of the disk kept free by dropping the oldest restore points"),
     "compress": SettingKind(check_switch, "off", "rsync compression (costly on a LAN)"),
     "sync_interval": SettingKind(check_interval, str(DEFAULT_INTERVAL_MINUTES),
                                  "minutes between two pushes (the master's sync schedule, unless the rules set one)"),

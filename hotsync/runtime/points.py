@@ -15,9 +15,10 @@ each file that a later push touched takes the state the first of those pushes fo
 saved copy (``files/``), or absent when that push added it. Dumps and the configuration
 backup are files of the push like the others, so each point holds them too.
 
-Pruning follows a retention grid (default: every point for 2 hours, one an hour for 2 days,
-one a day for 14 days, one a week for 8 weeks) and a free-space floor (the oldest first,
-never the newest). Dropping a point in the middle merges what it saved into the next one
+Pruning follows a retention grid (the plan's ``restore_points_keep``, setting
+``RestorePointsKeep``; default: every point for 2 hours, one an hour for 2 days, one a day for
+14 days, one a week for 8 weeks) and a free-space floor (``RestorePointsFreeSpace``, default
+10%: the oldest first, never the newest). Dropping a point in the middle merges what it saved into the next one
 (whose saved copies give way to the older ones), so every point kept stays exact.
 """
 
@@ -32,15 +33,24 @@ from ..errors import HotsyncError
 from ..files import write_file_atomic
 from ..frozen import frozen
 from ..paths import STATE_FOLDER
+from ..plan import DEFAULT_RESTORE_POINTS_FREE_PERCENT, DEFAULT_RESTORE_POINTS_KEEP
 from ..root import Root
 
 POINTS_FOLDER = f"{STATE_FOLDER}/restore-points"
 INCOMING_FOLDER = f"{POINTS_FOLDER}/incoming"
 PUSH_ADDED_PATH = f"{STATE_FOLDER}/push-added"
 POINT_NAME_FORMAT = "%Y%m%dT%H%M%SZ"
-# Every point for 2 hours, hourly for 2 days, daily for 14 days, weekly for 8 weeks.
-DEFAULT_GRID = ((2 * 3600, 0), (2 * 86400, 3600), (14 * 86400, 86400), (8 * 7 * 86400, 7 * 86400))
-FREE_SPACE_FLOOR_PERCENT = 10
+# What each span of the plan's grid keeps: every point, then one an hour, a day, a week.
+GRID_INTERVALS = (0, 3600, 86400, 7 * 86400)
+
+
+def grid_of(keep: Sequence[int]) -> Tuple[Tuple[int, int], ...]:
+    """The (age limit, interval) bands of a grid given as the plan's four spans in seconds."""
+    return tuple(zip(keep, GRID_INTERVALS))
+
+
+DEFAULT_GRID = grid_of(DEFAULT_RESTORE_POINTS_KEEP)
+FREE_SPACE_FLOOR_PERCENT = DEFAULT_RESTORE_POINTS_FREE_PERCENT
 # HotSync's own files in a push: not the admin's data, never restored.
 OWN_FILES = (PUSH_ADDED_PATH.lstrip("/"),)
 
@@ -113,7 +123,8 @@ def saved_files(folder: Path) -> List[str]:
     return names
 
 
-def seal_point(root: Root, rsync_exit: int, now: float) -> Optional[Point]:
+def seal_point(root: Root, rsync_exit: int, now: float, grid=DEFAULT_GRID,
+               floor_percent: int = FREE_SPACE_FLOOR_PERCENT) -> Optional[Point]:
     """``post-xfer exec``: turn what the push saved and added into a point, then prune.
 
     Only a push that made one (its master sends the list of added files) gets a point.
@@ -147,7 +158,7 @@ def seal_point(root: Root, rsync_exit: int, now: float) -> Optional[Point]:
     record = {key: value for key, value in point.describe().items() if key != "name"}
     record["rsync_exit"] = rsync_exit
     write_file_atomic(target / "point.json", json.dumps(record, indent=2) + "\n", mode=0o600, durable=False)
-    prune(root, now)
+    prune(root, now, grid, floor_percent)
     return point
 
 

@@ -17,7 +17,7 @@ None of them ever holds a secret.
 import json
 import os
 import time
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from ..digits import ascii_number
 from ..errors import HotsyncError
@@ -132,7 +132,7 @@ def stamp_marker_command(root: Root, environment: Mapping[str, str] = os.environ
     try:
         from .points import seal_point  # the restore point of this push (when its master made one)
 
-        seal_point(root, rsync_exit, now)
+        seal_point(root, rsync_exit, now, *_retention(root))
     except Exception as error:  # noqa: BLE001 - as above
         _log_quietly(root, f"could not make the restore point: {error}")
     return 0
@@ -143,6 +143,17 @@ def _log_quietly(root: Root, text: str) -> None:
         append_log(root, text)
     except OSError:
         pass
+
+
+def _retention(root: Root) -> Tuple[Tuple[Tuple[int, int], ...], int]:
+    """The slave's retention grid and free-space floor from its plan; without a plan, the defaults."""
+    from .points import DEFAULT_GRID, FREE_SPACE_FLOOR_PERCENT, grid_of
+
+    try:
+        plan = load_plan(root)
+    except HotsyncError:
+        return DEFAULT_GRID, FREE_SPACE_FLOOR_PERCENT
+    return grid_of(plan.restore_points_keep), plan.restore_points_free_percent
 
 
 def _master_host(root: Root) -> str:
