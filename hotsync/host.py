@@ -32,12 +32,16 @@ from .programs import run_command
 from .root import Root
 
 __all__ = [
-    "ACTIONS", "SERVICE_NAMES", "Host", "JobRunning", "ServiceError", "ServiceStatus", "host_for", "check_action",
+    "ACTIONS", "DAEMON_NAMES", "SERVICE_NAMES", "WATCH_SERVICE",
+    "Host", "JobRunning", "ServiceError", "ServiceStatus", "host_for", "check_action",
     "check_service_name",
     "Database", "apply_database_defaults", "database_path", "edit_database", "parse_database", "read_database",
 ]
 
-SERVICE_NAMES = ("stunnel", "rsyncd")
+DAEMON_NAMES = ("stunnel", "rsyncd")
+# The master's continuous push (``hotsync watch``), run as a service when hotsync Mode is continuous.
+WATCH_SERVICE = "hotsync-watch"
+SERVICE_NAMES = (*DAEMON_NAMES, WATCH_SERVICE)
 HOST_TOOL_TIMEOUT_SECONDS = 1800  # an update event reconfigures a whole package
 HOST_TOOL_OUTPUT_LINES = 10
 ACTIONS = ("start", "stop", "restart", "reload")
@@ -69,7 +73,7 @@ class ServiceStatus:
 
 
 def check_service_name(name: str) -> None:
-    """Raise ``ServiceError`` unless ``name`` is one of HotSync's two daemons."""
+    """Raise ``ServiceError`` unless ``name`` is one of HotSync's services."""
     if name not in SERVICE_NAMES:
         raise ServiceError(f"unknown service '{name}' (expected one of: {', '.join(SERVICE_NAMES)})")
 
@@ -83,7 +87,7 @@ def check_action(name: str, action: str) -> None:
 class Host(abc.ABC):
     """A host's platform. Every method acts on ``self.root``; errors are ``HotsyncError``s.
 
-    Services are HotSync's two daemons (``SERVICE_NAMES``); each call returns the
+    Services are HotSync's two daemons and its watch (``SERVICE_NAMES``); each call returns the
     service's state after the action and raises ``ServiceError`` with the daemon's (or
     systemd's) own message when it did not get there.
     """

@@ -47,6 +47,9 @@ STUNNEL_LOG = "/var/log/stunnel.log"
 STUNNEL_PROGRAM = "/usr/bin/stunnel"
 STUNNEL_UNIT = "/usr/lib/systemd/system/stunnel.service"
 LOCAL_STUNNEL_UNIT = "/etc/systemd/system/stunnel.service"
+# The master's continuous push (``hotsync watch``) as a service, when hotsync Mode is continuous.
+WATCH_UNIT = "/usr/lib/systemd/system/hotsync-watch.service"
+WATCH_LOG = "/var/log/hotsync-watch.log"  # a sandbox root's supervisor only
 
 # --- NethServer's
 BACKUP_FOLDER = "/var/lib/nethserver/backup"

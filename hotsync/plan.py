@@ -188,6 +188,7 @@ class Plan:
     master_host: str = ""
     schedules: Dict[str, str] = field(default_factory=dict)  # job -> cron expression
     compress: bool = False
+    mode: str = "interval"  # "continuous": the master runs the hotsync-watch service as well
     restore_points: bool = True  # the slave keeps each push's replaced versions (runtime/points.py)
     restore_points_keep: Tuple[int, ...] = DEFAULT_RESTORE_POINTS_KEEP
     restore_points_free_percent: int = DEFAULT_RESTORE_POINTS_FREE_PERCENT  # pruned to keep this much free

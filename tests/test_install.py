@@ -20,7 +20,7 @@ def test_install_lays_events_defaults_rules_and_plugin_folder(sandbox):
     assert "default: hotsync.SlavePort=273" in outcome.out
     shown = admin(sandbox, "config", "show", "hotsync").out
     assert shown == (
-        "hotsync=configuration\n    MasterHost=\n    SlaveHost=\n    SlavePort=273\n"
+        "hotsync=configuration\n    MasterHost=\n    Mode=interval\n    SlaveHost=\n    SlavePort=273\n"
         "    databases=enabled\n    role=\n    status=enabled\n"
     )
     assert admin(sandbox, "config", "gettype", "stunnel").out == "service\n"
@@ -137,6 +137,15 @@ def test_install_gives_stunnel_a_unit_where_the_host_has_none(sandbox):
     assert "ExecStart=/usr/bin/stunnel /etc/stunnel/stunnel.conf\n" in unit
     assert "Type=forking\nPIDFile=/var/run/stunnel.pid\n" in unit
     assert "WantedBy=multi-user.target" in unit
+
+
+def test_install_lays_the_continuous_push_service_disabled(sandbox):
+    admin(sandbox, "install", "--quiet")
+
+    unit = (sandbox / "usr/lib/systemd/system/hotsync-watch.service").read_text()
+    assert "ExecStart=" in unit and unit.split("ExecStart=")[1].split("\n")[0].endswith("/hotsync watch")
+    assert "SuccessExitStatus=143\n" in unit
+    assert admin(sandbox, "config", "getprop", "hotsync-watch", "status").out == "disabled\n"
 
 
 def test_install_leaves_a_stunnel_unit_the_platform_or_the_admin_has(sandbox):

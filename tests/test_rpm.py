@@ -73,7 +73,8 @@ def test_the_rpm_carries_launchers_events_rules_and_the_bundled_libraries(packag
     assert source_events <= listed
     assert {item.host_path for item in shipped} <= listed
     assert set(LAUNCHERS) <= listed
-    assert {"/etc/hotsync.d", "/etc/hotsync", "/usr/lib/systemd/system/stunnel.service"} <= listed
+    assert {"/etc/hotsync.d", "/etc/hotsync", "/usr/lib/systemd/system/stunnel.service",
+            "/usr/lib/systemd/system/hotsync-watch.service"} <= listed
     for library in ("hotsync", "lark", "jinja2", "markupsafe"):
         assert f"{PRIVATE_PYTHON_FOLDER}/{library}/__init__.py" in listed
     # noarch: no compiled code, no byte code of the build machine's Python, no pip scripts

@@ -52,10 +52,10 @@ def test_no_template_entry_names_a_template_that_is_not_shipped(folder):
 
 
 @pytest.mark.parametrize("folder", shipped_event_folders(), ids=lambda folder: folder.name)
-def test_the_tunnel_and_the_rsync_daemon_are_restarted_the_nethserver_way(folder):
+def test_the_tunnel_the_rsync_daemon_and_the_watch_are_restarted_the_nethserver_way(folder):
     services = folder / "services2adjust"
     assert {path.name: path.read_text() for path in services.iterdir()} == {
-        "rsyncd": "restart\n", "stunnel": "restart\n",
+        "hotsync-watch": "restart\n", "rsyncd": "restart\n", "stunnel": "restart\n",
     }
 
 

@@ -22,6 +22,9 @@ global {
     # Minutes between two pushes (1 to 59, or whole hours up to 1440); 15 pushes at 5, 20,
     # 35 and 50 past each hour. A 'schedule sync "CRON"' in role master replaces it.
     sync_interval  = setting hotsync.SyncInterval default 15
+    # interval: cron's push only; continuous: the master also runs the hotsync-watch service,
+    # which pushes each change within about a second (see the README's continuous push).
+    mode           = setting hotsync.Mode default interval
     # The most a push sends, in KiB/s (rsync --bwlimit), for a slave across a slow link; empty: no cap.
     bwlimit        = setting hotsync.BwLimit default ""
     # The slave keeps a restore point per push (see the README): enabled or disabled.

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..commands.status import collect_status, describe_age
 from ..errors import HotsyncError
-from ..host import SERVICE_NAMES, host_for
+from ..host import DAEMON_NAMES, host_for
 from ..root import Root
 from . import Request, Response
 from .settings import ACTIONS
@@ -26,7 +26,7 @@ def read(root: Root, request: Request) -> Response:
     report = collect_status(root, now)
     age = report.get("age_seconds")
     report["age_words"] = describe_age(age) if age is not None else "never"
-    report["daemons"] = {name: _service_running(host, name) for name in SERVICE_NAMES}
+    report["daemons"] = {name: _service_running(host, name) for name in DAEMON_NAMES}
     report["jobs"] = jobs
     return report
 

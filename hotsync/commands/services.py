@@ -1,9 +1,10 @@
-"""``hotsync services status|start|stop|restart [NAME]``: the two daemons HotSync relies on."""
+"""``hotsync services status|start|stop|restart [NAME]``: the two daemons HotSync relies on,
+and the master's continuous push (``hotsync-watch``) when named."""
 
 from typing import Callable, Dict, List
 
 from ..errors import HotsyncError
-from ..host import SERVICE_NAMES, Host, ServiceError, ServiceStatus, host_for
+from ..host import DAEMON_NAMES, SERVICE_NAMES, Host, ServiceError, ServiceStatus, host_for
 from ..root import Root
 from .parsing import CommandParser
 
@@ -14,7 +15,8 @@ _ACTIONS: Dict[str, Callable[[Host, str], ServiceStatus]] = {
     "restart": lambda host, name: host.restart_service(name),
 }
 
-DESCRIPTION = """Show, start, stop or restart stunnel and rsyncd (both when NAME is omitted).
+DESCRIPTION = """Show, start, stop or restart stunnel and rsyncd (both when NAME is omitted),
+or hotsync-watch, the master's continuous push (see 'hotsync watch').
 Under the root / this drives systemd; under a sandbox root (--root DIR) a small
 supervisor runs the real daemons with DIR's generated configuration files and
 keeps their pid files in DIR/var/run/. Each service's state is printed after the
@@ -24,14 +26,14 @@ action. Exit 1 if any service failed (its own message is shown)."""
 def build_parser() -> CommandParser:
     parser = CommandParser("services", description=DESCRIPTION)
     parser.add_argument("action", choices=sorted(_ACTIONS), help="what to do")
-    parser.add_argument("name", nargs="?", choices=SERVICE_NAMES, help="one service (default: both)")
+    parser.add_argument("name", nargs="?", choices=SERVICE_NAMES, help="one service (default: stunnel and rsyncd)")
     return parser
 
 
 def main(root: Root, argv: List[str]) -> int:
     """Apply the action to each named service, carry on after a failure, raise one error at the end."""
     arguments = build_parser().parse_args(argv)
-    names = [arguments.name] if arguments.name else list(SERVICE_NAMES)
+    names = [arguments.name] if arguments.name else list(DAEMON_NAMES)
     host = host_for(root)
     failures = []
     for name in names:

@@ -47,6 +47,7 @@ def build_plan(program: model.Program, resolved: ResolvedSettings, database, dig
         master_host=values["master_host"],
         schedules=dict(resolved.schedules),
         compress=values["compress"],
+        mode=values["mode"],
         restore_points=values["restore_points"],
         restore_points_keep=values["restore_points_keep"],
         restore_points_free_percent=values["restore_points_free_space"],

@@ -100,6 +100,17 @@ def check_switch(text: str) -> bool:
     raise BadValue(f"{quoted(text)} is not a switch (expected enabled/disabled, on/off, yes/no)")
 
 
+PUSH_MODES = ("interval", "continuous")
+
+
+def check_mode(text: str) -> str:
+    """How the master pushes: ``interval`` (cron's full push only) or ``continuous`` (the
+    ``hotsync-watch`` service too)."""
+    if text not in PUSH_MODES:
+        raise BadValue(f"{quoted(text)} is not a push mode (expected {' or '.join(PUSH_MODES)})")
+    return text
+
+
 def check_percent(text: str) -> int:
     return _whole_number(text, 0, 100, "a percentage (expected 0% to 100%)")
 
@@ -330,6 +341,8 @@ GLOBAL_SETTINGS = {
     "compress": SettingKind(check_switch, "off", "rsync compression (costly on a LAN)"),
     "sync_interval": SettingKind(check_interval, str(DEFAULT_INTERVAL_MINUTES),
                                  "minutes between two pushes (the master's sync schedule, unless the rules set one)"),
+    "mode": SettingKind(check_mode, "interval",
+                        "how the master pushes: interval (cron only) or continuous (the hotsync-watch service too)"),
     "bwlimit": SettingKind(check_bwlimit, "", "the most a push sends, in KiB/s (empty: no cap)"),
     "max_delete": SettingKind(check_percent, "20", "largest share of the slave's files one run may delete"),
     "max_rewrite": SettingKind(check_percent, "30",

@@ -29,6 +29,7 @@ from ..paths import (
     STUNNEL_PROGRAM,
     STUNNEL_UNIT,
     TEMPLATES_FOLDER,
+    WATCH_UNIT,
 )
 from ..resources import shipped_folder
 from ..root import Root
@@ -41,10 +42,12 @@ MANIFEST = f"{STATE_FOLDER}/installed-rules.json"
 DATABASE_DEFAULTS: Dict[str, Tuple[str, Dict[str, str]]] = {
     "hotsync": ("configuration", {
         "role": "", "status": "enabled", "MasterHost": "", "SlaveHost": "", "SlavePort": "273",
-        "databases": "enabled",
+        "databases": "enabled", "Mode": "interval",
     }),
     "rsyncd": ("service", {"password": "", "status": "disabled", "TCPPort": "873"}),
     "stunnel": ("service", {"TCPPort": "273", "access": "", "status": "disabled"}),
+    # The master's continuous push: the role action enables it when hotsync Mode is continuous.
+    "hotsync-watch": ("service", {"status": "disabled"}),
 }
 
 
@@ -74,6 +77,23 @@ Type=forking
 PIDFile={STUNNEL_PID}
 ExecStart={STUNNEL_PROGRAM} {STUNNEL_CONF}
 ExecReload=/bin/kill -HUP $MAINPID
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+# The master's continuous push as a service. SIGTERM ends the watch with 143, a clean stop; a
+# watch that failed (the slave unreachable at its start) is tried again.
+WATCH_UNIT_TEXT = """[Unit]
+Description=HotSync continuous push (master to slave)
+After=network.target stunnel.service
+
+[Service]
+Type=simple
+ExecStart={command} watch
+SuccessExitStatus=143
+Restart=on-failure
+RestartSec=30
 
 [Install]
 WantedBy=multi-user.target
@@ -111,6 +131,7 @@ def install(root: Root, defaults_only: bool = False) -> InstallReport:
         written += rules_written
         root.path(PLUGIN_FOLDER).mkdir(parents=True, exist_ok=True)
         written += _install_stunnel_unit_where_missing(root)
+        written += _install_watch_unit(root)
         written += _install_web_files(root)
     applied = apply_database_defaults(root)
     defaults = tuple(f"{item.key}.{item.prop}={item.value}" for item in applied if item.prop != "password")
@@ -216,6 +237,11 @@ def stunnel_unit_file() -> ShippedFile:
     return ShippedFile(STUNNEL_UNIT, STUNNEL_UNIT_TEXT.encode(), 0o644)
 
 
+def watch_unit_file(hotsync_command: str) -> ShippedFile:
+    """The ``hotsync-watch`` service: ``hotsync watch`` run by ``hotsync_command``."""
+    return ShippedFile(WATCH_UNIT, WATCH_UNIT_TEXT.format(command=hotsync_command).encode(), 0o644)
+
+
 def _write_default_files(root: Root) -> List[str]:
     return [
         shipped.host_path
@@ -285,6 +311,14 @@ def _install_stunnel_unit_where_missing(root: Root) -> List[str]:
     write_file_atomic(root.path(unit.host_path), unit.content, mode=unit.mode)
     host_for(root).reload_service_definitions()
     return [STUNNEL_UNIT]
+
+
+def _install_watch_unit(root: Root) -> List[str]:
+    unit = watch_unit_file(host_for(root).scheduled_command("hotsync"))
+    if not _write_if_different(root, unit.host_path, unit.content, unit.mode):
+        return []
+    host_for(root).reload_service_definitions()
+    return [unit.host_path]
 
 
 def _install_rules(root: Root) -> Tuple[List[str], List[str]]:

@@ -26,6 +26,7 @@ from .install import (
     event_files,
     rule_files,
     stunnel_unit_file,
+    watch_unit_file,
     web_files,
 )
 
@@ -56,7 +57,7 @@ exec {python} -I -S -c 'import sys; sys.path.insert(0, "{folder}"); from {module
 def host_files() -> List[ShippedFile]:
     """Every file the RPM lays outside its private folder, but the launchers."""
     return [*event_files(), *database_default_files(), *rule_files(), stunnel_unit_file(),
-            *web_files(f"{LAUNCHER_FOLDER}/hotsync")]
+            watch_unit_file(f"{LAUNCHER_FOLDER}/hotsync"), *web_files(f"{LAUNCHER_FOLDER}/hotsync")]
 
 
 def console_scripts(private_folder: Path) -> List[Tuple[str, str]]:

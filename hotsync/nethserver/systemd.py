@@ -1,4 +1,4 @@
-"""HotSync's two daemons under systemd, as on NethServer 7 (units ``stunnel`` and ``rsyncd``)."""
+"""HotSync's services under systemd, as on NethServer 7 (units ``stunnel``, ``rsyncd`` and ``hotsync-watch``)."""
 
 from typing import List
 

@@ -1,4 +1,5 @@
-"""The sandbox's supervisor for HotSync's two daemons, ``stunnel`` and ``rsyncd``.
+"""The sandbox's supervisor for HotSync's two daemons, ``stunnel`` and ``rsyncd``, and for
+the master's continuous push, ``hotsync-watch`` (``hotsync --root ROOT watch``).
 
 A sandbox root has no systemd of its own: the supervisor starts the real daemons with
 that root's generated configuration files, keeps their pid files under
@@ -12,6 +13,7 @@ message, never a silent success.
 import os
 import shutil
 import signal
+import sysconfig
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -19,15 +21,18 @@ from typing import Dict, List, Optional, Tuple
 from .. import paths
 from ..digits import ascii_number, is_ascii_number
 from ..errors import CommandError, last_lines
+from ..files import write_file_atomic
 from ..frozen import frozen
-from ..host import ServiceError, ServiceStatus, check_action, check_service_name
-from ..programs import run_command
+from ..host import WATCH_SERVICE, ServiceError, ServiceStatus, check_action, check_service_name
+from ..programs import run_command, start_detached
 from ..root import Root
 from .processes import command_line, listening_ports, process_alive, processes_using, read_pid
 
 LAUNCH_TIMEOUT_SECONDS = 30
 READY_TIMEOUT_SECONDS = 10.0
 STOP_TIMEOUT_SECONDS = 10.0
+# A watch that cannot run (no plan, not a master) exits within this; one that lives past it runs.
+WATCH_START_SECONDS = 1.0
 POLL_INTERVAL_SECONDS = 0.05
 
 
@@ -60,12 +65,15 @@ def start_service(root: Root, name: str) -> ServiceStatus:
     message when it does not get there.
     """
     check_service_name(name)
-    config = load_daemon_config(root, name)
+    config = load_daemon_config(root, name) if name != WATCH_SERVICE else None
     running = _running_pid(root, name)
     if running is not None:
         return ServiceStatus(name, True, running)
     _remove_stale_pid_file(root, name)
-    _launch_daemon(root, name, config)
+    if config is None:
+        _launch_watch(root)
+    else:
+        _launch_daemon(root, name, config)
     return ServiceStatus(name, True, _running_pid(root, name))
 
 
@@ -189,6 +197,28 @@ def _launch_daemon(root: Root, name: str, config: DaemonConfig) -> None:
                            f"{_daemon_message(launcher_output, log_file, log_offset)}")
 
 
+def _watch_argv(root: Root) -> List[str]:
+    return [os.path.join(sysconfig.get_path("scripts"), "hotsync"), "--root", str(root.base), "watch"]
+
+
+def _launch_watch(root: Root) -> None:
+    """Start ``hotsync watch`` detached, like systemd would; raise with its words if it exits at once."""
+    log_file = root.path(paths.WATCH_LOG)
+    _make_folders_in_root(root, [_pid_file(root, WATCH_SERVICE), log_file])
+    log_offset = _file_size(log_file)
+    try:
+        pid = start_detached(_watch_argv(root), output_path=str(log_file))
+    except CommandError as error:
+        raise ServiceError(f"{WATCH_SERVICE} failed to start: {error}") from None
+    write_file_atomic(_pid_file(root, WATCH_SERVICE), f"{pid}\n", mode=0o644, durable=False)
+    deadline = time.monotonic() + WATCH_START_SECONDS
+    while time.monotonic() < deadline:
+        if _running_pid(root, WATCH_SERVICE) is None:
+            raise ServiceError(f"{WATCH_SERVICE} failed to start: "
+                               f"{_daemon_message('', log_file, log_offset)}")
+        time.sleep(POLL_INTERVAL_SECONDS)
+
+
 def _make_folders_in_root(root: Root, files: List[Optional[Path]]) -> None:
     # a daemon that cannot open its log file falls back to the host's syslog, where its
     # message would be lost to us; folders outside the root are not ours to create
@@ -233,9 +263,16 @@ def _running_pid(root: Root, name: str) -> Optional[int]:
     if pid is None or not process_alive(pid):
         return None
     # guard against a reused pid: the live process must have been started with this root's config
-    if str(root.path(_CONFIG_FILES[name])) not in command_line(pid):
+    if _started_with(root, name) not in command_line(pid):
         return None
     return pid
+
+
+def _started_with(root: Root, name: str) -> str:
+    """What the command line of this root's service holds."""
+    if name == WATCH_SERVICE:
+        return " ".join(_watch_argv(root)[1:])
+    return str(root.path(_CONFIG_FILES[name]))
 
 
 def _terminate(name: str, pid: int) -> None:
