@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from support.trees import tree_digest
 
-from hotsync.runtime.brake import Entry, judge
+from hotsync.runtime.backup import CONFIG_BACKUP_FILES
+from hotsync.runtime.brake import Entry, judge, leave_out, produced_by_hotsync
+from hotsync.runtime.points import PUSH_ADDED_PATH
 from hotsync.runtime.status import STATUS_PATH
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -130,3 +132,28 @@ def test_a_rewrite_of_most_files_pauses_at_the_setting():
     verdict = judge(before, now, ["/d"], 20, 30)
     assert verdict.reasons == ("40 of 100 files would be rewritten (more than MaxRewritePercent 30 %)",)
     assert verdict.paused
+
+
+def test_what_hotsync_itself_rewrites_each_cycle_never_pauses_a_small_hosts_push():
+    """The configuration backup, the dumps and the points' list change every cycle by design: on a
+    host with many databases and few files of its own they alone are more than MaxRewritePercent."""
+    dumps = "/var/lib/nethserver/backup/mysql/"
+    produced = produced_by_hotsync((*CONFIG_BACKUP_FILES, PUSH_ADDED_PATH), [dumps])
+    users = {f"srv/small/{number}.txt": Entry(6, "2026/12/01-10:00:00") for number in range(30)}
+    ours = [name.lstrip("/") for name in (*CONFIG_BACKUP_FILES, PUSH_ADDED_PATH)]
+    ours += [f"{dumps.lstrip('/')}db{number}.dump" for number in range(25)]
+    before = dict(users, **{name: Entry(100, "2026/12/01-10:00:00") for name in ours})
+    now = dict(users, **{name: Entry(120, "2026/12/01-10:15:00") for name in ours})
+
+    assert judge(before, now, ["srv/small/"], 50, 30).paused, "counted, HotSync's own files look like a mass rewrite"
+    assert not judge(leave_out(before, produced), leave_out(now, produced), ["srv/small/"], 50, 30).paused
+
+
+def test_editing_the_few_files_a_small_host_syncs_is_no_mass_change():
+    before = {f"srv/docs/{number}.txt": Entry(6, "2026/12/01-10:00:00") for number in range(19)}
+    now = {name: Entry(9, "2026/12/01-10:15:00") for name in before}
+
+    assert not judge(before, now, ["srv/docs/"], 50, 30).paused, "19 files rewritten: below the minimum"
+    before["srv/docs/19.txt"] = now["srv/docs/19.txt"] = Entry(6, "2026/12/01-10:00:00")
+    now["srv/docs/19.txt"] = Entry(9, "2026/12/01-10:15:00")
+    assert judge(before, now, ["srv/docs/"], 50, 30).paused, "20 of 20 rewritten: a mass change"

@@ -43,6 +43,10 @@ HIGH_ENTROPY = 7.5  # bits per byte: encrypted or compressed content
 LOW_ENTROPY = 7.0  # documents, text, databases, most binaries
 UNKNOWN_ENTROPY = -1.0
 # "Many" files: at least this many, and at least this share of the slave's files.
+# A share of a handful of files is no mass change: an admin editing or deleting one of the few
+# documents a small host syncs changes a large share of them. (The delete guard's --max-delete
+# cap still bounds the deletions of any push.)
+MASS_CHANGE_MIN_FILES = 20
 ENCRYPTED_MIN_FILES = 10
 ENCRYPTED_MIN_PERCENT = 1.0
 NEW_EXTENSION_MIN_FILES = 10
@@ -214,6 +218,22 @@ def extension(name: str) -> str:
     return suffix.lower() if dot and stem and 0 < len(suffix) <= 16 else ""
 
 
+def produced_by_hotsync(files: Sequence[str], folders_or_files: Sequence[str]) -> Tuple[str, ...]:
+    """The names (as the scan spells them) of what HotSync itself writes before each push: the
+    configuration backup, the dumps and the restore point's list of added files. They change
+    every cycle by design, so counting them would make a small host's every push look like a
+    mass rewrite."""
+    return tuple(path.lstrip("/") for path in (*files, *folders_or_files))
+
+
+def leave_out(files: Dict[str, Entry], produced: Sequence[str]) -> Dict[str, Entry]:
+    """``files`` without HotSync's own products (a name, or anything under a name ending in /)."""
+    exact = {name for name in produced if not name.endswith("/")}
+    folders = tuple(name for name in produced if name.endswith("/"))
+    return {name: entry for name, entry in files.items()
+            if name not in exact and not name.startswith(folders)}
+
+
 def judge(
     before: Dict[str, Entry],
     now: Dict[str, Entry],
@@ -229,11 +249,13 @@ def judge(
     total = len(before)
     reasons: List[str] = []
     examples: List[str] = []
-    if total and max_delete_percent < 100 and len(deleted) * 100 > total * max_delete_percent:
+    if (total and max_delete_percent < 100 and len(deleted) >= MASS_CHANGE_MIN_FILES
+            and len(deleted) * 100 > total * max_delete_percent):
         reasons.append(f"{len(deleted)} of {total} files would be deleted on the slave "
                        f"(more than MaxDeletePercent {max_delete_percent} %)")
         examples += ["deleted /" + name for name in deleted[:2]]
-    if total and max_rewrite_percent < 100 and len(rewritten) * 100 > total * max_rewrite_percent:
+    if (total and max_rewrite_percent < 100 and len(rewritten) >= MASS_CHANGE_MIN_FILES
+            and len(rewritten) * 100 > total * max_rewrite_percent):
         reasons.append(f"{len(rewritten)} of {total} files would be rewritten "
                        f"(more than MaxRewritePercent {max_rewrite_percent} %)")
         examples += ["rewritten /" + name for name in rewritten[:2]]

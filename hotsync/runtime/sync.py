@@ -24,11 +24,13 @@ from ..frozen import asdict, field, frozen
 from ..host import host_for
 from ..plan import Action, Plan
 from ..root import Root
-from .backup import make_config_backup
+from .backup import CONFIG_BACKUP_FILES, make_config_backup
 from .brake import (
     BrakeVerdict,
     judge,
+    leave_out,
     manifest_after_push,
+    produced_by_hotsync,
     read_manifest,
     real_name,
     scan_command,
@@ -135,7 +137,9 @@ def _run_steps(root: Root, plan: Plan, dry_run: bool, force_delete: bool, progre
             includes = includes + [PUSH_ADDED_PATH]
         list_files = _write_push_lists(workdir, lists, includes, decision)
         before = read_manifest(root)
-        now, verdict, scan_error = _brake(root, plan, workdir, list_files, includes, before, force_delete)
+        produced = produced_by_hotsync((*CONFIG_BACKUP_FILES, PUSH_ADDED_PATH), [dump.target for dump in lists.dumps])
+        now, verdict, scan_error = _brake(root, plan, workdir, list_files, includes, before, force_delete,
+                                          produced)
         warnings += [scan_error] if scan_error else []
         if verdict is not None and verdict.paused and dry_run:
             warnings.append("the brake would pause this push: " + verdict.message())
@@ -198,7 +202,7 @@ def _write_push_lists(workdir: Path, lists: SyncLists, includes, decision: Guard
     return include_file, exclude_file, guard_file
 
 
-def _brake(root, plan, workdir, list_files: PushLists, includes, before, force_delete: bool):
+def _brake(root, plan, workdir, list_files: PushLists, includes, before, force_delete: bool, produced):
     """(the files the push would consider, the brake's verdict or None, the scan's error or "").
 
     No verdict without a manifest of the last push (nothing to compare with) or without a scan.
@@ -211,7 +215,9 @@ def _brake(root, plan, workdir, list_files: PushLists, includes, before, force_d
         return now, None, ""
     # --force-delete lets the deletions through the brake too; its other traits still pause
     max_delete = 100 if force_delete else plan.limits.max_delete_percent
-    return now, judge(before, now, includes, max_delete, plan.limits.max_rewrite_percent), ""
+    verdict = judge(leave_out(before, produced), leave_out(now, produced), includes, max_delete,
+                    plan.limits.max_rewrite_percent)
+    return now, verdict, ""
 
 
 def _empty_folder(workdir: Path) -> Path:
