@@ -4,6 +4,7 @@ import json
 import random
 import re
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -47,17 +48,31 @@ def status_of(pair) -> dict:
     return json.loads(pair.on_master(STATUS_PATH).read_text())
 
 
+def sealed(pair, timeout: float = 15) -> None:
+    """Wait until the slave's daemon has sealed the last push into a restore point (it does so
+    just after the push ended, when the master's command may already be done): cycles minutes
+    apart never overlap that step, back-to-back ones in a test could."""
+    added = pair.on_slave(PUSH_ADDED_PATH)
+    deadline = time.monotonic() + timeout
+    while added.exists():
+        assert time.monotonic() < deadline, "the slave did not seal the push into a restore point"
+        time.sleep(0.05)
+
+
 def test_ordinary_one_percent_cycles_never_pause_the_push(host_pair, hotsync, tmp_path):
     pair = host_pair
     data = office_on_master(pair)
     assert pair.sync(in_process=True).code == 0
+    sealed(pair)
     for _ in range(5):
         apply_change(data, tmp_path / "stash", SHAPE, 1.0)
         changed = pair.sync(in_process=True)
         assert changed.code == 0, changed.err
+        sealed(pair)
         undo_change(data, tmp_path / "stash", SHAPE, 1.0)
         restored = pair.sync(in_process=True)
         assert restored.code == 0, restored.err
+        sealed(pair)
 
 
 def test_files_encrypted_and_renamed_pause_the_push_with_nothing_sent_until_forced(host_pair, hotsync, mailbox):

@@ -40,6 +40,14 @@ def write_plugin(root: Path, name: str, body: str) -> None:
     plugin.chmod(0o755)
 
 
+def as_a_terminals_foreground_job() -> None:
+    """Ctrl-C and SIGTERM as a job started at a terminal receives them: whatever this test
+    process inherited or left behind (an ignored or blocked SIGINT) is not passed on."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_DFL)
+
+
 def start_sync_blocked_in_a_plugin(root: Path) -> subprocess.Popen:
     """A real ``hotsync sync`` that waits in a slow plugin; returns once the plugin runs.
 
@@ -47,7 +55,8 @@ def start_sync_blocked_in_a_plugin(root: Path) -> subprocess.Popen:
     write_plugin(root, "50-slow", f'sleep 60 &\necho $! > "{root}/plugin-sleep.pid"\nwait\n')
     script = Path(sys.executable).parent / "hotsync"
     run = subprocess.Popen([str(script), "--root", str(root), "sync"], stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                           preexec_fn=as_a_terminals_foreground_job)
     wait_for_file(root / "plugin-sleep.pid", run)
     return run
 
