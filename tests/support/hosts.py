@@ -13,7 +13,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import pytest
 
@@ -157,8 +157,13 @@ def processes_of(root: Path) -> List[int]:
 
 def kill_processes_of(root: Path) -> None:
     """SIGKILL every process of ``root`` and wait (a little) until they are gone."""
-    for _attempt in range(50):
-        pids = processes_of(root)
+    kill_until_gone(lambda: processes_of(root), attempts=50, pause=0.05)
+
+
+def kill_until_gone(find_pids: Callable[[], List[int]], attempts: int, pause: float) -> None:
+    """SIGKILL what ``find_pids`` lists, again and again, until it lists nothing (or attempts run out)."""
+    for _attempt in range(attempts):
+        pids = find_pids()
         if not pids:
             return
         for pid in pids:
@@ -166,7 +171,7 @@ def kill_processes_of(root: Path) -> None:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        time.sleep(0.05)
+        time.sleep(pause)
 
 
 class HostBuilder:

@@ -9,15 +9,15 @@ Fixture: ``network`` (per test module): the two namespaces and the link, removed
 import os
 import random
 import shutil
-import signal
 import subprocess
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence
 
 import pytest
+
+from support.hosts import kill_until_gone
 
 NAME_PREFIX = "hs2h"  # every namespace and link of this suite starts with it
 POSTGRESQL_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -56,16 +56,7 @@ def namespace_pids(namespace: str) -> List[int]:
 
 def kill_namespace(namespace: str) -> None:
     """Kill every process left in ``namespace`` (a host that loses power)."""
-    for _attempt in range(20):
-        pids = [pid for pid in namespace_pids(namespace) if pid != os.getpid()]
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.1)
+    kill_until_gone(lambda: [pid for pid in namespace_pids(namespace) if pid != os.getpid()], attempts=20, pause=0.1)
 
 
 def remove_stale_namespaces() -> None:
