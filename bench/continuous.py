@@ -14,6 +14,15 @@ with its default delay), started on the master and given time to settle:
 * idle cost: the tool's CPU time (its processes' user + system, from /proc) over 20 s without
   a change, as a share of one core.
 
+* a 1 % change (``bench/tree.py``'s: a third of the files rewritten, a third appended to, a
+  third deleted), timed from the end of the change to the slave holding all of it (sizes and
+  times of the changed files polled every 20 ms, contents checked once at the end), beside a
+  raw rsync cycle over the whole tree (``bench.run``'s fastest raw command) for the same change;
+  ``--repeats`` of each, the change undone and pushed back between two;
+* scaling (unless ``--no-scale``): the same change on a tree ten times larger (``--files`` and
+  ``--mib`` times 10: the first ``--files`` files are the same files, so the change is the same),
+  reaching the slave through ``hotsync watch``, against the smaller tree's figure.
+
 lsyncd runs ``default.rsync`` to the same rsync daemon module through the same stunnel tunnel,
 with the same password file. Its default delay is 15 s, so its latency is measured on
 ``--writes // 5`` writes.
@@ -28,10 +37,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Callable, Dict, List, Optional, Tuple
 
-from bench.run import DATA, configure, free_port, hotsync, install_hotsync
-from bench.tree import TreeShape, generate_tree
+from bench.run import DATA, configure, free_port, hotsync, install_hotsync, raw_command, timed
+from bench.tree import TreeShape, apply_change, changed_numbers, file_path, generate_tree, undo_change
 
 IDLE_SECONDS = 20.0
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -112,23 +121,186 @@ def lsyncd_config(work: Path, master: Path, rsync_port: int, delay: int) -> Path
     return config
 
 
-def measure_tool(name: str, argv: List[str], master: Path, slave: Path, writes: int, timeout: float,
-                 warmup: float) -> Dict[str, float]:
+def change_state(base: Path, numbers: List[int], shape: TreeShape) -> List[Tuple[int, float]]:
+    """Size and time of each changed file (-1 for a missing one): what the slave must match."""
+    state = []
+    for number in numbers:
+        try:
+            found = file_path(base, number, shape).stat()
+            state.append((found.st_size, found.st_mtime))
+        except FileNotFoundError:
+            state.append((-1, 0.0))
+    return state
+
+
+def wait_for_change(master_data: Path, slave_data: Path, shape: TreeShape, timeout: float) -> float:
+    """Wait until the slave holds the change's files as the master does; when it did."""
+    numbers = changed_numbers(shape, 1.0)
+    wanted = change_state(master_data, numbers, shape)
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if change_state(slave_data, numbers, shape) == wanted:
+            arrived = time.perf_counter()
+            for number in numbers:
+                source = file_path(master_data, number, shape)
+                if source.exists() and source.read_bytes() != file_path(slave_data, number, shape).read_bytes():
+                    raise RuntimeError(f"{source}: the slave's copy has the master's size and time, not its content")
+            return arrived
+        time.sleep(0.02)
+    raise RuntimeError(f"the 1 % change did not reach the slave within {timeout} s")
+
+
+def change_cycles(master: Path, slave: Path, stash: Path, shape: TreeShape, repeats: int, timeout: float,
+                  push: Optional[Callable[[], None]] = None) -> List[float]:
+    """Seconds from the end of a 1 % change to the slave holding it, ``repeats`` times.
+
+    ``push``: run it after the change and time it (a raw rsync cycle); without it a running
+    tool (hotsync watch, lsyncd) is expected to bring the change over by itself.
+    """
+    master_data, slave_data = master / DATA.lstrip("/"), slave / DATA.lstrip("/")
+    measured = []
+    for _ in range(repeats):
+        os.sync()  # the change's writes are flushed on nobody's clock
+        apply_change(master_data, stash, shape)
+        if push is not None:
+            measured.append(timed(push))
+            wait_for_change(master_data, slave_data, shape, 1.0)  # it did all of it
+        else:
+            changed = time.perf_counter()
+            measured.append(wait_for_change(master_data, slave_data, shape, timeout) - changed)
+        undo_change(master_data, stash, shape)
+        if push is not None:
+            push()
+        wait_for_change(master_data, slave_data, shape, timeout)
+        time.sleep(1.0)
+    return measured
+
+
+def with_tool(argv: List[str], warmup: float, action: Callable[[int], Dict[str, float]]) -> Dict[str, float]:
+    """``action``'s figures (given the tool's pid), measured while ``argv`` runs (started
+    ``warmup`` seconds before)."""
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         time.sleep(warmup)
-        values = latencies(master / DATA.lstrip("/"), slave / DATA.lstrip("/"), name, writes, timeout)
-        time.sleep(2.0)
-        pids = process_tree(process.pid)
-        before = cpu_seconds(pids)
-        time.sleep(IDLE_SECONDS)
-        idle = (cpu_seconds(pids) - before) / IDLE_SECONDS
-        values.sort()
-        return {"median": statistics.median(values), "p95": values[max(int(len(values) * 0.95) - 1, 0)],
-                "idle": idle, "writes": len(values)}
+        return action(process.pid)
     finally:
         os.killpg(process.pid, 15)
         process.wait()
+
+
+def summary(values: List[float]) -> Dict[str, float]:
+    ordered = sorted(values)
+    return {"median": statistics.median(ordered), "p95": ordered[max(int(len(ordered) * 0.95) - 1, 0)],
+            "runs": len(ordered)}
+
+
+class Hosts:
+    """A master and a slave with the bench tree of ``shape`` pushed whole; stopped by ``close``."""
+
+    def __init__(self, work: Path, script: Path, shape: TreeShape):
+        self.work, self.script = work, script
+        self.master, self.slave, self.stash = work / "master", work / "slave", work / "stash"
+        tunnel_port, self.master_port = free_port(), free_port()
+        configure(script, self.slave, "slave", tunnel_port, free_port())
+        configure(script, self.master, "master", tunnel_port, self.master_port)
+        listing = self.master / "etc/backup-data.d/bench.include"
+        listing.parent.mkdir(parents=True, exist_ok=True)
+        listing.write_text(f"{DATA}\n")
+        print(f"generating {shape.files:,} files, {shape.total_mib} MiB ...", flush=True)
+        generate_tree(self.master / DATA.lstrip("/"), shape)
+        hotsync(script, "--root", self.slave, "services", "start")
+        hotsync(script, "--root", self.master, "services", "start", "stunnel")
+        print("first push ...", flush=True)
+        hotsync(script, "--root", self.master, "sync")
+
+    def watch_argv(self) -> List[str]:
+        return [str(self.script), "--root", str(self.master), "watch"]
+
+    def raw_push(self) -> None:
+        subprocess.run(raw_command(self.master, self.work, self.master_port, False), check=True,
+                       stdout=subprocess.DEVNULL)
+
+    def close(self) -> None:
+        for host in (self.master, self.slave):
+            subprocess.run([str(self.script), "--root", str(host), "services", "stop"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def watch_settle_seconds(shape: TreeShape) -> float:
+    """Time for ``hotsync watch`` to set its watches and make its first (full) push."""
+    return 15 + shape.files / 10_000
+
+
+def measure_base(hosts: Hosts, shape: TreeShape, options) -> Dict[str, Dict[str, float]]:
+    """Latency, idle cost and the 1 % change per tool, and the raw rsync cycle, on one tree."""
+    results: Dict[str, Dict[str, float]] = {}
+
+    def watched(name: str, writes: int, timeout: float) -> Callable[[int], Dict[str, float]]:
+        def action(pid: int) -> Dict[str, float]:
+            figures = measure_latency_and_idle(name, hosts, writes, timeout, pid)
+            change = summary(change_cycles(hosts.master, hosts.slave, hosts.stash, shape, options.repeats, 120))
+            return {**figures, "change": change["median"], "change_p95": change["p95"]}
+        return action
+
+    print("hotsync watch ...", flush=True)
+    results["hotsync watch"] = with_tool(hosts.watch_argv(), watch_settle_seconds(shape),
+                                         watched("hotsync", options.writes, 10))
+    if shutil.which("lsyncd"):
+        for label, delay, writes in (("lsyncd, delay = 1", 1, options.writes),
+                                     ("lsyncd, default delay", -1, max(options.writes // 5, 5))):
+            print(f"{label} ...", flush=True)
+            config = lsyncd_config(hosts.work, hosts.master, hosts.master_port, delay)
+            results[label] = with_tool(["lsyncd", str(config)], 15, watched("lsyncd", writes, 60))
+    else:
+        print("lsyncd is not installed (apt-get install lsyncd): its rows are left out", flush=True)
+    print("raw rsync cycles ...", flush=True)
+    raw = summary(change_cycles(hosts.master, hosts.slave, hosts.stash, shape, options.repeats, 120, hosts.raw_push))
+    results["raw rsync cycle"] = {"change": raw["median"], "change_p95": raw["p95"]}
+    return results
+
+
+def measure_latency_and_idle(name: str, hosts: Hosts, writes: int, timeout: float, pid: int) -> Dict[str, float]:
+    values = latencies(hosts.master / DATA.lstrip("/"), hosts.slave / DATA.lstrip("/"), name, writes, timeout)
+    time.sleep(2.0)
+    pids = process_tree(pid)
+    before = cpu_seconds(pids)
+    time.sleep(IDLE_SECONDS)
+    figures = summary(values)
+    return {"median": figures["median"], "p95": figures["p95"], "writes": figures["runs"],
+            "idle": (cpu_seconds(pids) - before) / IDLE_SECONDS}
+
+
+def measure_scaled(work: Path, script: Path, shape: TreeShape, change_shape: TreeShape, repeats: int) -> float:
+    """The median time for ``change_shape``'s 1 % change to reach the slave through
+    ``hotsync watch`` on a tree of ``shape``."""
+    hosts = Hosts(work, script, shape)
+    try:
+        print(f"hotsync watch, {shape.files:,} files ...", flush=True)
+        figures = with_tool(hosts.watch_argv(), watch_settle_seconds(shape), lambda _pid: summary(
+            change_cycles(hosts.master, hosts.slave, hosts.stash, change_shape, repeats, 300)))
+        return figures["median"]
+    finally:
+        hosts.close()
+
+
+def format_results(results: Dict[str, Dict[str, float]], shape: TreeShape, scaled: Optional[float],
+                   large: TreeShape) -> str:
+    raw = results["raw rsync cycle"]["change"]
+    lines = [f"{shape.files:,} files, {shape.total_mib} MiB, loopback through stunnel (PSK)", "",
+             "| tool | single-file latency median | p95 | writes | idle CPU (share of one core) "
+             "| 1 % change to the slave (median) | against a raw rsync cycle |",
+             "|---|---|---|---|---|---|---|"]
+    for label, figures in results.items():
+        if label == "raw rsync cycle":
+            continue
+        lines.append(f"| {label} | {figures['median']:.3f} s | {figures['p95']:.3f} s | {figures['writes']:.0f} "
+                     f"| {100 * figures['idle']:.2f} % | {figures['change']:.2f} s | {figures['change'] / raw:.2f}x |")
+    lines.append(f"| raw rsync cycle (whole tree) | | | | | {raw:.2f} s | 1.00x |")
+    if scaled is not None:
+        base = results["hotsync watch"]["change"]
+        lines += ["", f"the same change, hotsync watch: {shape.files:,} files {base:.2f} s, "
+                  f"{large.files:,} files ({large.total_mib} MiB) {scaled:.2f} s: {scaled / base:.2f}x"]
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -136,48 +308,26 @@ def main(argv=None) -> int:
     parser.add_argument("--files", type=int, default=50_000)
     parser.add_argument("--mib", type=int, default=1024)
     parser.add_argument("--writes", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=7, help="1 %% change cycles per tool")
+    parser.add_argument("--no-scale", action="store_true", help="leave out the tree ten times larger")
     parser.add_argument("--keep", help="work in this folder and keep it (default: a temp folder, removed)")
     options = parser.parse_args(argv)
     shape = TreeShape(files=options.files, total_mib=options.mib)
+    large = TreeShape(files=options.files * 10, total_mib=options.mib * 10)
     work = Path(options.keep or tempfile.mkdtemp(prefix="hotsync-continuous-"))
-    master, slave = work / "master", work / "slave"
-    tunnel_port, master_port = free_port(), free_port()
     script = install_hotsync(work)
     try:
-        configure(script, slave, "slave", tunnel_port, free_port())
-        configure(script, master, "master", tunnel_port, master_port)
-        listing = master / "etc/backup-data.d/bench.include"
-        listing.parent.mkdir(parents=True, exist_ok=True)
-        listing.write_text(f"{DATA}\n")
-        print(f"generating {shape.files:,} files, {shape.total_mib} MiB ...", flush=True)
-        generate_tree(master / DATA.lstrip("/"), shape)
-        hotsync(script, "--root", slave, "services", "start")
-        hotsync(script, "--root", master, "services", "start", "stunnel")
-        hotsync(script, "--root", master, "sync")
-        results = {}
-        print("hotsync watch ...", flush=True)
-        results["hotsync watch"] = measure_tool("hotsync", [str(script), "--root", str(master), "watch"],
-                                                master, slave, options.writes, 10, 15)
-        if shutil.which("lsyncd"):
-            for label, delay, writes in (("lsyncd, delay = 1", 1, options.writes),
-                                         ("lsyncd, default delay", -1, max(options.writes // 5, 5))):
-                print(f"{label} ...", flush=True)
-                config = lsyncd_config(work, master, master_port, delay)
-                results[label] = measure_tool("lsyncd", ["lsyncd", str(config)], master, slave, writes, 60, 15)
-        else:
-            print("lsyncd is not installed (apt-get install lsyncd): its columns are left out", flush=True)
+        hosts = Hosts(work / "base", script, shape)
+        try:
+            results = measure_base(hosts, shape, options)
+        finally:
+            hosts.close()
+        if not options.keep:
+            shutil.rmtree(work / "base", ignore_errors=True)  # room for the larger tree
+        scaled = None if options.no_scale else measure_scaled(work / "large", script, large, shape, options.repeats)
         print()
-        print(f"{shape.files:,} files, loopback through stunnel (PSK)")
-        print()
-        print("| tool | single-file latency median | p95 | writes | idle CPU (share of one core) |")
-        print("|---|---|---|---|---|")
-        for label, result in results.items():
-            print(f"| {label} | {result['median']:.3f} s | {result['p95']:.3f} s | {result['writes']:.0f} "
-                  f"| {100 * result['idle']:.2f} % |")
+        print(format_results(results, shape, scaled, large))
     finally:
-        for host in (master, slave):
-            subprocess.run([str(script), "--root", str(host), "services", "stop"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not options.keep:
             shutil.rmtree(work, ignore_errors=True)
     return 0
