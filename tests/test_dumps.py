@@ -1,4 +1,4 @@
-"""Database dumps against the machine's real MariaDB and PostgreSQL, with throwaway databases."""
+"""Database dumps against a real MariaDB (the test run's own) and the machine's PostgreSQL, with throwaway databases."""
 
 import json
 import os
@@ -21,13 +21,7 @@ from hotsync.runtime.promote import restore_databases
 from support.databases import MariaDB, PostgreSQL
 from support.namespaces import POSTGRESQL_BIN
 
-MYSQL = {"socket": "/run/mysqld/mysqld.sock", "user": "root"}
 POSTGRESQL = {"socket": "/var/run/postgresql", "user": "postgres"}
-
-
-def mysql(statement: str) -> str:
-    argv = ["mysql", f"--socket={MYSQL['socket']}", "--user=root", "--batch", "--skip-column-names", "-e", statement]
-    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
 
 
 def psql(statement: str, database: str = "postgres") -> str:
@@ -36,12 +30,17 @@ def psql(statement: str, database: str = "postgres") -> str:
 
 
 @pytest.fixture
-def mysql_database():
+def mysql_connection(own_mariadb):
+    return {"socket": own_mariadb.socket, "user": "root"}
+
+
+@pytest.fixture
+def mysql_database(own_mariadb):
     name = f"hotsync_test_{uuid.uuid4().hex[:10]}"
-    mysql(f"CREATE DATABASE {name}; CREATE TABLE {name}.invoices (id INT PRIMARY KEY, customer TEXT);"
-          f"INSERT INTO {name}.invoices VALUES (1, 'Rossi'), (2, 'Bianchi');")
+    own_mariadb.query(f"CREATE DATABASE {name}; CREATE TABLE {name}.invoices (id INT PRIMARY KEY, customer TEXT);"
+                      f"INSERT INTO {name}.invoices VALUES (1, 'Rossi'), (2, 'Bianchi');")
     yield name
-    mysql(f"DROP DATABASE IF EXISTS {name}")
+    own_mariadb.query(f"DROP DATABASE IF EXISTS {name}")
 
 
 @pytest.fixture
@@ -53,9 +52,9 @@ def postgresql_database():
     psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def test_mysql_dump_per_database_into_a_folder(sandbox, mysql_database):
+def test_mysql_dump_per_database_into_a_folder(mysql_connection, sandbox, mysql_database):
     root = Root(sandbox)
-    dump = Dump("mysql", (mysql_database,), "/var/lib/nethserver/backup/mysql/", dict(MYSQL))
+    dump = Dump("mysql", (mysql_database,), "/var/lib/nethserver/backup/mysql/", mysql_connection)
 
     (result,) = make_dumps(root, [dump])
 
@@ -68,8 +67,8 @@ def test_mysql_dump_per_database_into_a_folder(sandbox, mysql_database):
     assert [path.name for path in written.parent.iterdir()] == [written.name], "no temp file left"
 
 
-def test_the_database_list_leaves_out_the_system_schemas(sandbox, mysql_database):
-    names = list_mysql_databases(Root(sandbox), dict(MYSQL))
+def test_the_database_list_leaves_out_the_system_schemas(mysql_connection, sandbox, mysql_database):
+    names = list_mysql_databases(Root(sandbox), mysql_connection)
     assert mysql_database in names
     assert "information_schema" not in names and "performance_schema" not in names
 
@@ -85,12 +84,12 @@ def test_postgresql_dump_into_a_file(sandbox, postgresql_database):
     assert "CREATE TABLE public.chats" in text and "ciao" in text
 
 
-def test_a_failed_dump_keeps_the_previous_good_one_and_says_why(sandbox):
+def test_a_failed_dump_keeps_the_previous_good_one_and_says_why(mysql_connection, sandbox):
     root = Root(sandbox)
     target = root.path("/var/lib/nethserver/backup/mysql/gone.dump")
     target.parent.mkdir(parents=True)
     target.write_text("-- the previous good dump\n")
-    dump = Dump("mysql", ("gone",), "/var/lib/nethserver/backup/mysql/", dict(MYSQL))
+    dump = Dump("mysql", ("gone",), "/var/lib/nethserver/backup/mysql/", mysql_connection)
 
     (result,) = make_dumps(root, [dump])
 
@@ -133,7 +132,7 @@ def test_mysql_command_line_ends_the_options_before_the_database_name(sandbox):
 
 @pytest.mark.e2e
 def test_dumps_reach_the_slave_and_a_failed_one_fails_the_run_while_files_still_sync(
-    host_pair, hotsync, mysql_database, postgresql_database
+    mysql_connection, own_mariadb, host_pair, hotsync, mysql_database, postgresql_database
 ):
     pair = host_pair
     folder = "/var/lib/nethserver/backup/mysql/"
@@ -143,7 +142,7 @@ def test_dumps_reach_the_slave_and_a_failed_one_fails_the_run_while_files_still_
         conditions=(Condition("databases"),),
         include=(PathEntry(folder), PathEntry("/var/lib/nethserver/webtop/backup/webtop.sql")),
         dumps=(
-            Dump("mysql", (mysql_database,), folder, dict(MYSQL)),
+            Dump("mysql", (mysql_database,), folder, mysql_connection),
             Dump("postgresql", (postgresql_database,), "/var/lib/nethserver/webtop/backup/webtop.sql",
                  dict(POSTGRESQL)),
         ),
@@ -158,7 +157,7 @@ def test_dumps_reach_the_slave_and_a_failed_one_fails_the_run_while_files_still_
     assert "'Rossi'" in mysql_copy.read_text()
     assert "ciao" in pair.on_slave("/var/lib/nethserver/webtop/backup/webtop.sql").read_text()
 
-    mysql(f"DROP DATABASE {mysql_database}")  # the next dump of it fails
+    own_mariadb.query(f"DROP DATABASE {mysql_database}")  # the next dump of it fails
     pair.on_master("/srv/docs/letter.txt").write_text("version 2\n")
     second = pair.sync(in_process=True)
 
@@ -171,9 +170,9 @@ def test_dumps_reach_the_slave_and_a_failed_one_fails_the_run_while_files_still_
 
 
 @pytest.mark.e2e
-def test_no_dump_when_databases_are_not_synchronized(host_pair, hotsync, mysql_database):
+def test_no_dump_when_databases_are_not_synchronized(mysql_connection, host_pair, hotsync, mysql_database):
     pair = host_pair
-    dump = Dump("mysql", (mysql_database,), "/dumps/", dict(MYSQL))
+    dump = Dump("mysql", (mysql_database,), "/dumps/", mysql_connection)
     pair.add_master_rule(Rule(name="db", origin="test", dumps=(dump,)))
     pair.change_master_plan(databases_enabled=False)
     assert pair.sync(in_process=True).code == 0
@@ -330,7 +329,7 @@ def test_promotion_refuses_an_unsafe_name_before_running_anything(fp, sandbox, e
 
 
 def test_a_dump_rewritten_in_the_second_of_the_slaves_copy_with_the_same_size_reaches_the_slave(
-    host_pair, hotsync, mysql_database
+    mysql_connection, own_mariadb, host_pair, hotsync, mysql_database
 ):
     """rsync's quick check compares times in whole seconds (rsync 3.1.2, and today's without a
     negative --modify-window, which 3.1.2 misreads): a dump rewritten within the second of the
@@ -339,7 +338,7 @@ def test_a_dump_rewritten_in_the_second_of_the_slaves_copy_with_the_same_size_re
     folder = "/var/lib/nethserver/backup/mysql/"
     pair.add_master_rule(Rule(name="databases-test", origin="test", conditions=(Condition("databases"),),
                               include=(PathEntry(folder),),
-                              dumps=(Dump("mysql", (mysql_database,), folder, dict(MYSQL)),)))
+                              dumps=(Dump("mysql", (mysql_database,), folder, mysql_connection),)))
     assert pair.sync(in_process=True).code == 0
     on_master, on_slave = pair.on_master(f"{folder}{mysql_database}.dump"), pair.on_slave(f"{folder}{mysql_database}.dump")
     for customer in ("Rossa", "Rosse", "Rosso", "Rossu", "Rossy"):  # as long as 'Rossi': the same size
@@ -348,7 +347,7 @@ def test_a_dump_rewritten_in_the_second_of_the_slaves_copy_with_the_same_size_re
         size = on_master.stat().st_size
         for copy in (on_master, on_slave):  # as if the last push had run in this very second
             os.utime(copy, (second, second))
-        mysql(f"UPDATE {mysql_database}.invoices SET customer = '{customer}' WHERE id = 1")
+        own_mariadb.query(f"UPDATE {mysql_database}.invoices SET customer = '{customer}' WHERE id = 1")
         outcome = pair.sync(in_process=True)
         assert outcome.code == 0, outcome.err
         if int(on_master.stat().st_ctime) == second and on_master.stat().st_size == size:
@@ -411,13 +410,13 @@ def test_mattermosts_dump_runs_as_postgres_through_its_collections_client_on_its
 
 @pytest.mark.e2e
 def test_an_unchanged_database_leaves_its_dump_file_as_it_was_so_rsync_sends_nothing(
-    host_pair, hotsync, mysql_database
+    mysql_connection, host_pair, hotsync, mysql_database
 ):
     pair = host_pair
     folder = "/var/lib/nethserver/backup/mysql/"
     pair.add_master_rule(Rule(name="databases-test", origin="test", conditions=(Condition("databases"),),
                               include=(PathEntry(folder),),
-                              dumps=(Dump("mysql", (mysql_database,), folder, dict(MYSQL)),)))
+                              dumps=(Dump("mysql", (mysql_database,), folder, mysql_connection),)))
     dump = f"{folder}{mysql_database}.dump"
     assert pair.sync(in_process=True).code == 0
     first = pair.on_master(dump).stat()

@@ -24,21 +24,23 @@ REFUSAL = "HotSync refused this push"
 
 
 
-def sql(engine, statement, database=None):
+def sql(names, engine, statement, database=None):
     if engine == "mysql":
-        argv = ["mysql", "--batch", "--skip-column-names"] + ([database] if database else []) + ["-e", statement]
+        argv = (["mysql", f"--socket={names['mysql_socket']}", "--user=root", "--batch", "--skip-column-names"]
+                + ([database] if database else []) + ["-e", statement])
     else:
         argv = ["psql", "-U", "postgres", "-tA", "-d", database or "postgres", "-c", statement]
     return subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip()
 
 
 @pytest.fixture
-def databases():
-    """Throwaway database names on the machine's real servers, dropped afterwards."""
+def databases(own_mariadb):
+    """Throwaway database names on the run's own MariaDB and the machine's PostgreSQL, dropped afterwards."""
     suffix = secrets.token_hex(4)
-    names = {"mysql": f"hs_fence_my_{suffix}", "postgresql": f"hs_fence_pg_{suffix}"}
+    names = {"mysql": f"hs_fence_my_{suffix}", "postgresql": f"hs_fence_pg_{suffix}",
+             "mysql_socket": own_mariadb.socket}
     yield names
-    subprocess.run(["mysql", "-e", f"DROP DATABASE IF EXISTS `{names['mysql']}`"], check=False)
+    own_mariadb.query(f"DROP DATABASE IF EXISTS `{names['mysql']}`")
     subprocess.run(["psql", "-U", "postgres", "-c", f'DROP DATABASE IF EXISTS "{names["postgresql"]}"'],
                    check=False, capture_output=True)
 
@@ -46,7 +48,7 @@ def databases():
 def rules_for(names):
     return f"""
 rule tests-databases {{
-    dump mysql {names['mysql']} into /var/lib/nethserver/backup/mysql/
+    dump mysql {names['mysql']} into /var/lib/nethserver/backup/mysql/ socket = {names['mysql_socket']}
     include /var/lib/nethserver/backup/mysql/
     dump postgresql {names['postgresql']} into /var/lib/nethserver/tests-pg/ user = postgres
     include /var/lib/nethserver/tests-pg/
@@ -116,24 +118,24 @@ def make_master_data(host, names, rows=3):
     write_file(host.path("/srv/office/plans/roadmap.txt"), "next year\n", 0o640)
     write_file(host.path("/etc/cron.daily/backup-report"), "#!/bin/sh\n", 0o755)
     write_file(host.path("/etc/cron.d/backup-data"), "# master only\n")
-    sql("mysql", f"CREATE DATABASE `{names['mysql']}`")
-    sql("mysql", "CREATE TABLE calls (id INT PRIMARY KEY, who VARCHAR(20))", names["mysql"])
-    sql("postgresql", f'CREATE DATABASE "{names["postgresql"]}"')
-    sql("postgresql", "CREATE TABLE mails (id INT PRIMARY KEY, subject TEXT)", names["postgresql"])
+    sql(names, "mysql", f"CREATE DATABASE `{names['mysql']}`")
+    sql(names, "mysql", "CREATE TABLE calls (id INT PRIMARY KEY, who VARCHAR(20))", names["mysql"])
+    sql(names, "postgresql", f'CREATE DATABASE "{names["postgresql"]}"')
+    sql(names, "postgresql", "CREATE TABLE mails (id INT PRIMARY KEY, subject TEXT)", names["postgresql"])
     for number in range(rows):
-        sql("mysql", f"INSERT INTO calls VALUES ({number}, 'caller{number}')", names["mysql"])
-        sql("postgresql", f"INSERT INTO mails VALUES ({number}, 'subject{number}')", names["postgresql"])
+        sql(names, "mysql", f"INSERT INTO calls VALUES ({number}, 'caller{number}')", names["mysql"])
+        sql(names, "postgresql", f"INSERT INTO mails VALUES ({number}, 'subject{number}')", names["postgresql"])
 
 
 def row_counts(names):
-    return (sql("mysql", "SELECT COUNT(*) FROM calls", names["mysql"]),
-            sql("postgresql", "SELECT COUNT(*) FROM mails", names["postgresql"]))
+    return (sql(names, "mysql", "SELECT COUNT(*) FROM calls", names["mysql"]),
+            sql(names, "postgresql", "SELECT COUNT(*) FROM mails", names["postgresql"]))
 
 
 def lose_the_databases(names):
     """Both hosts share this machine's servers: a dead master's databases are simply gone."""
-    sql("mysql", f"DROP DATABASE `{names['mysql']}`")
-    sql("postgresql", f'DROP DATABASE "{names["postgresql"]}"')
+    sql(names, "mysql", f"DROP DATABASE `{names['mysql']}`")
+    sql(names, "postgresql", f'DROP DATABASE "{names["postgresql"]}"')
 
 
 def office_files(host):
@@ -190,8 +192,8 @@ def test_failback_round_trip(hosts, databases):
     fail_over(first, second, databases)
     # Life goes on on the new master.
     write_file(second.path("/srv/office/after-failover.txt"), "written on the new master\n")
-    sql("mysql", "INSERT INTO calls VALUES (100, 'new master')", databases["mysql"])
-    sql("postgresql", "INSERT INTO mails VALUES (100, 'new master')", databases["postgresql"])
+    sql(databases, "mysql", "INSERT INTO calls VALUES (100, 'new master')", databases["mysql"])
+    sql(databases, "postgresql", "INSERT INTO mails VALUES (100, 'new master')", databases["postgresql"])
 
     # The repaired old master becomes the slave of the new one, which syncs it.
     first.set_up("slave", None, databases)

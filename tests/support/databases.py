@@ -1,8 +1,10 @@
 """Private database servers for test hosts: a MariaDB and a PostgreSQL per host (private
 datadirs and sockets, started inside the host's namespace when it has one).
 
-Fixture: ``namespace_databases`` (per test module, needs ``network``): the servers of the
-master and the slave, stopped and deleted afterwards.
+Fixtures: ``namespace_databases`` (per test module, needs ``network``): the servers of the
+master and the slave, stopped and deleted afterwards; ``own_mariadb`` (per run): one MariaDB
+the tests that once used the machine's share, so no result depends on the machine's server
+being up (CI runs against the machine's services as a session left them).
 """
 
 import os
@@ -149,3 +151,16 @@ def namespace_databases(network):
             host.mariadb.stop()
             host.postgresql.stop()
         shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def own_mariadb():
+    """A MariaDB of this test run's own (socket only), stopped and deleted after the run."""
+    folder = Path(tempfile.mkdtemp(prefix="hotsync-own-mariadb-"))
+    server = MariaDB("", folder / "mariadb")
+    try:
+        server.ensure_running()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
