@@ -2,7 +2,7 @@
 
 A reader (or a crash) sees either the old or the new complete file, never a mix:
 ``write_file_atomic`` for content HotSync holds, ``atomic_target`` for a file another
-program writes (a database dump). Logs are the exception, appended to by ``append_to_log``.
+program writes (a database dump). Logs and the brake's journal are the exception, appended to by ``append_lines``.
 
 A file that replaces another always gets a later modification time, in whole seconds, than
 the one it replaces (``advance_mtime``): rsync's quick check sees a file as unchanged when
@@ -67,16 +67,22 @@ LOG_MODE = 0o600
 
 
 def append_to_log(path: Path, text: str) -> None:
-    """Append ``text`` (whole lines) to the log ``path``, created with ``LOG_MODE`` when missing.
+    """Append ``text`` (whole lines) to the log ``path``, created with ``LOG_MODE`` when missing."""
+    append_lines(path, text.encode("utf-8", "replace"), LOG_MODE)
 
-    A log grows by appending, which ``write_file_atomic`` cannot do; a single ``write`` on
-    an ``O_APPEND`` descriptor keeps the entries of runs writing at the same time whole.
+
+def append_lines(path: Path, data: bytes, mode: int) -> None:
+    """Append ``data`` (whole lines) to ``path``, created with ``mode`` when missing.
+
+    Logs and the manifest's journal grow by appending, which ``write_file_atomic`` cannot do;
+    a single ``write`` on an ``O_APPEND`` descriptor keeps the lines of writers at the same
+    time whole, and a crash can cut only the last line short.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_MODE)
+    descriptor = os.open(str(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
     try:
-        os.write(descriptor, text.encode("utf-8", "replace"))
+        os.write(descriptor, data)
     finally:
         os.close(descriptor)
 

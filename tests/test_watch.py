@@ -2,6 +2,7 @@
 daemon: a change reaches the slave within about a second, deletions and new folders too,
 excludes and the delete guard still hold."""
 
+import contextlib
 import json
 import os
 import signal
@@ -10,7 +11,11 @@ import time
 import pytest
 from support.hosts import kill_processes_of
 from support.runner import run_hotsync, start_hotsync
+from support.trees import tree_digest
 
+from hotsync.frozen import replace
+from hotsync.runtime.manifest import read_manifest
+from hotsync.runtime.status import STATUS_PATH
 from hotsync.runtime.watch import WATCH_STATE_PATH
 
 pytestmark = pytest.mark.e2e
@@ -25,6 +30,13 @@ def wait_until(condition, timeout=10.0):
     raise AssertionError(f"not within {timeout} s")
 
 
+def status_of(pair) -> dict:
+    try:
+        return json.loads(pair.on_master(STATUS_PATH).read_text())
+    except FileNotFoundError:
+        return {}
+
+
 def content(path):
     try:
         return path.read_text()
@@ -32,9 +44,7 @@ def content(path):
         return None
 
 
-@pytest.fixture
-def watching(host_pair):
-    pair = host_pair
+def prepare_office(pair):
     data = pair.on_master("/srv/office")
     (data / "old").mkdir(parents=True)
     (data / "old/gone.txt").write_text("to be deleted\n")
@@ -45,16 +55,34 @@ def watching(host_pair):
     pair.include_on_master("/srv/office")
     listing = pair.on_master("/etc/backup-data.d/tests.exclude")
     listing.write_text("/srv/office/cache/\n")
+    return data
+
+
+@contextlib.contextmanager
+def watch_running(pair):
+    """``hotsync watch`` on the master, stopped (SIGTERM) at the end."""
     process = start_hotsync("--root", pair.master.root, "watch")
     try:
-        # The first full push carries what was there before the watch started.
-        wait_until(lambda: content(pair.on_slave("/srv/office/old/kept.txt")) == "kept\n", 30)
-        wait_until(lambda: pair.on_master(WATCH_STATE_PATH).exists(), 10)
-        yield pair, data, process
+        yield process
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
+
+
+def wait_for_first_push(pair):
+    """The first full push carries what was there before the watch started."""
+    wait_until(lambda: content(pair.on_slave("/srv/office/old/kept.txt")) == "kept\n", 30)
+    wait_until(lambda: pair.on_master(WATCH_STATE_PATH).exists(), 10)
+
+
+@pytest.fixture
+def watching(host_pair):
+    pair = host_pair
+    data = prepare_office(pair)
+    with watch_running(pair) as process:
+        wait_for_first_push(pair)
+        yield pair, data, process
 
 
 def test_changes_deletions_and_new_folders_reach_the_slave_within_a_second(watching):
@@ -116,14 +144,15 @@ def test_a_file_written_in_pieces_ends_whole_on_the_slave(watching):
     wait_until(lambda: content(pair.on_slave("/srv/office/old/growing.log")) == expected)
 
 
-def test_the_delete_guard_caps_each_batch(watching):
+def test_a_mass_deletion_pauses_the_watch_before_anything_is_deleted_on_the_slave(watching):
+    """The delete guard caps a batch's deletions at MaxDeletePercent; the brake, judging the batch
+    first, stops the whole batch (as it stops a full push)."""
     pair, data, _process = watching
     for number in range(60):  # more than MaxDeletePercent (20 %) of the slave's files at once
         (data / f"filler/{number}.txt").unlink()
-    log = pair.on_master("/var/log/hotsync.log")
-    wait_until(lambda: "delete guard" in log.read_text())
-    left = sorted(pair.on_slave("/srv/office/filler").iterdir())
-    assert 100 - 60 < len(left) < 100  # some deletions went through, not all of them
+    wait_until(lambda: status_of(pair).get("result") == "paused")
+    assert "files would be deleted on the slave (more than MaxDeletePercent 20 %)" in status_of(pair)["errors"][0]
+    assert len(list(pair.on_slave("/srv/office/filler").iterdir())) == 100
 
 
 def test_sigterm_ends_the_watch_with_143(watching):
@@ -173,3 +202,137 @@ def test_a_master_killed_during_a_stream_of_writes_leaves_whole_files_and_the_la
     missing = [name for name in due if name not in kept]
     assert not missing, f"{len(missing)} of {len(due)} files written a second before the kill are missing: {missing[:5]}"
     assert len(due) > 100
+
+
+def test_the_delete_guard_caps_a_batch_the_brake_lets_through(host_pair):
+    pair = host_pair
+    data = prepare_office(pair)
+    plan = pair.master_plan()
+    pair.change_master_plan(limits=replace(plan.limits, max_delete_percent=10))
+    with watch_running(pair):
+        wait_for_first_push(pair)
+        for number in range(15):  # over 10 % of the slave's files, too few for the brake (20)
+            (data / f"filler/{number}.txt").unlink()
+        log = pair.on_master("/var/log/hotsync.log")
+        wait_until(lambda: "delete guard" in log.read_text())
+        left = sorted(pair.on_slave("/srv/office/filler").iterdir())
+        assert 100 - 15 < len(left) < 100  # some deletions went through, not all of them
+        assert status_of(pair)["result"] != "paused"
+
+
+# --- the brake on the continuous push (issue 16's brake, applied to each batch)
+
+DOCUMENT = "".join(f"Line {number} of an ordinary office document.\n" for number in range(100))  # ~4 KiB
+
+
+def office_with_documents(pair, folders=4, per_folder=10):
+    """The watched office, with documents large enough for the brake to sample their content."""
+    data = prepare_office(pair)
+    for folder in range(folders):
+        (data / f"docs/folder-{folder}").mkdir(parents=True)
+        for number in range(per_folder):
+            (data / f"docs/folder-{folder}/doc-{number}.txt").write_text(DOCUMENT)
+    return data
+
+
+def test_files_encrypted_and_renamed_while_watched_never_reach_the_slave_until_forced(host_pair, mailbox):
+    pair = host_pair
+    pair.change_master_plan(notify="admin@example.com")
+    data = office_with_documents(pair)
+    slave_docs = pair.on_slave("/srv/office/docs")
+    with watch_running(pair) as process:
+        wait_for_first_push(pair)
+        wait_until(lambda: len(list(slave_docs.rglob("*.txt"))) == 40)
+        before = tree_digest(slave_docs, owners_and_times=True)
+
+        encrypted = {path: os.urandom(path.stat().st_size) for path in sorted(data.glob("docs/*/doc-*.txt"))[:32]}
+        for path, scrambled in encrypted.items():  # what ransomware does: random bytes, a new extension
+            path.unlink()
+            path.with_name(path.name + ".locked").write_bytes(scrambled)
+        wait_until(lambda: status_of(pair).get("result") == "paused", 15)
+
+        time.sleep(2)  # the watch goes on watching, and sends nothing
+        assert tree_digest(slave_docs, owners_and_times=True) == before, "nothing of it reached the slave"
+        status = status_of(pair)
+        assert status["errors"][0].startswith("paused: suspected mass change")
+        assert "a new extension '.locked'" in status["errors"][0]
+        (_recipients, mail), = mailbox.messages
+        assert "Subject: HotSync paused a push on" in mail and ".locked" in mail
+        shown = run_hotsync("--root", pair.master.root, "status").out
+        assert "(paused)" in shown and "PAUSED by the brake until 'hotsync --force'" in shown
+        assert process.poll() is None
+        (data / "old/meanwhile.txt").write_text("written while paused\n")
+        time.sleep(1.5)
+        assert not pair.on_slave("/srv/office/old/meanwhile.txt").exists()
+        report = json.loads(run_hotsync("--root", pair.master.root, "status", "--json").out)["continuous"]
+        assert report["paused"] and report["backlog"] >= 1
+
+        scheduled = run_hotsync("--root", pair.master.root, "sync")
+        assert scheduled.code == 3, "the scheduled full push stays paused too"
+        assert tree_digest(slave_docs, owners_and_times=True) == before
+
+        forced = run_hotsync("--root", pair.master.root, "--force")
+        assert forced.code == 0, forced.err
+        assert len(list(slave_docs.rglob("*.locked"))) == 32
+        assert len(list(slave_docs.rglob("*.txt"))) == 40 - 32
+        # The watch takes up again: the backlog and what comes next reach the slave.
+        wait_until(lambda: content(pair.on_slave("/srv/office/old/meanwhile.txt")) == "written while paused\n")
+        (data / "old/after.txt").write_text("after the forced push\n")
+        wait_until(lambda: content(pair.on_slave("/srv/office/old/after.txt")) == "after the forced push\n")
+        assert status_of(pair)["result"] == "ok"
+        assert run_hotsync("--root", pair.master.root, "sync").code == 0
+
+
+def test_an_ordinary_stream_of_edits_is_never_paused_and_the_manifest_follows_it(host_pair):
+    pair = host_pair
+    data = office_with_documents(pair)
+    with watch_running(pair):
+        wait_for_first_push(pair)
+        for round_number in range(3):  # a few people at work: edits, a new file, a deletion
+            for number in range(6):
+                path = data / f"docs/folder-{number % 4}/doc-{number}.txt"
+                path.write_text(DOCUMENT + f"edit {round_number}\n")
+                time.sleep(0.1)
+            (data / f"docs/folder-1/new-{round_number}.txt").write_text(DOCUMENT)
+            (data / f"filler/{round_number}.txt").unlink()
+            time.sleep(0.3)
+        expected = DOCUMENT + "edit 2\n"
+        wait_until(lambda: content(pair.on_slave("/srv/office/docs/folder-1/doc-5.txt")) == expected)
+        wait_until(lambda: json.loads(pair.on_master(WATCH_STATE_PATH).read_text())["backlog"] == 0)
+        assert status_of(pair)["result"] == "ok"
+        assert not json.loads(pair.on_master(WATCH_STATE_PATH).read_text())["paused"]
+
+        # The manifest the next full push compares with is what the slave holds now.
+        manifest = read_manifest(pair.master_root)
+        on_slave = pair.on_slave("/srv/office")
+        slave_files = {"srv/office/" + str(path.relative_to(on_slave)): path.stat().st_size
+                       for path in on_slave.rglob("*") if path.is_file()}
+        in_manifest = {name: entry.size for name, entry in manifest.items() if name.startswith("srv/office/")}
+        assert in_manifest == slave_files
+        scheduled = run_hotsync("--root", pair.master.root, "sync")
+        assert scheduled.code == 0, scheduled.err
+
+
+# --- the start: the save event restarts the watch before the tunnel
+
+
+def test_a_watch_started_before_the_tunnel_and_the_daemon_pushes_once_they_are_up(host_pair, mailbox):
+    pair = host_pair
+    pair.change_master_plan(notify="admin@example.com")
+    prepare_office(pair)
+    run_hotsync("--root", pair.slave.root, "services", "stop")
+    run_hotsync("--root", pair.master.root, "services", "stop", "stunnel")
+    with watch_running(pair) as process:
+        (pair.on_master("/srv/office/old/during-start.txt")).write_text("written while the tunnel starts\n")
+        time.sleep(4)
+        assert not pair.on_slave("/srv/office/old/kept.txt").exists()
+        assert status_of(pair) == {}, "a tunnel still starting is no failed push"
+        assert mailbox.messages == []
+        run_hotsync("--root", pair.master.root, "services", "start", "stunnel")
+        run_hotsync("--root", pair.slave.root, "services", "start")
+        wait_for_first_push(pair)
+        wait_until(lambda: content(pair.on_slave("/srv/office/old/during-start.txt"))
+                   == "written while the tunnel starts\n", 15)
+        wait_until(lambda: status_of(pair).get("result") == "ok")
+        assert mailbox.messages == []
+        assert process.poll() is None

@@ -144,7 +144,8 @@ def format_status(report: Dict[str, Any]) -> str:
     continuous = report.get("continuous")
     if continuous:
         lines.append(f"continuous push: {'running' if continuous['running'] else 'NOT running'}, "
-                     f"backlog {continuous['backlog']}, oldest change not on the slave: "
+                     + ("PAUSED by the brake until 'hotsync --force', " if continuous.get("paused") else "")
+                     + f"backlog {continuous['backlog']}, oldest change not on the slave: "
                      + (f"{continuous['rpo_seconds']:.1f} s ago" if continuous["rpo_seconds"] else "none"))
     freshness = report.get("freshness")
     if freshness and freshness["state"] != "unknown":

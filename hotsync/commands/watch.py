@@ -31,5 +31,5 @@ def main(root: Root, argv: List[str]) -> int:
         raise UsageError("--settle takes seconds from 0 to 60")
     plan = load_plan(root)
     check_plan_can_sync(plan)
-    run_watch(root, plan, lambda: run_sync(root, plan), settle=options.settle)
+    run_watch(root, plan, lambda starting: run_sync(root, plan, quiet_unreached=starting), settle=options.settle)
     return EXIT_OK

@@ -21,27 +21,26 @@ The entropy sample is the first 4 KiB of a file, read only for new and changed f
 for every file once, when the manifest is made): the cost follows what changed.
 """
 
+import json
 import math
 import os
 import re
 import subprocess
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import AbstractSet, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..files import write_file_atomic
 from ..frozen import frozen
 from ..paths import STATE_FOLDER
 from ..root import Root
+from .manifest import UNKNOWN_ENTROPY, Entry, real_name
 
-MANIFEST_PATH = f"{STATE_FOLDER}/pushed-files"
-MANIFEST_HEADER = "# hotsync pushed-files 1: size mtime entropy name\n"
 SAMPLE_BYTES = 4096
 # Below this size an entropy sample says little (100 random bytes measure about 6.6 bits/byte).
 ENTROPY_MIN_SIZE = 1024
 HIGH_ENTROPY = 7.5  # bits per byte: encrypted or compressed content
 LOW_ENTROPY = 7.0  # documents, text, databases, most binaries
-UNKNOWN_ENTROPY = -1.0
 # "Many" files: at least this many, and at least this share of the slave's files.
 # A share of a handful of files is no mass change: an admin editing or deleting one of the few
 # documents a small host syncs changes a large share of them. (The delete guard's --max-delete
@@ -59,15 +58,6 @@ _RANSOM_NOTE = re.compile(
     r"files[-_ .]*encrypted|^_?readme[-_ .]*(now|!+)|read[-_ .]*me[-_ .]*(to|for)[-_ .]*(decrypt|restore|recover))",
     re.IGNORECASE,
 )
-
-
-@frozen
-class Entry:
-    """One file as a push sees it."""
-
-    size: int
-    mtime: str
-    entropy: float = UNKNOWN_ENTROPY
 
 
 @frozen
@@ -142,39 +132,6 @@ def parse_scan(output: str) -> Dict[str, Entry]:
     return files
 
 
-def read_manifest(root: Root) -> Optional[Dict[str, Entry]]:
-    """The last completed push's files; None when there is none (or it cannot be read)."""
-    try:
-        text = root.path(MANIFEST_PATH).read_text("utf-8", "surrogateescape")
-    except OSError:
-        return None
-    if not text.startswith(MANIFEST_HEADER):
-        return None
-    files = {}
-    for line in text[len(MANIFEST_HEADER):].splitlines():
-        parts = line.split(" ", 3)
-        if len(parts) == 4:
-            try:
-                files[parts[3]] = Entry(int(parts[0]), parts[1], float(parts[2]))
-            except ValueError:
-                continue
-    return files
-
-
-def write_manifest(root: Root, files: Dict[str, Entry]) -> None:
-    lines = [f"{entry.size} {entry.mtime} {entry.entropy:.2f} {name}\n" for name, entry in files.items()]
-    content = (MANIFEST_HEADER + "".join(lines)).encode("utf-8", "surrogateescape")
-    write_file_atomic(root.path(MANIFEST_PATH), content, mode=0o600, durable=False)
-
-
-_ESCAPE = re.compile(r"\\#([0-7]{3})")
-
-
-def real_name(name: str) -> str:
-    """rsync's output name with its ``\\#ooo`` escapes undone."""
-    return _ESCAPE.sub(lambda found: chr(int(found.group(1), 8)), name)
-
-
 def sample_entropy(path: Path, size: int) -> float:
     """Shannon entropy (bits per byte) of the first 4 KiB; unknown for small or unreadable files."""
     if size < ENTROPY_MIN_SIZE:
@@ -234,6 +191,21 @@ def leave_out(files: Dict[str, Entry], produced: Sequence[str]) -> Dict[str, Ent
             if name not in exact and not name.startswith(folders)}
 
 
+@frozen
+class Changes:
+    """What a push would change against the last push's manifest of ``total`` files: the names
+    deleted, added and rewritten, each found in ``before`` (the manifest) and ``now`` as it
+    applies; ``known_extensions``: the extensions of the manifest's files."""
+
+    before: Mapping[str, Entry]
+    now: Mapping[str, Entry]
+    deleted: Sequence[str]
+    added: Sequence[str]
+    rewritten: Sequence[str]
+    total: int
+    known_extensions: AbstractSet[str]
+
+
 def judge(
     before: Dict[str, Entry],
     now: Dict[str, Entry],
@@ -244,9 +216,20 @@ def judge(
     """Compare the files now with the last push's; the verdict names every trait it found."""
     deleted = [name for name in before if name not in now and under_roots(name, includes)]
     added = [name for name in now if name not in before]
-    rewritten = [name for name in now if name in before and
-                 (now[name].size, now[name].mtime) != (before[name].size, before[name].mtime)]
-    total = len(before)
+    rewritten = [name for name in now if name in before and is_rewrite(before[name], now[name])]
+    known = {extension(name) for name in before}
+    return judge_changes(Changes(before, now, deleted, added, rewritten, len(before), known),
+                         max_delete_percent, max_rewrite_percent)
+
+
+def is_rewrite(old: Entry, new: Entry) -> bool:
+    return (new.size, new.mtime) != (old.size, old.mtime)
+
+
+def judge_changes(changes: Changes, max_delete_percent: int, max_rewrite_percent: int) -> BrakeVerdict:
+    """The verdict on ``changes``: the shares count against the manifest's files, whatever
+    the number of files the push itself looks at (a batch of the continuous push: a few)."""
+    deleted, added, rewritten, total = changes.deleted, changes.added, changes.rewritten, changes.total
     reasons: List[str] = []
     examples: List[str] = []
     if (total and max_delete_percent < 100 and len(deleted) >= MASS_CHANGE_MIN_FILES
@@ -259,12 +242,12 @@ def judge(
         reasons.append(f"{len(rewritten)} of {total} files would be rewritten "
                        f"(more than MaxRewritePercent {max_rewrite_percent} %)")
         examples += ["rewritten /" + name for name in rewritten[:2]]
-    encrypted = encrypted_rewrites(before, now, rewritten, added, set(deleted))
+    encrypted = encrypted_rewrites(changes.before, changes.now, rewritten, added, set(deleted))
     if len(encrypted) >= max(ENCRYPTED_MIN_FILES, total * ENCRYPTED_MIN_PERCENT / 100):
         reasons.append(f"{len(encrypted)} files now have random-looking (encrypted?) content where they had "
                        "ordinary content")
         examples += ["encrypted? /" + name for name in encrypted[:2]]
-    reasons += new_extension_reasons(before, added, examples)
+    reasons += new_extension_reasons(changes.known_extensions, added, examples)
     notes = [name for name in added if _RANSOM_NOTE.search(name.rsplit("/", 1)[-1])]
     note_folders = {name.rpartition("/")[0] for name in notes}
     if len(note_folders) >= RANSOM_NOTE_MIN_FOLDERS:
@@ -274,7 +257,7 @@ def judge(
     return BrakeVerdict(total, len(deleted), len(rewritten), len(added), tuple(reasons), shown)
 
 
-def encrypted_rewrites(before: Dict[str, Entry], now: Dict[str, Entry], rewritten: Sequence[str],
+def encrypted_rewrites(before: Mapping[str, Entry], now: Mapping[str, Entry], rewritten: Sequence[str],
                        added: Sequence[str], deleted: "set") -> List[str]:
     """Files whose content went from low to high entropy: rewritten in place, or written under a
     new name (``a.doc.locked``, ``a.locked``) beside a deleted original."""
@@ -301,9 +284,8 @@ def _deleted_original(name: str, deleted: "set", by_stem: Dict[str, str]) -> str
     return by_stem.get(head, "")  # a.doc -> a.locked
 
 
-def new_extension_reasons(before: Dict[str, Entry], added: Sequence[str], examples: List[str]) -> List[str]:
-    """An extension no file had at the last push, now on many new files across many folders."""
-    known = {extension(name) for name in before}
+def new_extension_reasons(known: AbstractSet[str], added: Sequence[str], examples: List[str]) -> List[str]:
+    """An extension no file had at the last push (``known``), now on many new files across many folders."""
     files_by_extension: Dict[str, List[str]] = {}
     for name in added:
         suffix = extension(name)
@@ -329,3 +311,46 @@ def manifest_after_push(
             if name not in result and protected and under_roots(name, protected):
                 result[name] = entry
     return result
+
+
+# The continuous push's pause, kept until the admin forces a push: its batches are judged one
+# at a time, and a scheduled full push comparing the tree with the manifest may no longer see
+# what the batches added up to (some went out before the brake caught on).
+HELD_PAUSE_PATH = f"{STATE_FOLDER}/brake-paused"
+
+
+def hold_pause(root: Root, verdict: BrakeVerdict) -> None:
+    """Keep ``verdict`` as the pause every push but a forced one ends with."""
+    state = {"files_before": verdict.files_before, "deleted": verdict.deleted, "rewritten": verdict.rewritten,
+             "added": verdict.added, "reasons": list(verdict.reasons), "examples": list(verdict.examples)}
+    write_file_atomic(root.path(HELD_PAUSE_PATH), json.dumps(state, indent=1) + "\n", mode=0o600)
+
+
+def held_pause(root: Root) -> Optional[BrakeVerdict]:
+    """The pause kept by ``hold_pause``; None when there is none."""
+    try:
+        text = root.path(HELD_PAUSE_PATH).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError:
+        text = ""
+    try:
+        state = json.loads(text)
+        return BrakeVerdict(int(state["files_before"]), int(state["deleted"]), int(state["rewritten"]),
+                            int(state["added"]), tuple(str(reason) for reason in state["reasons"]),
+                            tuple(str(example) for example in state["examples"]))
+    except (ValueError, KeyError, TypeError):
+        return BrakeVerdict(0, 0, 0, 0, (f"the continuous push paused (its record {HELD_PAUSE_PATH} is unreadable)",),
+                            ())
+
+
+def pause_is_held(root: Root) -> bool:
+    return root.path(HELD_PAUSE_PATH).exists()
+
+
+def release_pause(root: Root) -> None:
+    """A forced push went through: nothing is held any more."""
+    try:
+        os.unlink(str(root.path(HELD_PAUSE_PATH)))
+    except FileNotFoundError:
+        pass

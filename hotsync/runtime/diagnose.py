@@ -101,6 +101,17 @@ def probe(host: str, port: int, seconds: float = PROBE_SECONDS) -> str:
         return "silent"
 
 
+def daemon_answers(local_port: int, seconds: float = PROBE_SECONDS) -> bool:
+    """Whether the slave's rsync daemon greets through this host's tunnel client (on
+    127.0.0.1:``local_port``): the tunnel and the daemon both answer. Nothing is asked of
+    the daemon: the connection closes after its greeting."""
+    try:
+        with socket.create_connection(("127.0.0.1", local_port), timeout=seconds) as connection:
+            return connection.recv(64).startswith(b"@RSYNCD:")
+    except OSError:
+        return False
+
+
 def tunnel_log_size(root: Root, host_path: str) -> Optional[int]:
     """Where the tunnel's log ends now (None when there is none), to read this push's lines after it."""
     try:

@@ -174,6 +174,18 @@ def push_tree(
     )
 
 
+# rsync's exits when the connection to the slave's daemon failed or broke: 5, the daemon never
+# greeted; 10, socket I/O; 12, the stream broke; 35, no daemon connection in time.
+CONNECTION_EXITS = (5, 10, 12, 35)
+
+
+def connection_lost(exit_code: Optional[int], errors: str) -> bool:
+    """Whether a push failed because the tunnel or the slave's daemon did not answer, or stopped
+    answering (a tunnel restarting), rather than because of what the slave said (``@ERROR``:
+    a refused password, an unknown module, the fence)."""
+    return exit_code in CONNECTION_EXITS and "@ERROR" not in errors
+
+
 def missing_password_file(root: Root, plan: Plan) -> str:
     """An error when the password file the plan names is absent, else ""."""
     if root.path(plan.transport.password_file).is_file():

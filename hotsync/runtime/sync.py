@@ -27,16 +27,15 @@ from ..root import Root
 from .backup import CONFIG_BACKUP_FILES, make_config_backup
 from .brake import (
     BrakeVerdict,
+    held_pause,
     judge,
     leave_out,
     manifest_after_push,
     produced_by_hotsync,
-    read_manifest,
-    real_name,
+    release_pause,
     scan_command,
     scan_files,
     with_entropy,
-    write_manifest,
 )
 from .conditions import InstalledPackages
 from .dumps import DumpResult, make_dumps
@@ -45,10 +44,11 @@ from .fence import generation_options
 from .guard import Baseline, GuardDecision, baseline_after, decide_guard
 from .lists import SyncLists, build_lists, excludes_that_can_match, split_existing
 from .lock import hold_sync_lock
+from .manifest import read_manifest, real_name, write_manifest
 from .metrics import write_metrics
 from .notify import send_failure_mail
 from .points import PUSH_ADDED_PATH, write_push_added
-from .push import PushResult, build_push_command, push_tree, source_folder
+from .push import PushResult, build_push_command, connection_lost, push_tree, source_folder
 from .status import append_log, iso_time, read_status, stored_count, write_last_sync, write_status
 
 STATUS_RECORD_VERSION = 1
@@ -58,7 +58,8 @@ STATUS_RECORD_VERSION = 1
 class SyncResult:
     """How a run ended. ``outcome``: ``ok``, ``failed``, ``overlapping`` (another run held the lock)."""
 
-    outcome: str  # or ``paused``: the brake stopped the push before anything was sent
+    outcome: str  # or ``paused``: the brake stopped the push before anything was sent; or
+    # ``unreached`` (asked for by ``quiet_unreached``): the slave's daemon did not answer, nothing recorded
     errors: Tuple[str, ...] = ()
     warnings: Tuple[str, ...] = ()
     changes: Tuple[str, ...] = ()  # dry run: what would change on the slave
@@ -66,7 +67,7 @@ class SyncResult:
 
     @property
     def ok(self) -> bool:
-        return self.outcome not in ("failed", "paused")
+        return self.outcome not in ("failed", "paused", "unreached")
 
 
 def check_plan_can_sync(plan: Plan) -> None:
@@ -87,10 +88,14 @@ def run_sync(
     force_delete: bool = False,
     progress_stream: Optional[IO[str]] = None,
     force: bool = False,
+    quiet_unreached: bool = False,
 ) -> SyncResult:
     """Run one push of ``root`` to the plan's slave.
 
     ``force``: push even what the brake would pause (and let deletions through the guard).
+    ``quiet_unreached``: a push that does not reach the slave's daemon (its tunnel restarting
+    while the continuous push starts) is not recorded nor mailed: outcome ``unreached``, for
+    the caller to try again.
 
     Raises ``HotsyncError`` for an unusable plan, and for a run that an exception ended
     (``RunCrashed`` for an unexpected one) after recording it as a failed run.
@@ -104,11 +109,11 @@ def run_sync(
             return SyncResult("overlapping")
         started = time.time()
         with failure_recorded(root, "the sync", lambda message: _record_failure(root, plan, started, message)):
-            return _run_steps(root, plan, False, force_delete or force, progress_stream, force)
+            return _run_steps(root, plan, False, force_delete or force, progress_stream, force, quiet_unreached)
 
 
-def _run_steps(root: Root, plan: Plan, dry_run: bool, force_delete: bool, progress_stream, force: bool = False
-               ) -> SyncResult:
+def _run_steps(root: Root, plan: Plan, dry_run: bool, force_delete: bool, progress_stream, force: bool = False,
+               quiet_unreached: bool = False) -> SyncResult:
     started = time.time()
     previous = read_status(root)
     packages = InstalledPackages(root)
@@ -141,6 +146,9 @@ def _run_steps(root: Root, plan: Plan, dry_run: bool, force_delete: bool, progre
         now, verdict, scan_error = _brake(root, plan, workdir, list_files, includes, before, force_delete,
                                           produced)
         warnings += [scan_error] if scan_error else []
+        watch_pause = None if force else held_pause(root)
+        if watch_pause is not None and (verdict is None or not verdict.paused):
+            verdict = watch_pause  # the continuous push paused: only a forced push goes on
         if verdict is not None and verdict.paused and dry_run:
             warnings.append("the brake would pause this push: " + verdict.message())
         elif verdict is not None and verdict.paused and not force:
@@ -148,8 +156,13 @@ def _run_steps(root: Root, plan: Plan, dry_run: bool, force_delete: bool, progre
         if plan.restore_points and not dry_run:
             write_push_added(root, [real_name(name) for name in now if before is None or name not in before])
         push = _push(root, plan, list_files, decision, dry_run, progress_stream)
+        if quiet_unreached and not push.completed and connection_lost(push.exit_code, " ".join(push.errors)):
+            append_log(root, f"a full push did not reach the slave, to be tried again: {'; '.join(push.errors)}")
+            return SyncResult("unreached", push.errors, tuple(warnings), (), {"rsync_exit": push.exit_code})
         if push.completed and not dry_run and not scan_error:
             write_manifest(root, manifest_after_push(before, now, decision.protected_roots))
+        if push.completed and not dry_run and force:
+            release_pause(root)
         errors += push.errors
         warnings += push.warnings
         record = _record(plan, previous, started, time.time(), errors, warnings, push, dumps, backup_message, dry_run)
@@ -237,6 +250,11 @@ def _pause(root, plan, previous, started, verdict: BrakeVerdict, dumps, backup_m
                        "reasons": list(verdict.reasons), "examples": list(verdict.examples)}
     record["guard"] = previous.get("guard") or {}
     return _finish(root, plan, record, [message], list(warnings))
+
+
+def record_pause(root: Root, plan: Plan, verdict: BrakeVerdict, started: float) -> SyncResult:
+    """Record, mail and report a pause the continuous push's brake found: as a full push's."""
+    return _pause(root, plan, read_status(root), started, verdict, (), "", [])
 
 
 def _push(root, plan, list_files: PushLists, decision: GuardDecision, dry_run, progress_stream) -> PushResult:

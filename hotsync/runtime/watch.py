@@ -31,13 +31,18 @@ from ..frozen import frozen
 from ..paths import STATE_FOLDER
 from ..plan import Plan
 from ..root import Root
+from .backup import CONFIG_BACKUP_FILES
+from .batch_brake import BatchBrake
+from .brake import BrakeVerdict, hold_pause, pause_is_held, produced_by_hotsync
 from .conditions import InstalledPackages
+from .diagnose import daemon_answers
 from .fence import generation_options
 from .guard import Baseline, decide_guard
 from .inotify import CHANGED, DELETED, OVERFLOW, Change, Watcher
 from .lists import build_lists, excludes_that_can_match
 from .lock import hold_sync_lock
-from .push import PushResult, build_push_command, push_tree
+from .points import PUSH_ADDED_PATH
+from .push import PushResult, build_push_command, connection_lost, push_tree
 from .status import append_log, read_status, render_json
 
 WATCH_STATE_PATH = f"{STATE_FOLDER}/watch.json"
@@ -46,6 +51,14 @@ SETTLE_SECONDS = 0.1
 LONGEST_WAIT = 1.0
 # How often the state file is renewed while nothing happens (its age shows the watcher lives).
 IDLE_STATE_SECONDS = 30.0
+# A push that did not reach the slave is tried again this soon, then twice as late up to the longest.
+FIRST_RETRY_SECONDS = 0.5
+LONGEST_RETRY_SECONDS = 5.0
+# How long after its start the watch takes a slave that does not answer for its tunnel or daemon
+# still starting (the save event restarts the watch before stunnel): no failure recorded, no mail.
+START_GRACE_SECONDS = 60.0
+# While the brake holds the pushes, how often the watch looks whether a forced push released it.
+PAUSED_CHECK_SECONDS = 1.0
 
 
 @frozen
@@ -53,6 +66,15 @@ class Batch:
     changed: Tuple[str, ...]  # host paths
     deleted: Tuple[str, ...]
     oldest_epoch: float  # when the oldest of its changes was seen
+
+
+@frozen
+class Carried:
+    """What was pending when a full push started."""
+
+    kinds: Dict[str, str]
+    first_seen: Dict[str, float]
+    full_since: Optional[float]
 
 
 class Pending:
@@ -106,6 +128,25 @@ class Pending:
         self.first_seen.clear()
         return Batch(tuple(changed), tuple(deleted), oldest)
 
+    def hand_over(self) -> "Carried":
+        """Everything pending, emptied: a full push carries it."""
+        carried = Carried(dict(self.kinds), dict(self.first_seen), self.full_since)
+        self.kinds.clear()
+        self.first_seen.clear()
+        self.full_push, self.full_since = False, None
+        return carried
+
+    def take_back(self, carried: "Carried") -> None:
+        """A full push that did not reach the slave: what it carried is pending again, with
+        the full push (newer changes of a path win)."""
+        for path, kind in carried.kinds.items():
+            self.kinds.setdefault(path, kind)
+        for path, moment in carried.first_seen.items():
+            self.first_seen[path] = min(self.first_seen.get(path, moment), moment)
+        self.want_full_push(carried.full_since if carried.full_since is not None else time.time())
+        if carried.full_since is not None and self.full_since is not None:
+            self.full_since = min(self.full_since, carried.full_since)
+
     def give_back(self, batch: Batch, base: str) -> None:
         """A batch that did not reach the slave: pending again (newer changes of its paths win)."""
         for kind, paths in ((CHANGED, batch.changed), (DELETED, batch.deleted)):
@@ -145,57 +186,146 @@ def watched_roots(root: Root, includes: Iterable[str]) -> List[str]:
     return [str(root.path(entry.rstrip("/") or "/")) for entry in includes if entry.startswith("/")]
 
 
-def run_watch(root: Root, plan: Plan, full_push: Callable[[], Any], settle: float = SETTLE_SECONDS,
+def run_watch(root: Root, plan: Plan, full_push: Callable[[bool], Any], settle: float = SETTLE_SECONDS,
               until: Callable[[], bool] = lambda: False) -> None:
     """Watch and push until ``until()`` says stop (the command runs until a signal ends it).
 
-    ``full_push`` runs one whole push (``run_sync``): first, and after a queue overflow.
+    ``full_push(starting)`` runs one whole push (``run_sync``): first, and after a queue
+    overflow; ``starting`` (the watch's first minute): a push that does not reach the slave's
+    daemon is neither recorded nor mailed (outcome ``unreached``), it is tried again.
     """
-    base = str(root.base)
     with tempfile.TemporaryDirectory(prefix="hotsync-watch-") as temporary:
         workdir = Path(temporary)
         lists = build_lists(root, plan, workdir, InstalledPackages(root), dry_run=True)
-        pending = Pending()
         with Watcher(watched_roots(root, lists.includes)) as watcher:
-            pending.want_full_push(time.time())
-            written = 0.0
-            last_shown: Tuple[int, bool, Optional[float]] = (-1, False, None)
-            while not until():
-                changes = watcher.read(settle if len(pending) or pending.full_push else IDLE_STATE_SECONDS)
-                pending.add((change for change in changes
-                             if not excluded(host_path(change[1], base), lists.excludes)), time.time())
-                now = time.time()
-                if pending.full_push and now - pending.last_event >= settle:
-                    pending.full_push, pending.full_since = False, None
-                    pending.kinds.clear()  # the whole push carries them
-                    pending.first_seen.clear()
-                    full_push()
-                elif pending.due(now, settle):
-                    _push_pending(root, plan, lists, pending, workdir, base)
-                shown = (len(pending), pending.full_push, pending.oldest())
-                if shown != last_shown or now - written >= IDLE_STATE_SECONDS:
-                    write_watch_state(root, pending, watcher.folders_watched)
-                    written, last_shown = now, shown
+            ContinuousPush(root, plan, lists, workdir, full_push).run(watcher, settle, until)
 
 
-def _push_pending(root: Root, plan: Plan, lists, pending: Pending, workdir: Path, base: str) -> None:
-    with hold_sync_lock(root) as held:
-        if not held:
-            return  # a full push is running: the changes keep gathering, it may carry them
-        batch = pending.take(base)
-        result = push_batch(root, plan, lists, batch, workdir)
-    if result.errors:
-        retried = "" if result.completed else ", to be tried again"
-        append_log(root, f"watch: a push of {len(batch.changed)} change(s) and {len(batch.deleted)} deletion(s)"
-                         f" failed{retried}: {'; '.join(result.errors)}")
-    if not result.completed:
-        pending.give_back(batch, base)
-        time.sleep(1.0)  # a slave that is down must not be hammered
+class Backoff:
+    """When a push that did not reach the slave may be tried again: soon, then less often."""
+
+    def __init__(self) -> None:
+        self.delay = 0.0
+        self.next_try = 0.0
+
+    def failed(self, now: float) -> None:
+        self.delay = min(max(self.delay * 2, FIRST_RETRY_SECONDS), LONGEST_RETRY_SECONDS)
+        self.next_try = now + self.delay
+
+    def succeeded(self) -> None:
+        self.delay = self.next_try = 0.0
+
+    def ready(self, now: float) -> bool:
+        return now >= self.next_try
 
 
-def push_batch(root: Root, plan: Plan, lists, batch: Batch, workdir: Path) -> PushResult:
-    """Push the batch's paths (and delete its deleted ones) on the slave, through the
-    guard: paths under a protected root are left for the full push to judge."""
+class ContinuousPush:
+    """The watch's state between two reads of the kernel's events: what is pending, when a
+    push may be tried again, the brake's memory, whether the brake holds the pushes."""
+
+    def __init__(self, root: Root, plan: Plan, lists, workdir: Path, full_push: Callable[[bool], Any]):
+        self.root, self.plan, self.lists, self.workdir = root, plan, lists, workdir
+        self.base = str(root.base)
+        self.full_push = full_push
+        self.pending = Pending()
+        self.backoff = Backoff()
+        produced = produced_by_hotsync((*CONFIG_BACKUP_FILES, PUSH_ADDED_PATH), [dump.target for dump in lists.dumps])
+        self.brake = BatchBrake(root, plan, produced)
+        self.started = time.time()
+        self.paused = False
+        self.waiting_logged = False
+        self.unreached_reported = False  # a full push that did not reach the slave was recorded and mailed
+
+    def run(self, watcher: Watcher, settle: float, until: Callable[[], bool]) -> None:
+        self.pending.want_full_push(time.time())
+        written = 0.0
+        last_shown: Tuple[int, bool, Optional[float], bool] = (-1, False, None, False)
+        while not until():
+            changes = watcher.read(self._wait(settle))
+            self.pending.add((change for change in changes
+                              if not excluded(host_path(change[1], self.base), self.lists.excludes)), time.time())
+            now = time.time()
+            self.paused = pause_is_held(self.root)
+            if not self.paused and self.backoff.ready(now):
+                self._push_what_is_due(now, settle)
+            shown = (len(self.pending), self.pending.full_push, self.pending.oldest(), self.paused)
+            if shown != last_shown or now - written >= IDLE_STATE_SECONDS:
+                write_watch_state(self.root, self.pending, watcher.folders_watched, self.paused)
+                written, last_shown = now, shown
+
+    def _wait(self, settle: float) -> float:
+        """How long to wait for the kernel's next events."""
+        if self.paused:
+            return PAUSED_CHECK_SECONDS  # how soon a forced push is noticed
+        if not len(self.pending) and not self.pending.full_push:
+            return IDLE_STATE_SECONDS
+        return max(settle, min(self.backoff.next_try - time.time(), LONGEST_RETRY_SECONDS))
+
+    def _push_what_is_due(self, now: float, settle: float) -> None:
+        if self.pending.full_push and now - self.pending.last_event >= settle:
+            self._push_all(now)
+        elif not self.pending.full_push and self.pending.due(now, settle):
+            self._push_batch()
+
+    def _push_all(self, now: float) -> None:
+        """The full push, once the slave's daemon answers through the tunnel; what is pending
+        stays pending when the push does not reach it."""
+        starting = now - self.started < START_GRACE_SECONDS
+        if (starting or self.unreached_reported) and not daemon_answers(self.plan.transport.rsync_port):
+            self._wait_for_the_slave(now)
+            return
+        carried = self.pending.hand_over()
+        result = self.full_push(starting)
+        if result.outcome == "unreached" or (result.outcome == "failed" and connection_lost(
+                result.record.get("rsync_exit"), " ".join(result.errors))):
+            self.pending.take_back(carried)
+            self.unreached_reported = self.unreached_reported or result.outcome == "failed"
+            self._wait_for_the_slave(time.time())
+            return
+        self.backoff.succeeded()
+        self.waiting_logged = self.unreached_reported = False
+
+    def _wait_for_the_slave(self, now: float) -> None:
+        self.backoff.failed(now)
+        if not self.waiting_logged:
+            append_log(self.root, "watch: the slave's rsync daemon does not answer through the tunnel yet; "
+                                  f"the full push is tried again every {LONGEST_RETRY_SECONDS:.0f} s at most")
+            self.waiting_logged = True
+
+    def _push_batch(self) -> None:
+        with hold_sync_lock(self.root) as held:
+            if not held:
+                return  # a full push is running: the changes keep gathering, it may carry them
+            batch = self.pending.take(self.base)
+            started = time.time()
+            verdict, result = push_batch(self.root, self.plan, self.lists, batch, self.workdir, self.brake)
+            if verdict is not None:
+                # Here, not at the top: ``hotsync status`` imports this module, and the full
+                # push's module (dumps, backup) would cost each of its runs.
+                from .sync import record_pause
+
+                hold_pause(self.root, verdict)
+                record_pause(self.root, self.plan, verdict, started)
+        if verdict is not None or result is None:
+            self.pending.give_back(batch, self.base)
+            append_log(self.root, "watch: paused; the changes wait on the master until 'hotsync --force' pushes")
+            return
+        if result.errors:
+            retried = "" if result.completed else ", to be tried again"
+            append_log(self.root, f"watch: a push of {len(batch.changed)} change(s) and {len(batch.deleted)} "
+                                  f"deletion(s) failed{retried}: {'; '.join(result.errors)}")
+        if result.completed:
+            self.backoff.succeeded()
+        else:
+            self.pending.give_back(batch, self.base)
+            self.backoff.failed(time.time())  # a slave that is down must not be hammered
+
+
+def push_batch(root: Root, plan: Plan, lists, batch: Batch, workdir: Path, brake: BatchBrake
+               ) -> Tuple[Optional[BrakeVerdict], Optional[PushResult]]:
+    """Push the batch's paths (and delete its deleted ones) on the slave, through the guard
+    (paths under a protected root are left for the full push to judge) and the brake:
+    (the brake's verdict, None) when it pauses the batch, nothing sent; else (None, the push)."""
     decision = decide_guard(root, lists.includes, Baseline.from_status(read_status(root)),
                             plan.limits.max_delete_percent, False)
     protected = tuple(entry.rstrip("/") + "/" for entry in decision.protected_roots)
@@ -204,12 +334,22 @@ def push_batch(root: Root, plan: Plan, lists, batch: Batch, workdir: Path) -> Pu
     write_file_atomic(include_file, "".join(f"{entry}\n" for entry in entries), mode=0o600, durable=False)
     excludes = excludes_that_can_match(lists.excludes, lists.includes)
     write_file_atomic(exclude_file, "".join(f"{entry}\n" for entry in excludes), mode=0o600, durable=False)
+    scan_folder = workdir / "brake-scan"
+    scan_folder.mkdir(mode=0o700, exist_ok=True)
+    judged = brake.judge(entries, batch.deleted, (include_file, exclude_file), scan_folder)
+    if judged.verdict is not None and judged.verdict.paused:
+        return judged.verdict, None
+    if judged.error:
+        append_log(root, f"watch: {judged.error}; the batch went out unjudged")
     argv = build_push_command(root, plan, include_file, exclude_file, max_delete=decision.max_delete,
                               generation_options=generation_options(root), delete_missing=True)
-    return push_tree(root, plan, argv, decision.max_delete)
+    result = push_tree(root, plan, argv, decision.max_delete)
+    if result.completed and not judged.error:
+        brake.record(judged.changes)
+    return None, result
 
 
-def write_watch_state(root: Root, pending: Pending, folders: int) -> None:
+def write_watch_state(root: Root, pending: Pending, folders: int, paused: bool = False) -> None:
     oldest = pending.oldest()
     state = {
         "pid": os.getpid(),
@@ -218,6 +358,7 @@ def write_watch_state(root: Root, pending: Pending, folders: int) -> None:
         "full_push_pending": pending.full_push,
         "oldest_pending_epoch": round(oldest, 3) if oldest is not None else None,
         "folders_watched": folders,
+        "paused": paused,
     }
     write_file_atomic(root.path(WATCH_STATE_PATH), render_json(state), mode=0o644, durable=False)
 
@@ -240,6 +381,7 @@ def continuous_report(root: Root, now: float) -> Dict[str, Any]:
         "backlog": state.get("backlog") if isinstance(state.get("backlog"), int) else None,
         "rpo_seconds": round(max(now - oldest, 0.0), 1) if isinstance(oldest, (int, float)) else 0.0,
         "updated_epoch": updated,
+        "paused": state.get("paused") is True,
     }
 
 
