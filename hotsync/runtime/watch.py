@@ -6,11 +6,17 @@ batch has waited ``LONGEST_WAIT``), and pushes only those paths through the same
 daemon, marker and fence as the full push: ``--files-from`` of the paths, and rsync's
 ``--delete-missing-args`` (rsync 3.1.0 on) so a listed path that no longer exists is deleted
 on the slave. The push's excludes and the delete guard apply to each batch: a path under a
-root the guard protects is kept back, and ``--max-delete`` caps the batch's deletions.
+root the guard protects is kept back, and ``--max-delete`` caps the batch's deletions. The
+brake judges each batch first (``batch_brake.py``): a batch that looks like a mass change is
+not sent, and the pause is held until the admin forces a push (``hotsync --force``); the
+watch keeps gathering meanwhile, and goes on once the forced push released the pause.
 
 A file still being written gets more events after its batch left; it goes out again in a
 later batch, once it is quiet. A kernel queue overflow loses events: the next push is then
 a full one (``run_sync``), as is the first, which carries what changed while nothing watched.
+The first waits until the slave's daemon greets through the tunnel (the save event restarts
+the watch before the tunnel): a push that does not reach it is tried again, with a short
+backoff, keeping what it carried; during the first minute without a recorded failure or mail.
 
 The runs take the sync lock like every push, so a scheduled full push and a batch never run
 at once; a batch waits for the lock while its changes keep gathering.
