@@ -30,6 +30,7 @@ from support.namespaces import run
 from support.pairs import MYSQL_DUMP_FOLDER, POSTGRESQL_DUMP_FOLDER
 from support.passwords import PASSWORD, WRONG_PASSWORD
 from support.runner import admin
+from support.streams import check_stream_survived, write_stream
 from support.trees import UNTOUCHED, file_digest
 
 pytestmark = pytest.mark.e2e
@@ -193,6 +194,34 @@ def test_a_master_that_lost_power_twice_mid_transfer_still_syncs_after_booting(n
 
     assert after.code == 0, after.err
     assert_slave_mirrors_master(pair)
+
+
+# The issue asks for 60 s of writes; the suite writes for 10 s (the power cut and the checks are
+# the same). HOTSYNC_CRASH_SECONDS=60 runs the full length.
+CRASH_SECONDS = float(os.environ.get("HOTSYNC_CRASH_SECONDS", "10"))
+
+
+def test_a_continuous_master_that_loses_power_during_a_stream_of_writes_loses_one_second_at_most(namespace_pair):
+    """Continuous mode set by the admin (``Mode continuous``, the save event starts hotsync-watch),
+    a stream of writes, then the master loses power (every process of it killed at once, its
+    link down: no FIN reaches the slave): every file written up to a second before is on the
+    slave with its content, and none half-written."""
+    pair = namespace_pair
+    make_office_data(pair.master, projects=False)
+    pair.master.admin("config", "setprop", "hotsync", "Mode", "continuous")
+    pair.master.admin("signal-event", "nethserver-hotsync-save")
+    assert "running" in pair.master.admin("services", "status", "hotsync-watch").out
+    pair.master.write("/srv/office/watch-started.txt", "the watch pushes\n")
+    assert wait_until(lambda: pair.slave.path("/srv/office/watch-started.txt").exists(), 60), \
+        "the continuous push never brought a file over"
+
+    written = write_stream(pair.master.path("/srv/office/stream"), CRASH_SECONDS)
+    killed = time.monotonic()
+    pair.power_off_master()
+    time.sleep(1.0)  # what the slave's receiver had whole under its final name is there now
+
+    due = check_stream_survived(written, pair.slave.path("/srv/office/stream"), killed)
+    assert due > 100
 
 
 # ----------------------------------------------------------------------------- 3. link cut
