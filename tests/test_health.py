@@ -118,6 +118,23 @@ def test_the_thresholds_are_settings(hotsync, sandbox, mailbox):
         ("ok", 3600, 86400)
 
 
+def test_unset_thresholds_follow_the_push_interval(hotsync, sandbox, mailbox):
+    """SyncInterval 5: late after 7.5 minutes, stale after 30 (sanoid's 1.5x and 6x); a threshold
+    the admin set stays as set."""
+    ready_slave(hotsync, sandbox, "NotifyTo", "admin@example.com", "SyncInterval", "5")
+    pushed(sandbox, 10)
+    health(hotsync, sandbox)
+    freshness = status(hotsync, sandbox)["freshness"]
+    assert (freshness["state"], freshness["warning_after_seconds"], freshness["critical_after_seconds"]) == \
+        ("warning", 450, 1800)
+    assert "is late" in mailbox.messages[0][1]
+
+    assert hotsync("--root", sandbox, "config", "setprop", "hotsync", "FreshnessCritical", "7200").code == 0
+    assert hotsync("--root", sandbox, "compile").code == 0
+    freshness = status(hotsync, sandbox)["freshness"]
+    assert (freshness["warning_after_seconds"], freshness["critical_after_seconds"]) == (450, 7200)
+
+
 @pytest.mark.parametrize("warning, critical, message", [
     ("3600", "1800", "the critical age (1800 s) must be longer than the warning age (3600 s)"),
     ("10", "1800", "'10' is not an age (expected a whole number of seconds from 60"),

@@ -40,10 +40,11 @@ global {
     io_timeout     = setting hotsync.IoTimeout default 600
     plugin_timeout = 60
     notify         = setting hotsync.NotifyTo default ""
-    # A copy older than these (seconds) is late, then stale: 1.5x and 6x the 15 minutes between
-    # two pushes. The slave mails NotifyTo when its copy turns late or stale, and back to fresh.
-    freshness_warning  = setting hotsync.FreshnessWarning default 1350
-    freshness_critical = setting hotsync.FreshnessCritical default 5400
+    # A copy older than these (seconds) is late, then stale; empty: 1.5x and 6x sync_interval
+    # (1350 s and 5400 s for 15 minutes). The slave mails NotifyTo when its copy turns late or
+    # stale, and back to fresh.
+    freshness_warning  = setting hotsync.FreshnessWarning default ""
+    freshness_critical = setting hotsync.FreshnessCritical default ""
     # node_exporter's textfile collector folder (hotsync.prom); off: no metrics file.
     metrics_dir    = setting hotsync.MetricsDir default /var/lib/node_exporter/textfile_collector
     # MiB a promotion needs free on the slave beside its dumps ("ready to promote").

@@ -147,6 +147,11 @@ def check_age(text: str) -> int:
                          f"an age (expected a whole number of seconds from 60 to {MAXIMUM_AGE_SECONDS})")
 
 
+def check_age_or_interval_multiple(text: str) -> int:
+    """An age, or empty: 0, which the compiler turns into a multiple of the push interval."""
+    return check_age(text) if text.strip() else 0
+
+
 def check_interval(text: str) -> int:
     """Minutes between two interval pushes: 1 to 59, or whole hours up to a day (one cron
     schedule keeps those; 90 minutes would need a different minute each hour)."""
@@ -359,9 +364,11 @@ GLOBAL_SETTINGS = {
     "notify": SettingKind(check_mail, "", "where failure mails go (empty: stderr only, cron mails root)"),
     "plugin_dir": SettingKind(check_path, PLUGIN_FOLDER, "folder of plugin executables"),
     # Sanoid's thresholds for a copy: late at 1.5x the interval between two pushes, stale at
-    # 6x; the defaults are those of the shipped schedule, a push every 15 minutes.
-    "freshness_warning": SettingKind(check_age, "1350", "seconds without a complete push before a warning"),
-    "freshness_critical": SettingKind(check_age, "5400", "seconds without a complete push before a critical alert"),
+    # 6x. Empty (the default), they follow sync_interval: 1350 s and 5400 s for 15 minutes.
+    "freshness_warning": SettingKind(check_age_or_interval_multiple, "",
+                                     "seconds without a complete push before a warning (empty: 1.5x the interval)"),
+    "freshness_critical": SettingKind(check_age_or_interval_multiple, "",
+                                      "seconds without a complete push before a critical alert (empty: 6x the interval)"),
     "metrics_dir": SettingKind(check_optional_path, METRICS_FOLDER,
                                "node_exporter's textfile collector folder for hotsync.prom (off: none written)"),
     "min_free_space": SettingKind(check_count, "1024",

@@ -210,8 +210,21 @@ def _check_tunnel_auth(values, spans, tools: ToolVersions, problems) -> None:
             "uses pre-shared keys, set 'config setprop hotsync TunnelAuth psk' here (stunnel 5.09 and later)"))
 
 
+FRESHNESS_INTERVAL_MULTIPLES = (("freshness_warning", 1.5), ("freshness_critical", 6))
+
+
+def _freshness_from_the_interval(values) -> None:
+    """An unset threshold is sanoid's multiple of this host's push interval, so a master pushing
+    every 5 minutes is late after 7.5 (a slave reads its own SyncInterval: set it there too)."""
+    interval = values.get("sync_interval")
+    for name, multiple in FRESHNESS_INTERVAL_MULTIPLES:
+        if values.get(name) == 0 and isinstance(interval, int):
+            values[name] = int(interval * 60 * multiple)
+
+
 def _check_freshness(values, spans, problems) -> None:
     """The critical age comes after the warning, or a copy would be stale before it was late."""
+    _freshness_from_the_interval(values)
     warning, critical = values.get("freshness_warning"), values.get("freshness_critical")
     if isinstance(warning, int) and isinstance(critical, int) and critical <= warning:
         problems.add(spans["freshness_critical"],
