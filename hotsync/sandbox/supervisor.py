@@ -11,7 +11,6 @@ message, never a silent success.
 """
 
 import os
-import shutil
 import signal
 import sysconfig
 import time
@@ -26,6 +25,7 @@ from ..frozen import frozen
 from ..host import WATCH_SERVICE, ServiceError, ServiceStatus, check_action, check_service_name
 from ..programs import run_command, start_detached
 from ..root import Root
+from ..tool_versions import stunnel_program
 from .processes import command_line, listening_ports, process_alive, processes_using, read_pid
 
 LAUNCH_TIMEOUT_SECONDS = 30
@@ -161,16 +161,11 @@ def _check_pid_file(root: Root, name: str, config: DaemonConfig) -> None:
 
 def _launch_argv(root: Root, name: str, config: DaemonConfig) -> List[str]:
     if name == "stunnel":
-        return [_stunnel_program(), str(config.path)]
+        return [stunnel_program(), str(config.path)]
     argv = ["rsync", "--daemon", f"--config={config.path}"]
     if config.log_file is None:
         argv.append(f"--log-file={root.path(_RSYNCD_FALLBACK_LOG)}")
     return argv
-
-
-def _stunnel_program() -> str:
-    # Debian ships the 5.x binary as both names; some systems only as stunnel4
-    return "stunnel" if shutil.which("stunnel") or not shutil.which("stunnel4") else "stunnel4"
 
 
 def _log_file(root: Root, name: str, config: DaemonConfig) -> Optional[Path]:
