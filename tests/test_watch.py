@@ -5,6 +5,7 @@ excludes and the delete guard still hold."""
 import contextlib
 import json
 import os
+import re
 import signal
 import time
 
@@ -281,6 +282,24 @@ def test_files_encrypted_and_renamed_while_watched_never_reach_the_slave_until_f
         wait_until(lambda: content(pair.on_slave("/srv/office/old/after.txt")) == "after the forced push\n")
         assert status_of(pair)["result"] == "ok"
         assert run_hotsync("--root", pair.master.root, "sync").code == 0
+
+
+def test_ransomware_encrypting_one_file_at_a_time_is_paused_before_its_first_file_reaches_the_slave(host_pair):
+    """Each batch holds one encrypted file, too few for the brake: a batch with such a file waits
+    for more, so the brake sees them together before any goes out."""
+    pair = host_pair
+    data = office_with_documents(pair)
+    slave_docs = pair.on_slave("/srv/office/docs")
+    with watch_running(pair):
+        wait_for_first_push(pair)
+        wait_until(lambda: len(list(slave_docs.rglob("*.txt"))) == 40)
+        before = tree_digest(slave_docs, owners_and_times=True)
+        for path in sorted(data.glob("docs/*/doc-*.txt"))[:12]:
+            path.write_bytes(os.urandom(path.stat().st_size))
+            time.sleep(0.4)  # slower than the settle time: one file a batch
+        wait_until(lambda: status_of(pair).get("result") == "paused", 15)
+        assert re.search(r"1[0-2] files now have random-looking \(encrypted\?\) content", status_of(pair)["errors"][0])
+        assert tree_digest(slave_docs, owners_and_times=True) == before, "not one encrypted file reached the slave"
 
 
 def test_an_ordinary_stream_of_edits_is_never_paused_and_the_manifest_follows_it(host_pair):

@@ -23,7 +23,9 @@ from ..root import Root
 from .brake import (
     BrakeVerdict,
     Changes,
+    encrypted_rewrites,
     extension,
+    is_ransom_note,
     is_rewrite,
     judge_changes,
     sample_entropy,
@@ -52,6 +54,16 @@ class BatchJudgement:
     verdict: Optional[BrakeVerdict]
     changes: ManifestChanges
     error: str = ""
+    signs: Tuple[str, ...] = ()  # the batch's files that look encrypted, or like ransom notes
+
+
+def signs_in(compared: Changes, batch: ManifestChanges) -> Tuple[str, ...]:
+    """The batch's files that look like ransomware's work, even too few for a verdict: content
+    turned random (in place, or beside its deleted original) and ransom notes."""
+    encrypted = encrypted_rewrites(compared.before, compared.now, compared.rewritten, compared.added,
+                                   set(compared.deleted))
+    notes = [name for name in compared.added if is_ransom_note(name)]
+    return tuple(name for name in encrypted + notes if name in batch)
 
 
 def produced_test(produced: Sequence[str]) -> Callable[[str], bool]:
@@ -100,8 +112,9 @@ class BatchBrake:
         changes = self._changes(scan.files, batch_paths, deleted)
         window = dict(self.sent)
         window.update(changes)
-        return BatchJudgement(judge_changes(self._compare(window), self.plan.limits.max_delete_percent,
-                                            self.plan.limits.max_rewrite_percent), changes)
+        compared = self._compare(window)
+        verdict = judge_changes(compared, self.plan.limits.max_delete_percent, self.plan.limits.max_rewrite_percent)
+        return BatchJudgement(verdict, changes, "", signs_in(compared, changes))
 
     def record(self, changes: ManifestChanges) -> None:
         """The batch reached the slave: its changes join the window and the manifest's journal."""

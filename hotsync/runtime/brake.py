@@ -248,13 +248,17 @@ def judge_changes(changes: Changes, max_delete_percent: int, max_rewrite_percent
                        "ordinary content")
         examples += ["encrypted? /" + name for name in encrypted[:2]]
     reasons += new_extension_reasons(changes.known_extensions, added, examples)
-    notes = [name for name in added if _RANSOM_NOTE.search(name.rsplit("/", 1)[-1])]
+    notes = [name for name in added if is_ransom_note(name)]
     note_folders = {name.rpartition("/")[0] for name in notes}
     if len(note_folders) >= RANSOM_NOTE_MIN_FOLDERS:
         reasons.append(f"{len(notes)} new files named like ransom notes in {len(note_folders)} folders")
         examples += ["note /" + name for name in notes[:2]]
     shown = tuple(real_name(example) for example in examples[:EXAMPLES_SHOWN])
     return BrakeVerdict(total, len(deleted), len(rewritten), len(added), tuple(reasons), shown)
+
+
+def is_ransom_note(name: str) -> bool:
+    return bool(_RANSOM_NOTE.search(name.rsplit("/", 1)[-1]))
 
 
 def encrypted_rewrites(before: Mapping[str, Entry], now: Mapping[str, Entry], rewritten: Sequence[str],

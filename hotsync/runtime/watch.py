@@ -53,8 +53,9 @@ from .status import append_log, read_status, render_json
 
 WATCH_STATE_PATH = f"{STATE_FOLDER}/watch.json"
 SETTLE_SECONDS = 0.1
-# A tree that never goes quiet (a log written every 50 ms) still goes out this often.
-LONGEST_WAIT = 1.0
+# A tree that never goes quiet (a log written every 50 ms) still goes out this often: with the
+# brake's look at the batch and the push itself, a change is on the slave within a second.
+LONGEST_WAIT = 0.75
 # How often the state file is renewed while nothing happens (its age shows the watcher lives).
 IDLE_STATE_SECONDS = 30.0
 # A push that did not reach the slave is tried again this soon, then twice as late up to the longest.
@@ -65,6 +66,10 @@ LONGEST_RETRY_SECONDS = 5.0
 START_GRACE_SECONDS = 60.0
 # While the brake holds the pushes, how often the watch looks whether a forced push released it.
 PAUSED_CHECK_SECONDS = 1.0
+# A batch with files that look encrypted (or like ransom notes), too few for the brake, waits
+# this long for more: ransomware that encrypts a file at a time then reaches the brake's
+# thresholds before its first file reaches the slave. Ordinary edits never wait.
+SUSPICION_HOLD_SECONDS = 10.0
 
 
 @frozen
@@ -221,6 +226,10 @@ class Backoff:
     def succeeded(self) -> None:
         self.delay = self.next_try = 0.0
 
+    def wait(self, moment: float) -> None:
+        """No push before ``moment`` (the backoff itself stays as it is)."""
+        self.next_try = max(self.next_try, moment)
+
     def ready(self, now: float) -> bool:
         return now >= self.next_try
 
@@ -241,6 +250,7 @@ class ContinuousPush:
         self.paused = False
         self.waiting_logged = False
         self.unreached_reported = False  # a full push that did not reach the slave was recorded and mailed
+        self.suspicion_logged: Optional[float] = None  # the batch (its oldest change) last said held
 
     def run(self, watcher: Watcher, settle: float, until: Callable[[], bool]) -> None:
         self.pending.want_full_push(time.time())
@@ -304,18 +314,20 @@ class ContinuousPush:
                 return  # a full push is running: the changes keep gathering, it may carry them
             batch = self.pending.take(self.base)
             started = time.time()
-            verdict, result = push_batch(self.root, self.plan, self.lists, batch, self.workdir, self.brake)
-            if verdict is not None:
+            outcome = push_batch(self.root, self.plan, self.lists, batch, self.workdir, self.brake,
+                                 hold_signs=started - batch.oldest_epoch < SUSPICION_HOLD_SECONDS)
+            if outcome.verdict is not None:
                 # Here, not at the top: ``hotsync status`` imports this module, and the full
                 # push's module (dumps, backup) would cost each of its runs.
                 from .sync import record_pause
 
-                hold_pause(self.root, verdict)
-                record_pause(self.root, self.plan, verdict, started)
-        if verdict is not None or result is None:
+                hold_pause(self.root, outcome.verdict)
+                record_pause(self.root, self.plan, outcome.verdict, started)
+        if outcome.result is None:
             self.pending.give_back(batch, self.base)
-            append_log(self.root, "watch: paused; the changes wait on the master until 'hotsync --force' pushes")
+            self._report_held(outcome, batch)
             return
+        result = outcome.result
         if result.errors:
             retried = "" if result.completed else ", to be tried again"
             append_log(self.root, f"watch: a push of {len(batch.changed)} change(s) and {len(batch.deleted)} "
@@ -326,12 +338,34 @@ class ContinuousPush:
             self.pending.give_back(batch, self.base)
             self.backoff.failed(time.time())  # a slave that is down must not be hammered
 
+    def _report_held(self, outcome: "BatchOutcome", batch: Batch) -> None:
+        if outcome.verdict is not None:
+            append_log(self.root, "watch: paused; the changes wait on the master until 'hotsync --force' pushes")
+            return
+        # Judged again each second: the batch goes when more of the kind makes it a mass change
+        # (paused), or when it has waited SUSPICION_HOLD_SECONDS without.
+        self.backoff.wait(time.time() + PAUSED_CHECK_SECONDS)
+        if batch.oldest_epoch != self.suspicion_logged:
+            self.suspicion_logged = batch.oldest_epoch
+            append_log(self.root, f"watch: held a batch for up to {SUSPICION_HOLD_SECONDS:.0f} s, its files look "
+                                  f"encrypted or like ransom notes: {', '.join('/' + name for name in outcome.held[:3])}")
 
-def push_batch(root: Root, plan: Plan, lists, batch: Batch, workdir: Path, brake: BatchBrake
-               ) -> Tuple[Optional[BrakeVerdict], Optional[PushResult]]:
+
+@frozen
+class BatchOutcome:
+    """How a batch went: paused by the brake (``verdict``), held for a while (``held``, the
+    files that looked suspicious) or pushed (``result``)."""
+
+    verdict: Optional[BrakeVerdict] = None
+    held: Tuple[str, ...] = ()
+    result: Optional[PushResult] = None
+
+
+def push_batch(root: Root, plan: Plan, lists, batch: Batch, workdir: Path, brake: BatchBrake,
+               hold_signs: bool = False) -> BatchOutcome:
     """Push the batch's paths (and delete its deleted ones) on the slave, through the guard
-    (paths under a protected root are left for the full push to judge) and the brake:
-    (the brake's verdict, None) when it pauses the batch, nothing sent; else (None, the push)."""
+    (paths under a protected root are left for the full push to judge) and the brake: a batch
+    it pauses is not sent, nor one that shows ransomware's signs when ``hold_signs``."""
     decision = decide_guard(root, lists.includes, Baseline.from_status(read_status(root)),
                             plan.limits.max_delete_percent, False)
     protected = tuple(entry.rstrip("/") + "/" for entry in decision.protected_roots)
@@ -344,7 +378,9 @@ def push_batch(root: Root, plan: Plan, lists, batch: Batch, workdir: Path, brake
     scan_folder.mkdir(mode=0o700, exist_ok=True)
     judged = brake.judge(entries, batch.deleted, (include_file, exclude_file), scan_folder)
     if judged.verdict is not None and judged.verdict.paused:
-        return judged.verdict, None
+        return BatchOutcome(verdict=judged.verdict)
+    if judged.signs and hold_signs:
+        return BatchOutcome(held=judged.signs)
     if judged.error:
         append_log(root, f"watch: {judged.error}; the batch went out unjudged")
     argv = build_push_command(root, plan, include_file, exclude_file, max_delete=decision.max_delete,
@@ -352,7 +388,7 @@ def push_batch(root: Root, plan: Plan, lists, batch: Batch, workdir: Path, brake
     result = push_tree(root, plan, argv, decision.max_delete)
     if result.completed and not judged.error:
         brake.record(judged.changes)
-    return None, result
+    return BatchOutcome(result=result)
 
 
 def write_watch_state(root: Root, pending: Pending, folders: int, paused: bool = False) -> None:
