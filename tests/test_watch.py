@@ -145,6 +145,26 @@ def test_a_file_written_in_pieces_ends_whole_on_the_slave(watching):
     wait_until(lambda: content(pair.on_slave("/srv/office/old/growing.log")) == expected)
 
 
+def test_a_rewrite_of_the_same_size_within_the_same_second_reaches_the_slave(watching):
+    """rsync's quick check (size, time in seconds) takes such a rewrite for no change: the slave
+    would keep the old content until the file changed again."""
+    pair, data, _process = watching
+    record = data / "old/record.dat"
+    on_slave = pair.on_slave("/srv/office/old/record.dat")
+    for attempt in range(3):
+        while time.time() % 1 > 0.2:  # early in a second, so both versions share it
+            time.sleep(0.01)
+        second = int(time.time())
+        first = f"version A{attempt}\n"
+        record.write_text(first)
+        wait_until(lambda first=first: content(on_slave) == first)
+        record.write_text(f"version B{attempt}\n")
+        if int(record.stat().st_mtime) == second:
+            break
+    assert int(record.stat().st_mtime) == second, "the machine was too slow to write both in one second"
+    wait_until(lambda: content(on_slave) == f"version B{attempt}\n", 5)
+
+
 def test_a_mass_deletion_pauses_the_watch_before_anything_is_deleted_on_the_slave(watching):
     """The delete guard caps a batch's deletions at MaxDeletePercent; the brake, judging the batch
     first, stops the whole batch (as it stops a full push)."""
@@ -317,17 +337,22 @@ def test_an_ordinary_stream_of_edits_is_never_paused_and_the_manifest_follows_it
             time.sleep(0.3)
         expected = DOCUMENT + "edit 2\n"
         wait_until(lambda: content(pair.on_slave("/srv/office/docs/folder-1/doc-5.txt")) == expected)
+        wait_until(lambda: content(pair.on_slave("/srv/office/docs/folder-1/new-2.txt")) == DOCUMENT)
+        wait_until(lambda: not pair.on_slave("/srv/office/filler/2.txt").exists())
         wait_until(lambda: json.loads(pair.on_master(WATCH_STATE_PATH).read_text())["backlog"] == 0)
         assert status_of(pair)["result"] == "ok"
         assert not json.loads(pair.on_master(WATCH_STATE_PATH).read_text())["paused"]
 
         # The manifest the next full push compares with is what the slave holds now.
-        manifest = read_manifest(pair.master_root)
         on_slave = pair.on_slave("/srv/office")
-        slave_files = {"srv/office/" + str(path.relative_to(on_slave)): path.stat().st_size
-                       for path in on_slave.rglob("*") if path.is_file()}
-        in_manifest = {name: entry.size for name, entry in manifest.items() if name.startswith("srv/office/")}
-        assert in_manifest == slave_files
+
+        def manifest_and_slave():
+            manifest = read_manifest(pair.master_root)
+            slave_files = {"srv/office/" + str(path.relative_to(on_slave)): path.stat().st_size
+                           for path in on_slave.rglob("*") if path.is_file()}
+            return {name: entry.size for name, entry in manifest.items() if name.startswith("srv/office/")}, slave_files
+
+        wait_until(lambda: manifest_and_slave()[0] == manifest_and_slave()[1], 5)
         scheduled = run_hotsync("--root", pair.master.root, "sync")
         assert scheduled.code == 0, scheduled.err
 

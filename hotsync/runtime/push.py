@@ -114,11 +114,15 @@ def build_push_command(
     progress: bool = False,
     generation_options: Sequence[str] = (),
     delete_missing: bool = False,
+    checksum: bool = False,
 ) -> List[str]:
     """The argv of the main push (no secret in it: the password is in the plan's 0600 file).
 
     ``delete_missing``: a listed path that does not exist is deleted on the slave (the
     continuous push lists the deleted paths; ``--delete-missing-args`` is in rsync 3.1.0 on).
+    ``checksum``: files of the same size are compared by content, not by time: the continuous
+    push lists files it saw change, and rsync's quick check takes a rewrite of the same size
+    within the same second as the version the slave has for no change at all.
 
     ``generation_options`` carry this master's promotion generation to the slave, which
     checks it to fence off a stale master (``fence.generation_options``).
@@ -131,6 +135,8 @@ def build_push_command(
         argv.append(f"--max-delete={max_delete}")
     if delete_missing:
         argv.append("--delete-missing-args")
+    if checksum:
+        argv.append("--checksum")
     if plan.compress:
         argv.append("-z")
     if plan.limits.bwlimit:

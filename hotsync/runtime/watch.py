@@ -384,7 +384,7 @@ def push_batch(root: Root, plan: Plan, lists, batch: Batch, workdir: Path, brake
     if judged.error:
         append_log(root, f"watch: {judged.error}; the batch went out unjudged")
     argv = build_push_command(root, plan, include_file, exclude_file, max_delete=decision.max_delete,
-                              generation_options=generation_options(root), delete_missing=True)
+                              generation_options=generation_options(root), delete_missing=True, checksum=True)
     result = push_tree(root, plan, argv, decision.max_delete)
     if result.completed and not judged.error:
         brake.record(judged.changes)
