@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import tarfile
 import time
@@ -15,12 +16,16 @@ from collections import namedtuple
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from hotsync.frozen import replace
+from hotsync.plan import Condition, Dump, PathEntry, PromoteStep, Rule, load_plan, save_plan
 from hotsync.root import Root
+from hotsync.runtime.dumps import DumpResult, record_dumps
 from hotsync.runtime.status import stamp_marker
 from support.hosts import free_port
 from support.hosts import write_file as write
 from support.scenarios import make_slave, make_synced_files
 from support.trees import tree_digest
+from test_dumps import MYSQL, mysql, mysql_database  # noqa: F401 - the fixture
 from test_slave import make_master_backup
 
 MINUTE = 60
@@ -259,6 +264,114 @@ def test_a_missing_dump_blocks_a_promotion(hotsync, sandbox):
     assert readiness(hotsync, sandbox)["ready"] is True
 
 
+# The dumps the FreePBX rule restores, as the master's record of its dumps names them.
+DUMP_FOLDER = "/var/lib/nethserver/backup/mysql/"
+MYSQLDUMP_ERROR = "mysqldump failed (exit 2): Got error: 2002: Can't connect to local server through socket"
+
+
+def master_dumped(root, minutes_ago, failed=(), databases=("asterisk", "asteriskcdrdb"), databases_enabled=True):
+    """The record of the master's dumps made ``minutes_ago``, as its push brings it: the master's
+    own code writes it; ``failed`` databases (or the folder, for a failed listing) failed then."""
+    results = [DumpResult("mysql", name, f"{DUMP_FOLDER}{name}.dump" if name else DUMP_FOLDER, name not in failed,
+                          "" if name not in failed else MYSQLDUMP_ERROR) for name in databases]
+    record_dumps(Root(root), results, time.time() - minutes_ago * MINUTE, databases_enabled)
+
+
+def dumps_detail(hotsync, root):
+    (check,) = [check for check in readiness(hotsync, root)["checks"] if check["name"] == "dumps"]
+    return check["ok"], check["detail"]
+
+
+def test_without_the_masters_record_of_its_dumps_their_presence_is_checked_and_their_age_unknown(hotsync, sandbox):
+    ready_slave(hotsync, sandbox)
+    assert dumps_detail(hotsync, sandbox) == (True, (
+        "dumps: the 2 dump(s) to restore are here, of unknown age (the master sends no record of its dumps: "
+        "update HotSync there)"))
+
+
+def test_dumps_the_master_made_recently_are_ready(hotsync, sandbox):
+    ready_slave(hotsync, sandbox)
+    master_dumped(sandbox, 3)
+    master_dumped(sandbox, 1, databases=("asteriskcdrdb",))
+    assert readiness(hotsync, sandbox)["ready"] is True
+    assert dumps_detail(hotsync, sandbox) == (
+        True, "dumps: the 2 dump(s) to restore are here, the oldest made 3 min ago on the master")
+
+
+def test_a_dump_failing_on_the_master_blocks_a_promotion_naming_the_database_and_the_masters_error(hotsync, sandbox):
+    ready_slave(hotsync, sandbox, "MetricsDir", "/var/lib/node_exporter/textfile_collector")
+    master_dumped(sandbox, 10)
+    master_dumped(sandbox, 0, failed=("asteriskcdrdb",))
+    assert blocking(hotsync, sandbox) == {"dumps": (
+        "dumps: the mysql dump of 'asteriskcdrdb' failed on the master (its last good dump was made 10 min ago): "
+        f"{MYSQLDUMP_ERROR}: see 'hotsync status' on the master")}
+    assert "  BLOCKS: dumps: the mysql dump of 'asteriskcdrdb' failed" in hotsync("--root", sandbox, "status").out
+    (found,) = [dump for dump in readiness(hotsync, sandbox)["dumps"] if dump["database"] == "asteriskcdrdb"]
+    assert found["state"] == "failing" and 10 * MINUTE <= found["age_seconds"] <= 11 * MINUTE
+
+    health(hotsync, sandbox)
+    families = parse((sandbox / "var/lib/node_exporter/textfile_collector/hotsync.prom").read_text())
+    assert value(families, "hotsync_readiness_check", check="dumps") == 0
+    assert value(families, "hotsync_dump_failing", engine="mysql", database="asteriskcdrdb") == 1
+    assert value(families, "hotsync_dump_failing", engine="mysql", database="asterisk") == 0
+    assert time.time() - value(families, "hotsync_dump_last_success_timestamp_seconds", database="asteriskcdrdb") \
+        >= 10 * MINUTE
+
+    master_dumped(sandbox, 0)  # the next dump worked
+    assert readiness(hotsync, sandbox)["ready"] is True
+
+
+def test_a_dump_older_than_the_critical_threshold_blocks_a_promotion_and_a_late_one_does_not(hotsync, sandbox):
+    ready_slave(hotsync, sandbox)
+    master_dumped(sandbox, 1)
+    master_dumped(sandbox, 25, databases=("asterisk",))
+    assert dumps_detail(hotsync, sandbox) == (
+        True, "dumps: late: the mysql dump of 'asterisk' is 25 min old (more than 22 min)")
+    master_dumped(sandbox, 100, databases=("asterisk",))
+    assert blocking(hotsync, sandbox) == {"dumps": (
+        "dumps: the mysql dump of 'asterisk' is 1 h 40 min old (more than 1 h 30 min): "
+        "see 'hotsync status' on the master")}
+
+
+def test_a_dump_the_master_has_never_made_blocks_a_promotion(hotsync, sandbox):
+    ready_slave(hotsync, sandbox)
+    master_dumped(sandbox, 1, databases=("asterisk",))
+    assert blocking(hotsync, sandbox) == {"dumps": (
+        "dumps: the mysql dump of 'asteriskcdrdb' (/var/lib/nethserver/backup/mysql/asteriskcdrdb.dump) is of "
+        "unknown age: the master's record of its dumps does not name it (does the master dump it?): "
+        "see 'hotsync status' on the master")}
+    master_dumped(sandbox, 1, failed=("asteriskcdrdb",), databases=("asteriskcdrdb",))
+    assert blocking(hotsync, sandbox)["dumps"].startswith(
+        "dumps: the mysql dump of 'asteriskcdrdb' failed on the master (the master never made a good one): ")
+
+
+def test_a_database_server_the_master_cannot_list_fails_every_dump_of_its_folder(hotsync, sandbox):
+    ready_slave(hotsync, sandbox)
+    master_dumped(sandbox, 5)
+    master_dumped(sandbox, 0, failed=("",), databases=("",))  # the folder's listing failed
+    detail = blocking(hotsync, sandbox)["dumps"]
+    assert "the mysql dump of 'asterisk' failed on the master (its last good dump was made 5 min ago)" in detail
+    assert "the mysql dump of 'asteriskcdrdb' failed on the master" in detail
+
+
+def test_old_dumps_of_a_master_that_stopped_syncing_databases_say_so(hotsync, sandbox):
+    ready_slave(hotsync, sandbox)
+    master_dumped(sandbox, 200)
+    record_dumps(Root(sandbox), [], time.time(), databases_enabled=False)
+    detail = blocking(hotsync, sandbox)["dumps"]
+    assert detail.endswith("(database sync is disabled on the master): see 'hotsync status' on the master")
+    assert "the mysql dump of 'asterisk' is 3 h 20 min old (more than 1 h 30 min)" in detail
+
+
+def test_a_missing_dump_says_the_masters_error(hotsync, sandbox):
+    ready_slave(hotsync, sandbox)
+    master_dumped(sandbox, 0, failed=("asteriskcdrdb",))
+    (sandbox / "var/lib/nethserver/backup/mysql/asteriskcdrdb.dump").unlink()
+    assert blocking(hotsync, sandbox) == {"dumps": (
+        "dumps: the mysql dump of 'asteriskcdrdb' (/var/lib/nethserver/backup/mysql/asteriskcdrdb.dump) is missing "
+        f"here: the master's last attempt failed: {MYSQLDUMP_ERROR}: see 'hotsync status' on the master")}
+
+
 def test_too_little_free_space_blocks_a_promotion(hotsync, sandbox):
     free_mib = shutil.disk_usage(sandbox).free >> 20
     ready_slave(hotsync, sandbox, "PromoteFreeSpace", str(free_mib + 10 * 1024))
@@ -337,7 +450,7 @@ def test_a_master_says_nothing_about_readiness(hotsync, sandbox):
     from hotsync.plan import save_plan
 
     save_plan(Root(sandbox), plan_for("master"))
-    assert readiness(hotsync, sandbox) == {"known": False, "ready": None, "reasons": [], "checks": []}
+    assert readiness(hotsync, sandbox) == {"known": False, "ready": None, "reasons": [], "checks": [], "dumps": []}
     assert "ready to promote" not in hotsync("--root", sandbox, "status").out
 
 
@@ -430,3 +543,41 @@ def test_the_masters_metrics_after_real_pushes(host_pair, hotsync):
     assert value(families, "hotsync_last_run_success") == 0
     assert value(families, "hotsync_failures") == 1
     assert value(families, "hotsync_last_success_timestamp_seconds") == record["last_success_epoch"]
+
+
+@pytest.mark.e2e
+def test_a_dump_failing_on_the_master_makes_the_slaves_status_say_the_dump_is_not_fresh(
+    host_pair, hotsync, mysql_database  # noqa: F811
+):
+    """A real push carries the master's record of its dumps: after a dump that failed on the
+    master, the slave's status names the database, the master's error and what to do, although
+    the slave still holds the previous good dump file."""
+    pair = host_pair
+    folder = "/var/lib/nethserver/backup/shop/"
+    target = f"{folder}{mysql_database}.dump"
+    pair.add_master_rule(Rule(name="shop", origin="test", conditions=(Condition("databases"),),
+                              include=(PathEntry(folder),), dumps=(Dump("mysql", (mysql_database,), folder, dict(MYSQL)),)))
+    slave_plan = load_plan(pair.slave_root)
+    restore = PromoteStep("restore", "mysql", (mysql_database,), (target,), connection=dict(MYSQL))
+    save_plan(pair.slave_root, replace(slave_plan, rules=slave_plan.rules + (Rule(name="shop", origin="test",
+                                                                                  promote=(restore,)),)))
+
+    marker = pair.marker_version()
+    assert pair.sync(in_process=True).code == 0
+    pair.wait_for_new_marker(marker)
+    (check,) = [check for check in status(hotsync, pair.slave.root)["readiness"]["checks"] if check["name"] == "dumps"]
+    assert check["ok"] and re.fullmatch(  # the record came with the push: the dump's age is known
+        r"dumps: the 1 dump\(s\) to restore are here, the oldest made \d s ago on the master", check["detail"])
+
+    mysql(f"DROP DATABASE {mysql_database}")  # the master's next dump of it fails
+    marker = pair.marker_version()
+    assert pair.sync(in_process=True).code == 1
+    pair.wait_for_new_marker(marker)
+    assert "'Rossi'" in pair.on_slave(target).read_text(), "the slave keeps the previous good dump"
+    shown = hotsync("--root", pair.slave.root, "status").out
+    (line,) = [line for line in shown.splitlines() if "dumps:" in line]
+    assert line.startswith(f"  BLOCKS: dumps: the mysql dump of '{mysql_database}' failed on the master "
+                           "(its last good dump was made ")
+    assert "mysqldump failed" in line and mysql_database in line.split("failed on the master", 1)[1]
+    assert line.endswith(": see 'hotsync status' on the master")
+    assert "ready to promote: no" in shown

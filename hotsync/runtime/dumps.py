@@ -20,14 +20,21 @@ Database names come from the server (``SHOW DATABASES``) and anyone who may crea
 database chooses them: a name that is not safe both as a program argument and as a file
 name is skipped with a warning naming it (see ``check_database_name``), names follow
 ``--`` on every command line, and a dump file never leaves its folder.
+
+So a dump file cannot tell its age (an unchanged database keeps the previous file and its
+time; a failed dump keeps the previous good one), the master keeps a record of its dumps
+(``DUMP_RECORD_PATH``: when each last succeeded, and the last attempt's error) and pushes it
+with the data: the slave's readiness judges the dumps it would load by it.
 """
 
+import json
 from pathlib import Path, PurePosixPath
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import CommandError, HotsyncError
-from ..files import atomic_target
+from ..files import atomic_target, write_file_atomic
 from ..frozen import frozen
+from ..paths import STATE_FOLDER
 from ..plan import Dump
 from ..programs import run_command
 from ..root import Root
@@ -47,6 +54,9 @@ POSTGRESQL_URI_PREFIXES = ("postgresql:", "postgres:")
 # switches account without a login shell or a password (root only), on EL7 as on Debian.
 RUNUSER_PROGRAM = "/usr/sbin/runuser"
 SCL_PROGRAM = "scl"
+# The master's record of its dumps, sent with each push (the state folder itself is not).
+DUMP_RECORD_PATH = f"{STATE_FOLDER}/dumps.json"
+DUMP_RECORD_VERSION = 1
 
 
 class UnsafeDatabaseName(HotsyncError):
@@ -274,3 +284,48 @@ def dump_one(root: Root, dump: Dump, database: str, target: str) -> DumpResult:
     except OSError as error:  # e.g. a folder where the dump file goes
         return DumpResult(dump.engine, database, target, False, f"cannot put the dump at {target}: {error.strerror}")
     return DumpResult(dump.engine, database, target, True)
+
+
+# ----------------------------------------------------------------------------- the record of the dumps
+
+
+def record_dumps(root: Root, results: Sequence[DumpResult], now: float, databases_enabled: bool) -> None:
+    """Keep, for each dump target of this run, when it last succeeded and the error of its
+    last attempt; targets not dumped this run keep what the record held (they only age).
+
+    A failure before any file (the server's databases could not be listed) is kept under
+    the folder target, and is the last error of every dump already recorded inside it.
+    """
+    dumps: Dict[str, Dict[str, Any]] = dict(read_dump_record(root).get("dumps") or {})
+    for result in results:
+        if result.skipped:
+            continue
+        previous = dumps.get(result.target) or {}
+        dumps[result.target] = _entry(result, previous, now)
+        if not result.ok and result.target.endswith("/"):
+            for target, entry in list(dumps.items()):
+                if target.startswith(result.target) and target != result.target:
+                    dumps[target] = dict(entry, last_attempt_epoch=int(now), error=result.error)
+    record = {"version": DUMP_RECORD_VERSION, "written_epoch": int(now), "databases_enabled": databases_enabled,
+              "dumps": dumps}
+    write_file_atomic(root.path(DUMP_RECORD_PATH), json.dumps(record, indent=2, sort_keys=True) + "\n",
+                      mode=0o644, durable=False)
+
+
+def _entry(result: DumpResult, previous: Dict[str, Any], now: float) -> Dict[str, Any]:
+    last_success = int(now) if result.ok else previous.get("last_success_epoch")
+    return {"engine": result.engine, "database": result.database, "last_attempt_epoch": int(now),
+            "last_success_epoch": last_success if isinstance(last_success, int) else None,
+            "error": "" if result.ok else result.error}
+
+
+def read_dump_record(root: Root) -> Dict[str, Any]:
+    """The record of the dumps (on the slave: as the last push brought it); {} when there is
+    none (a master older than this record) or it cannot be read."""
+    try:
+        data = json.loads(root.path(DUMP_RECORD_PATH).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or not isinstance(data.get("dumps"), dict):
+        return {}
+    return data

@@ -14,6 +14,8 @@ Readiness (a slave only) runs the checks a promotion would trip over, changing n
 
 import json
 import shutil
+import time
+from pathlib import PurePosixPath
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import HotsyncError
@@ -24,7 +26,8 @@ from ..plan import PLAN_PATH, Plan
 from ..root import Root
 from .accounts import UnknownAccount, read_accounts
 from .backup import ARCHIVE_MD5_PATH, ARCHIVE_PATH
-from .conditions import InstalledPackages, evaluate_rules
+from .conditions import InstalledPackages, RuleState, evaluate_rules
+from .dumps import read_dump_record
 from .fence import read_fence_settings
 from .notify import build_freshness_mail, send_message
 
@@ -89,39 +92,57 @@ class Check:
 READINESS_CHECKS = ("role", "data", "dumps", "configuration backup", "network", "packages", "owners", "disk space")
 
 
-def assess_readiness(root: Root, plan: Plan, freshness: Freshness) -> Dict[str, Any]:
+def assess_readiness(root: Root, plan: Plan, freshness: Freshness, now: Optional[float] = None) -> Dict[str, Any]:
     """Whether ``hotsync-promote`` would succeed now, with the reason of each check.
 
     ``known`` is False on a host that is not a slave. ``reasons`` holds what blocks a
-    promotion (or, when ready, every check's finding); ``checks`` each check's result.
+    promotion (or, when ready, every check's finding); ``checks`` each check's result;
+    ``dumps`` what the master's record says of each dump a promotion would load.
     """
     if plan.role != "slave":
-        return {"known": False, "ready": None, "reasons": [], "checks": []}
-    checks = readiness_checks(root, plan, freshness)
+        return {"known": False, "ready": None, "reasons": [], "checks": [], "dumps": []}
+    packages = InstalledPackages(root)
+    states = [state for state in evaluate_rules(root, plan, packages) if state.active]
+    judged = judge_dumps(root, plan, restore_dumps(states), time.time() if now is None else now)
+    checks = readiness_checks(root, plan, freshness, packages, states, judged)
     blocking = [check for check in checks if not check.ok]
     return {
         "known": True,
         "ready": not blocking,
         "reasons": [check.detail for check in (blocking or checks)],
         "checks": [asdict(check) for check in checks],
+        "dumps": [asdict(dump) for dump in judged],
     }
 
 
-def readiness_checks(root: Root, plan: Plan, freshness: Freshness) -> List[Check]:
-    packages = InstalledPackages(root)
-    states = [state for state in evaluate_rules(root, plan, packages) if state.active]
-    restores = [statement for state in states for statement in state.rule.promote if statement.kind == "restore"]
-    dump_files = [target for statement in restores for target in statement.dump_targets]
+def readiness_checks(root: Root, plan: Plan, freshness: Freshness, packages: InstalledPackages,
+                     states: List[RuleState], judged: List["DumpAge"]) -> List[Check]:
     return [
         role_check(root, plan),
         Check("data", freshness.state in ("ok", "warning"), f"data: {freshness.message}"),
-        dumps_check(root, dump_files),
+        dumps_check(root, plan, judged),
         backup_check(root),
         network_check(root),
         packages_check(root, packages),
         owners_check(root, [fix for state in states for fix in state.rule.owners]),
-        disk_check(root, plan, dump_files),
+        disk_check(root, plan, [dump.target for dump in judged]),
     ]
+
+
+@frozen
+class RestoreDump:
+    """A dump a promotion would load: its engine, database and host file."""
+
+    engine: str
+    database: str
+    target: str
+
+
+def restore_dumps(states: List[RuleState]) -> List[RestoreDump]:
+    """The dumps the active rules' ``promote restore`` statements load, in plan order."""
+    restores = [statement for state in states for statement in state.rule.promote if statement.kind == "restore"]
+    return [RestoreDump(statement.engine, database, target) for statement in restores
+            for database, target in zip(statement.databases, statement.dump_targets)]
 
 
 def role_check(root: Root, plan: Plan) -> Check:
@@ -133,15 +154,115 @@ def role_check(root: Root, plan: Plan) -> Check:
     return Check("role", True, "role: slave")
 
 
-def dumps_check(root: Root, dump_files: List[str]) -> Check:
-    """Every dump a ``promote restore`` statement loads is here (its age is the push's)."""
-    missing = [target for target in dump_files if not root.path(target).is_file()]
+@frozen
+class DumpAge:
+    """One dump a promotion would load, as this host and the master's record of its dumps see it.
+
+    ``state``: ``ok``, ``late`` (older than the warning threshold), ``stale`` (older than the
+    critical one, or never made), ``failing`` (the master's last attempt failed), ``missing``
+    (no file here) or ``unknown`` (no record: an older master, or one that does not dump it).
+    """
+
+    engine: str
+    database: str
+    target: str
+    state: str
+    present: bool
+    last_success_epoch: Optional[int]
+    age_seconds: Optional[int]
+    error: str  # the master's, from its last attempt
+
+
+DUMP_BLOCKING_STATES = ("stale", "failing", "missing", "unknown")
+
+
+def judge_dumps(root: Root, plan: Plan, restores: List[RestoreDump], now: float) -> List[DumpAge]:
+    """Each dump a promotion would load, judged by the master's record against the freshness
+    thresholds (a dump is as fresh as the master's last good dump of it, not as its file's time:
+    an unchanged database keeps its previous file)."""
+    record = read_dump_record(root)
+    entries = record.get("dumps") or {}
+    judged = []
+    for dump in restores:
+        present = root.path(dump.target).is_file()
+        entry = entries.get(dump.target)
+        folder = entries.get(str(PurePosixPath(dump.target).parent).rstrip("/") + "/")
+        if not isinstance(entry, dict):
+            # A failure before any file (the server could not list its databases) is the folder's.
+            entry = folder if isinstance(folder, dict) and folder.get("error") else None
+        judged.append(_judge_dump(plan, dump, present, entry if record else None, now))
+    return judged
+
+
+def _judge_dump(plan: Plan, dump: RestoreDump, present: bool, entry: Optional[Dict[str, Any]],
+                now: float) -> DumpAge:
+    success = entry.get("last_success_epoch") if entry else None
+    last_success = int(success) if isinstance(success, (int, float)) and not isinstance(success, bool) else None
+    age = max(int(now - last_success), 0) if last_success is not None else None
+    error = str(entry.get("error") or "") if entry else ""
+    if not present:
+        state = "missing"
+    elif entry is None:
+        state = "unknown"
+    elif error:
+        state = "failing"
+    elif age is None or age >= plan.health.freshness_critical:
+        state = "stale"
+    elif age >= plan.health.freshness_warning:
+        state = "late"
+    else:
+        state = "ok"
+    return DumpAge(dump.engine, dump.database, dump.target, state, present, last_success, age, error)
+
+
+def dumps_check(root: Root, plan: Plan, judged: List[DumpAge]) -> Check:
+    """Every dump a ``promote restore`` statement loads is here and, by the master's record of
+    its dumps, fresher than the critical threshold, its last attempt not failed."""
+    if not judged:
+        return Check("dumps", True, "dumps: no database to restore")
+    record = read_dump_record(root)
+    if not record:
+        return _dumps_without_record(judged)
+    blocking = [_describe_dump(plan, dump) for dump in judged if dump.state in DUMP_BLOCKING_STATES]
+    if blocking:
+        disabled = "" if record.get("databases_enabled", True) else " (database sync is disabled on the master)"
+        return Check("dumps", False, "dumps: " + "; ".join(blocking) + disabled
+                     + ": see 'hotsync status' on the master")
+    late = [_describe_dump(plan, dump) for dump in judged if dump.state == "late"]
+    if late:
+        return Check("dumps", True, "dumps: late: " + "; ".join(late))
+    oldest = max(dump.age_seconds or 0 for dump in judged)
+    return Check("dumps", True, f"dumps: the {len(judged)} dump(s) to restore are here, the oldest made "
+                                f"{describe_age(oldest)} ago on the master")
+
+
+def _dumps_without_record(judged: List[DumpAge]) -> Check:
+    """A master older than the record: only whether the files are here; their age is unknown."""
+    missing = [dump.target for dump in judged if not dump.present]
     if missing:
         return Check("dumps", False, f"dumps: missing {', '.join(missing)} (database sync disabled on the master, "
                                      "or its dump failed: see 'hotsync status' on the master)")
-    if not dump_files:
-        return Check("dumps", True, "dumps: no database to restore")
-    return Check("dumps", True, f"dumps: the {len(dump_files)} dump(s) to restore are here")
+    return Check("dumps", True, f"dumps: the {len(judged)} dump(s) to restore are here, of unknown age (the "
+                                "master sends no record of its dumps: update HotSync there)")
+
+
+def _describe_dump(plan: Plan, dump: DumpAge) -> str:
+    """What is wrong with one dump, in the words an admin acts on."""
+    name = f"the {dump.engine} dump of '{dump.database}'"
+    made = (f"its last good dump was made {describe_age(dump.age_seconds)} ago" if dump.age_seconds is not None
+            else "the master never made a good one")
+    if dump.state == "missing":
+        why = f": the master's last attempt failed: {dump.error}" if dump.error else ""
+        return f"{name} ({dump.target}) is missing here{why}"
+    if dump.state == "unknown":
+        return (f"{name} ({dump.target}) is of unknown age: the master's record of its dumps does not name it "
+                "(does the master dump it?)")
+    if dump.state == "failing":
+        return f"{name} failed on the master ({made}): {dump.error}"
+    limit = plan.health.freshness_critical if dump.state == "stale" else plan.health.freshness_warning
+    if dump.age_seconds is None:
+        return f"{name}: {made}"
+    return f"{name} is {describe_age(dump.age_seconds)} old (more than {describe_age(limit)})"
 
 
 def backup_check(root: Root) -> Check:

@@ -67,7 +67,19 @@ def render_metrics(plan: Plan, record: Dict[str, Any], health: Dict[str, Any]) -
                [({}, 1 if readiness["ready"] else 0)])
         family("hotsync_readiness_check", "gauge", "1 for each check a promotion needs that passes.",
                [({"check": check["name"]}, 1 if check["ok"] else 0) for check in readiness.get("checks", [])])
+        dumps = [dump for dump in readiness.get("dumps") or [] if isinstance(dump, dict)]
+        family("hotsync_dump_last_success_timestamp_seconds", "gauge",
+               "When the master last made a good dump of a database a promotion would load (epoch).",
+               [(_dump_labels(dump), dump["last_success_epoch"]) for dump in dumps
+                if isinstance(dump.get("last_success_epoch"), int)])
+        family("hotsync_dump_failing", "gauge",
+               "1 when the master's last dump of a database a promotion would load failed.",
+               [(_dump_labels(dump), 1 if dump.get("state") == "failing" else 0) for dump in dumps])
     return "\n".join(lines) + "\n"
+
+
+def _dump_labels(dump: Dict[str, Any]) -> Dict[str, str]:
+    return {"engine": str(dump.get("engine", "")), "database": str(dump.get("database", ""))}
 
 
 def collect_metrics(root: Root, plan: Plan, now: float, check_readiness: bool = True,

@@ -35,6 +35,7 @@ from ..frozen import frozen
 from ..paths import STATE_FOLDER
 from ..plan import DEFAULT_RESTORE_POINTS_FREE_PERCENT, DEFAULT_RESTORE_POINTS_KEEP
 from ..root import Root
+from .dumps import DUMP_RECORD_PATH
 
 POINTS_FOLDER = f"{STATE_FOLDER}/restore-points"
 INCOMING_FOLDER = f"{POINTS_FOLDER}/incoming"
@@ -52,7 +53,7 @@ def grid_of(keep: Sequence[int]) -> Tuple[Tuple[int, int], ...]:
 DEFAULT_GRID = grid_of(DEFAULT_RESTORE_POINTS_KEEP)
 FREE_SPACE_FLOOR_PERCENT = DEFAULT_RESTORE_POINTS_FREE_PERCENT
 # HotSync's own files in a push: not the admin's data, never restored.
-OWN_FILES = (PUSH_ADDED_PATH.lstrip("/"),)
+OWN_FILES = (PUSH_ADDED_PATH.lstrip("/"), DUMP_RECORD_PATH.lstrip("/"))
 
 
 @frozen

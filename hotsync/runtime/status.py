@@ -202,7 +202,7 @@ def assess_health(root: Root, now: float, plan: Optional[Plan] = None, check_rea
         except HotsyncError as error:
             unknown = Freshness("unknown", None, 0, 0, str(error))
             return {"freshness": unknown.as_dict(), "readiness": {"known": False, "ready": None, "reasons": [],
-                                                                  "checks": []}, "restore_points": [],
+                                                                  "checks": [], "dumps": []}, "restore_points": [],
                     "continuous": continuous_report(root, now)}
     if record is None:
         record = read_marker(root) if plan.role == "slave" else read_status(root)
@@ -211,8 +211,8 @@ def assess_health(root: Root, now: float, plan: Optional[Plan] = None, check_rea
                                  plan_epoch(root), now)
     return {
         "freshness": freshness.as_dict(),
-        "readiness": (assess_readiness(root, plan, freshness) if check_readiness
-                      else read_last_check(root).get("readiness") or assess_readiness(root, plan, freshness)),
+        "readiness": (assess_readiness(root, plan, freshness, now) if check_readiness
+                      else read_last_check(root).get("readiness") or assess_readiness(root, plan, freshness, now)),
         "restore_points": [],
         "continuous": continuous_report(root, now) if plan.role == "master" else {},
     }

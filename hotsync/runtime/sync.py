@@ -38,7 +38,7 @@ from .brake import (
     with_entropy,
 )
 from .conditions import InstalledPackages
-from .dumps import DumpResult, make_dumps
+from .dumps import DUMP_RECORD_PATH, DumpResult, make_dumps, record_dumps
 from .failure import failure_recorded
 from .fence import generation_options
 from .guard import Baseline, GuardDecision, baseline_after, decide_guard
@@ -131,6 +131,7 @@ def _run_steps(root: Root, plan: Plan, dry_run: bool, force_delete: bool, progre
             dumps = make_dumps(root, lists.dumps) if plan.databases_enabled else ()
             errors += [result.describe() for result in dumps if not result.ok and not result.skipped]
             warnings += [result.describe() for result in dumps if result.skipped]
+            warnings += _record_dumps(root, plan, dumps)
             backup_message = _make_backup(root, packages, errors)
         existing, _missing, invalid = split_existing(root, lists.includes)
         warnings += [f"ignored include entry {entry!r}: not an absolute host path" for entry in invalid]
@@ -140,9 +141,12 @@ def _run_steps(root: Root, plan: Plan, dry_run: bool, force_delete: bool, progre
         includes = _without_protected(existing, decision)
         if plan.restore_points and not dry_run:
             includes = includes + [PUSH_ADDED_PATH]
+        if not dry_run and root.path(DUMP_RECORD_PATH).is_file():
+            includes = includes + [DUMP_RECORD_PATH]
         list_files = _write_push_lists(workdir, lists, includes, decision)
         before = read_manifest(root)
-        produced = produced_by_hotsync((*CONFIG_BACKUP_FILES, PUSH_ADDED_PATH), [dump.target for dump in lists.dumps])
+        produced = produced_by_hotsync((*CONFIG_BACKUP_FILES, PUSH_ADDED_PATH, DUMP_RECORD_PATH),
+                                       [dump.target for dump in lists.dumps])
         now, verdict, scan_error = _brake(root, plan, workdir, list_files, includes, before, force_delete,
                                           produced)
         warnings += [scan_error] if scan_error else []
@@ -184,6 +188,15 @@ def run_before_push(root: Root, actions: Sequence[Action]) -> List[str]:
             where = f" ({action.origin})" if action.origin else ""
             warnings.append(f"before push: {error}{where}; the push went on with what it last made")
     return warnings
+
+
+def _record_dumps(root: Root, plan: Plan, dumps: Sequence[DumpResult]) -> List[str]:
+    """Keep when each dump last succeeded, for the slave's readiness; a warning when it cannot."""
+    try:
+        record_dumps(root, dumps, time.time(), plan.databases_enabled)
+    except OSError as error:
+        return [f"could not record the dumps for the slave: {error}"]
+    return []
 
 
 def _make_backup(root: Root, packages: InstalledPackages, errors: List[str]) -> str:
