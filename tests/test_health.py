@@ -25,6 +25,7 @@ from support.hosts import free_port
 from support.hosts import write_file as write
 from support.scenarios import make_slave, make_synced_files
 from support.trees import tree_digest
+from test_api import call_api
 from test_dumps import MYSQL, mysql, mysql_database  # noqa: F401 - the fixture
 from test_slave import make_master_backup
 
@@ -308,6 +309,10 @@ def test_a_dump_failing_on_the_master_blocks_a_promotion_naming_the_database_and
     assert "  BLOCKS: dumps: the mysql dump of 'asteriskcdrdb' failed" in hotsync("--root", sandbox, "status").out
     (found,) = [dump for dump in readiness(hotsync, sandbox)["dumps"] if dump["database"] == "asteriskcdrdb"]
     assert found["state"] == "failing" and 10 * MINUTE <= found["age_seconds"] <= 11 * MINUTE
+    code, answer, _ = call_api(sandbox, "dashboard/read", {})
+    assert code == 0 and answer["readiness"]["ready"] is False
+    assert any(reason.startswith("dumps: the mysql dump of 'asteriskcdrdb' failed on the master")
+               for reason in answer["readiness"]["reasons"])
 
     health(hotsync, sandbox)
     families = parse((sandbox / "var/lib/node_exporter/textfile_collector/hotsync.prom").read_text())
