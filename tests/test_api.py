@@ -213,7 +213,7 @@ def test_dashboard_after_a_real_sync_shows_the_age_freshness_and_daemons(host_pa
     assert answer["freshness"]["warning_after_seconds"] == 1350  # the setting's default: 1.5 x 15 minutes
     assert answer["daemons"] == {"stunnel": True, "rsyncd": False}
     assert set(answer["next_runs"]) == {"sync"}
-    assert answer["readiness"] == {"known": False, "ready": None, "reasons": [], "checks": []}
+    assert answer["readiness"] == {"known": False, "ready": None, "reasons": [], "checks": [], "dumps": []}
     assert PASSWORD not in out
     code, answer, out = call_api(host_pair.slave.root, "dashboard/read", {})
     assert answer["role"] == "slave" and answer["last_result"] == "ok" and answer["freshness"]["state"] == "ok"

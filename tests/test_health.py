@@ -514,6 +514,19 @@ def test_a_push_rewrites_the_slaves_metrics_with_the_last_checks_readiness(hotsy
     assert value(families, "hotsync_readiness_check", check="packages") == 0
 
 
+def test_a_master_in_continuous_mode_whose_watch_never_ran_says_it_is_not_running(hotsync, sandbox):
+    from test_status import plan_for
+
+    from hotsync.plan import save_plan
+
+    save_plan(Root(sandbox), plan_for("master", mode="continuous"))
+    families = parse(hotsync("--root", sandbox, "status", "--prometheus").out)
+    assert value(families, "hotsync_continuous_running") == 0
+    assert "hotsync_continuous_backlog" not in families and "hotsync_continuous_rpo_seconds" not in families
+    save_plan(Root(sandbox), plan_for("master"))
+    assert "hotsync_continuous_running" not in parse(hotsync("--root", sandbox, "status", "--prometheus").out)
+
+
 def test_no_metrics_folder_no_metrics_file(hotsync, sandbox):
     ready_slave(hotsync, sandbox, "MetricsDir", "off")
     health(hotsync, sandbox)

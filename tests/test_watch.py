@@ -10,6 +10,7 @@ import signal
 import time
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from support.hosts import kill_processes_of
 from support.runner import run_hotsync, start_hotsync
 from support.trees import tree_digest
@@ -18,6 +19,7 @@ from hotsync.frozen import replace
 from hotsync.runtime.manifest import read_manifest
 from hotsync.runtime.status import STATUS_PATH
 from hotsync.runtime.watch import WATCH_STATE_PATH
+from test_api import call_api
 
 pytestmark = pytest.mark.e2e
 
@@ -132,6 +134,58 @@ def test_status_shows_the_backlog_and_its_age_while_the_slave_is_unreachable(wat
     assert "failed, to be tried again" in pair.on_master("/var/log/hotsync.log").read_text()
     run_hotsync("--root", pair.slave.root, "services", "start")
     wait_until(lambda: content(pair.on_slave("/srv/office/old/waiting.txt")) == "cannot go out yet\n", 20)
+
+
+METRICS_FILE = "/var/lib/node_exporter/textfile_collector/hotsync.prom"
+
+
+def continuous_metrics(text):
+    """The continuous push's samples, as Prometheus' own parser reads ``text``: {name: value}."""
+    return {sample.name: sample.value for family in text_string_to_metric_families(text)
+            for sample in family.samples if sample.name.startswith("hotsync_continuous_")}
+
+
+def test_the_metrics_and_the_api_show_the_backlog_and_its_age_while_the_slave_is_unreachable(watching):
+    pair, data, _process = watching
+    metrics_file = pair.on_master(METRICS_FILE)
+    run_hotsync("--root", pair.slave.root, "services", "stop")
+    (data / "old/waiting.txt").write_text("cannot go out yet\n")
+    wait_until(lambda: continuous_metrics(metrics_file.read_text()).get("hotsync_continuous_rpo_seconds", 0) >= 1, 15)
+    found = continuous_metrics(metrics_file.read_text())
+    assert found["hotsync_continuous_running"] == 1 and found["hotsync_continuous_backlog"] == 1
+    assert 1 <= found["hotsync_continuous_rpo_seconds"] < 30
+    printed = continuous_metrics(run_hotsync("--root", pair.master.root, "status", "--prometheus").out)
+    assert printed["hotsync_continuous_backlog"] == 1
+    assert printed["hotsync_continuous_rpo_seconds"] >= found["hotsync_continuous_rpo_seconds"]
+    code, answer, _ = call_api(pair.master.root, "dashboard/read", {})
+    assert code == 0 and answer["continuous"]["running"] is True and answer["continuous"]["backlog"] == 1
+    assert answer["continuous"]["rpo_seconds"] >= 1
+
+    run_hotsync("--root", pair.slave.root, "services", "start")
+    wait_until(lambda: continuous_metrics(metrics_file.read_text())["hotsync_continuous_backlog"] == 0, 20)
+    assert continuous_metrics(metrics_file.read_text())["hotsync_continuous_rpo_seconds"] == 0
+    assert content(pair.on_slave("/srv/office/old/waiting.txt")) == "cannot go out yet\n"
+
+
+def test_a_stream_of_batches_rewrites_the_metrics_every_few_seconds_not_at_each_batch(watching):
+    pair, data, _process = watching
+    metrics_file = pair.on_master(METRICS_FILE)
+    versions = set()
+    arrived = 0
+    started = time.monotonic()
+    number = 0
+    while time.monotonic() - started < 8:  # a batch every 0.3 s: about 26 batches
+        (data / f"old/stream-{number}.txt").write_text(f"{number}\n")
+        for _ in range(6):
+            info = metrics_file.stat()
+            versions.add((info.st_ino, info.st_mtime_ns))
+            time.sleep(0.05)
+        number += 1
+    for index in range(number):
+        wait_until(lambda: content(pair.on_slave(f"/srv/office/old/stream-{index}.txt")) == f"{index}\n")
+        arrived += 1
+    assert arrived == number > 20, "every write went out in its own batch or so"
+    assert len(versions) <= 4, f"{len(versions)} versions of the metrics file in 8 s"
 
 
 def test_a_file_written_in_pieces_ends_whole_on_the_slave(watching):

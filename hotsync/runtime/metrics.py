@@ -1,8 +1,9 @@
 """This host's HotSync metrics in Prometheus' text format, for node_exporter's textfile collector.
 
 Written after each run (the master's sync, the slave's rsync daemon after a push, the slave's
-quarter-hourly check) to ``hotsync.prom`` in the plan's ``metrics_dir``, replaced atomically
-(the collector reads only ``*.prom`` files, never the temporary one), and printed by
+quarter-hourly check; on a master in continuous mode, ``hotsync watch`` as its backlog changes)
+to ``hotsync.prom`` in the plan's ``metrics_dir``, replaced atomically (the collector reads
+only ``*.prom`` files, never the temporary one), and printed by
 ``hotsync status --prometheus``. Every value comes from the run's record and from
 ``status.assess_health``, as ``hotsync status`` shows them.
 """
@@ -75,11 +76,26 @@ def render_metrics(plan: Plan, record: Dict[str, Any], health: Dict[str, Any]) -
         family("hotsync_dump_failing", "gauge",
                "1 when the master's last dump of a database a promotion would load failed.",
                [(_dump_labels(dump), 1 if dump.get("state") == "failing" else 0) for dump in dumps])
+    if plan.role == "master":
+        _continuous_families(family, plan, health.get("continuous") or {})
     return "\n".join(lines) + "\n"
 
 
 def _dump_labels(dump: Dict[str, Any]) -> Dict[str, str]:
     return {"engine": str(dump.get("engine", "")), "database": str(dump.get("database", ""))}
+
+
+def _continuous_families(family, plan: Plan, continuous: Dict[str, Any]) -> None:
+    """The continuous push (``hotsync watch``), on a master in continuous mode or where it ran."""
+    if plan.mode != "continuous" and not continuous:
+        return
+    family("hotsync_continuous_running", "gauge", "1 when the continuous push (hotsync watch) is running.",
+           [({}, 1 if continuous.get("running") else 0)])
+    family("hotsync_continuous_backlog", "gauge", "Changes seen by the continuous push and not yet on the slave.",
+           _present(continuous.get("backlog")))
+    family("hotsync_continuous_rpo_seconds", "gauge",
+           "Age of the oldest change not yet on the slave (the recovery point; 0 when none waits).",
+           _present(continuous.get("rpo_seconds")))
 
 
 def collect_metrics(root: Root, plan: Plan, now: float, check_readiness: bool = True,
@@ -91,8 +107,10 @@ def collect_metrics(root: Root, plan: Plan, now: float, check_readiness: bool = 
 
 
 def write_metrics(root: Root, plan: Optional[Plan] = None, now: Optional[float] = None,
-                  check_readiness: bool = True, record: Optional[Dict[str, Any]] = None) -> str:
-    """Replace the metrics file; "" when written (or none is wanted), else why not (logged).
+                  check_readiness: bool = True, record: Optional[Dict[str, Any]] = None,
+                  log_problem: bool = True) -> str:
+    """Replace the metrics file; "" when written (or none is wanted), else why not (logged
+    unless ``log_problem`` is False: the watch, which rewrites it often, tells a problem once).
 
     Never raises: metrics are worth less than the run that writes them.
     """
@@ -106,7 +124,8 @@ def write_metrics(root: Root, plan: Optional[Plan] = None, now: Optional[float] 
     except (HotsyncError, OSError) as error:
         problem = f"could not write the metrics file: {error}"
         try:
-            append_log(root, problem)
+            if log_problem:
+                append_log(root, problem)
         except OSError:
             pass
         return problem

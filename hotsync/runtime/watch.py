@@ -23,6 +23,9 @@ at once; a batch waits for the lock while its changes keep gathering.
 
 What is pending is written to ``WATCH_STATE_PATH`` as it changes, for ``hotsync status``:
 the backlog and the time of the oldest change not yet on the slave (the recovery point).
+The metrics file shows them too: rewritten after a batch, a change of the backlog and, while
+changes wait, as their age grows, but never more often than every ``METRICS_SECONDS`` (a
+stream of writes makes many batches a second).
 """
 
 import json
@@ -42,6 +45,7 @@ from .batch_brake import BatchBrake
 from .brake import BrakeVerdict, hold_pause, pause_is_held, produced_by_hotsync
 from .conditions import InstalledPackages
 from .diagnose import daemon_answers
+from .dumps import DUMP_RECORD_PATH
 from .fence import generation_options
 from .guard import Baseline, decide_guard
 from .inotify import CHANGED, DELETED, OVERFLOW, Change, Watcher
@@ -70,6 +74,8 @@ PAUSED_CHECK_SECONDS = 1.0
 # this long for more: ransomware that encrypts a file at a time then reaches the brake's
 # thresholds before its first file reaches the slave. Ordinary edits never wait.
 SUSPICION_HOLD_SECONDS = 10.0
+# The least time between two rewrites of the metrics file by the watch.
+METRICS_SECONDS = 5.0
 
 
 @frozen
@@ -212,6 +218,30 @@ def run_watch(root: Root, plan: Plan, full_push: Callable[[bool], Any], settle: 
             ContinuousPush(root, plan, lists, workdir, full_push).run(watcher, settle, until)
 
 
+class MetricsPace:
+    """Rewrites the metrics file when owed one, at most once every ``METRICS_SECONDS``."""
+
+    def __init__(self, write: Callable[[], str], tell: Callable[[str], None],
+                 interval: float = METRICS_SECONDS) -> None:
+        self.write, self.tell, self.interval = write, tell, interval
+        self.owed = False
+        self.written = float("-inf")
+        self.problem = ""  # the last write's: told once, not at every write
+
+    def wait(self, now: float) -> float:
+        """How long the watch may sleep before the metrics are due (infinity when none is owed)."""
+        return max(self.written + self.interval - now, 0.0) if self.owed else float("inf")
+
+    def write_when_due(self, now: float) -> None:
+        if not self.owed or now - self.written < self.interval:
+            return
+        problem = self.write()
+        self.owed, self.written = False, now
+        if problem and problem != self.problem:
+            self.tell(f"watch: {problem}")
+        self.problem = problem
+
+
 class Backoff:
     """When a push that did not reach the slave may be tried again: soon, then less often."""
 
@@ -244,7 +274,8 @@ class ContinuousPush:
         self.full_push = full_push
         self.pending = Pending()
         self.backoff = Backoff()
-        produced = produced_by_hotsync((*CONFIG_BACKUP_FILES, PUSH_ADDED_PATH), [dump.target for dump in lists.dumps])
+        produced = produced_by_hotsync((*CONFIG_BACKUP_FILES, PUSH_ADDED_PATH, DUMP_RECORD_PATH),
+                                       [dump.target for dump in lists.dumps])
         self.brake = BatchBrake(root, plan, produced)
         self.started = time.time()
         self.paused = False
@@ -253,21 +284,28 @@ class ContinuousPush:
         self.suspicion_logged: Optional[float] = None  # the batch (its oldest change) last said held
 
     def run(self, watcher: Watcher, settle: float, until: Callable[[], bool]) -> None:
+        from .metrics import write_metrics  # here: ``hotsync status`` imports this module, and metrics it
+
         self.pending.want_full_push(time.time())
         written = 0.0
         last_shown: Tuple[int, bool, Optional[float], bool] = (-1, False, None, False)
+        metrics = MetricsPace(lambda: write_metrics(self.root, self.plan, log_problem=False),
+                              lambda line: append_log(self.root, line))
         while not until():
-            changes = watcher.read(self._wait(settle))
+            changes = watcher.read(min(self._wait(settle), metrics.wait(time.time())))
             self.pending.add((change for change in changes
                               if not excluded(host_path(change[1], self.base), self.lists.excludes)), time.time())
             now = time.time()
             self.paused = pause_is_held(self.root)
-            if not self.paused and self.backoff.ready(now):
-                self._push_what_is_due(now, settle)
+            if not self.paused and self.backoff.ready(now) and self._push_what_is_due(now, settle):
+                metrics.owed = True  # a batch's end
             shown = (len(self.pending), self.pending.full_push, self.pending.oldest(), self.paused)
             if shown != last_shown or now - written >= IDLE_STATE_SECONDS:
                 write_watch_state(self.root, self.pending, watcher.folders_watched, self.paused)
                 written, last_shown = now, shown
+                metrics.owed = True
+            metrics.owed = metrics.owed or bool(len(self.pending))  # the recovery point's age grows
+            metrics.write_when_due(time.time())
 
     def _wait(self, settle: float) -> float:
         """How long to wait for the kernel's next events."""
@@ -277,11 +315,15 @@ class ContinuousPush:
             return IDLE_STATE_SECONDS
         return max(settle, min(self.backoff.next_try - time.time(), LONGEST_RETRY_SECONDS))
 
-    def _push_what_is_due(self, now: float, settle: float) -> None:
+    def _push_what_is_due(self, now: float, settle: float) -> bool:
+        """Push what is due; whether a push (full or a batch) was due."""
         if self.pending.full_push and now - self.pending.last_event >= settle:
             self._push_all(now)
         elif not self.pending.full_push and self.pending.due(now, settle):
             self._push_batch()
+        else:
+            return False
+        return True
 
     def _push_all(self, now: float) -> None:
         """The full push, once the slave's daemon answers through the tunnel; what is pending
