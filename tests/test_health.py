@@ -26,7 +26,7 @@ from support.hosts import write_file as write
 from support.scenarios import make_slave, make_synced_files
 from support.trees import tree_digest
 from test_api import call_api
-from test_dumps import MYSQL, mysql, mysql_database  # noqa: F401 - the fixture
+from test_dumps import mysql_connection, mysql_database  # noqa: F401 - the fixtures
 from test_slave import make_master_backup
 
 MINUTE = 60
@@ -565,7 +565,7 @@ def test_the_masters_metrics_after_real_pushes(host_pair, hotsync):
 
 @pytest.mark.e2e
 def test_a_dump_failing_on_the_master_makes_the_slaves_status_say_the_dump_is_not_fresh(
-    host_pair, hotsync, mysql_database  # noqa: F811
+    host_pair, hotsync, own_mariadb, mysql_connection, mysql_database  # noqa: F811
 ):
     """A real push carries the master's record of its dumps: after a dump that failed on the
     master, the slave's status names the database, the master's error and what to do, although
@@ -574,9 +574,9 @@ def test_a_dump_failing_on_the_master_makes_the_slaves_status_say_the_dump_is_no
     folder = "/var/lib/nethserver/backup/shop/"
     target = f"{folder}{mysql_database}.dump"
     pair.add_master_rule(Rule(name="shop", origin="test", conditions=(Condition("databases"),),
-                              include=(PathEntry(folder),), dumps=(Dump("mysql", (mysql_database,), folder, dict(MYSQL)),)))
+                              include=(PathEntry(folder),), dumps=(Dump("mysql", (mysql_database,), folder, mysql_connection),)))
     slave_plan = load_plan(pair.slave_root)
-    restore = PromoteStep("restore", "mysql", (mysql_database,), (target,), connection=dict(MYSQL))
+    restore = PromoteStep("restore", "mysql", (mysql_database,), (target,), connection=mysql_connection)
     save_plan(pair.slave_root, replace(slave_plan, rules=slave_plan.rules + (Rule(name="shop", origin="test",
                                                                                   promote=(restore,)),)))
 
@@ -587,7 +587,7 @@ def test_a_dump_failing_on_the_master_makes_the_slaves_status_say_the_dump_is_no
     assert check["ok"] and re.fullmatch(  # the record came with the push: the dump's age is known
         r"dumps: the 1 dump\(s\) to restore are here, the oldest made \d s ago on the master", check["detail"])
 
-    mysql(f"DROP DATABASE {mysql_database}")  # the master's next dump of it fails
+    own_mariadb.query(f"DROP DATABASE {mysql_database}")  # the master's next dump of it fails
     marker = pair.marker_version()
     assert pair.sync(in_process=True).code == 1
     pair.wait_for_new_marker(marker)
