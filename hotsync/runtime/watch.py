@@ -9,7 +9,10 @@ on the slave. The push's excludes and the delete guard apply to each batch: a pa
 root the guard protects is kept back, and ``--max-delete`` caps the batch's deletions. The
 brake judges each batch first (``batch_brake.py``): a batch that looks like a mass change is
 not sent, and the pause is held until the admin forces a push (``hotsync --force``); the
-watch keeps gathering meanwhile, and goes on once the forced push released the pause.
+watch keeps gathering meanwhile, and goes on once the forced push released the pause. A batch
+with files that look encrypted, too few for a verdict, waits (``SUSPICION_HOLD_SECONDS``) for
+more of them: ransomware that encrypts a file at a time meets the brake before its first file
+reaches the slave.
 
 A file still being written gets more events after its batch left; it goes out again in a
 later batch, once it is quiet. A kernel queue overflow loses events: the next push is then
@@ -153,13 +156,15 @@ class Pending:
         self.full_push, self.full_since = False, None
         return carried
 
-    def take_back(self, carried: "Carried") -> None:
+    def take_back(self, carried: "Carried", full_push: bool = True) -> None:
         """A full push that did not reach the slave: what it carried is pending again, with
-        the full push (newer changes of a path win)."""
+        the full push unless ``full_push`` is False (newer changes of a path win)."""
         for path, kind in carried.kinds.items():
             self.kinds.setdefault(path, kind)
         for path, moment in carried.first_seen.items():
             self.first_seen[path] = min(self.first_seen.get(path, moment), moment)
+        if not full_push:
+            return
         self.want_full_push(carried.full_since if carried.full_since is not None else time.time())
         if carried.full_since is not None and self.full_since is not None:
             self.full_since = min(self.full_since, carried.full_since)
@@ -334,6 +339,11 @@ class ContinuousPush:
             return
         carried = self.pending.hand_over()
         result = self.full_push(starting)
+        if result.outcome == "overlapping":
+            # A scheduled full push holds the lock: it carries the tree, but may have listed it
+            # before these changes; they go out as a batch once it is done.
+            self.pending.take_back(carried, full_push=False)
+            return
         if result.outcome == "unreached" or (result.outcome == "failed" and connection_lost(
                 result.record.get("rsync_exit"), " ".join(result.errors))):
             self.pending.take_back(carried)
