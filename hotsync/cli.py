@@ -176,7 +176,7 @@ def _guarded(arguments: List[str]) -> int:
     try:
         with _terminated_by_signals(reached):
             return _dispatch(arguments, reached)
-    except HotsyncError as error:
+    except (HotsyncError, Terminated) as error:
         print(f"hotsync: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:

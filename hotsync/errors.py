@@ -45,8 +45,14 @@ class RunCrashed(HotsyncError):
     exit_code = EXIT_SOFTWARE
 
 
-class Terminated(HotsyncError):
-    """A signal stopped the command before it finished; exits 128 + the signal's number, as a shell shows it."""
+class Terminated(BaseException):
+    """A signal stopped the command before it finished; exits 128 + the signal's number, as a shell shows it.
+
+    Not a ``HotsyncError`` (nor an ``Exception``), as ``KeyboardInterrupt`` is not: a step that
+    tolerates failures (``except HotsyncError``: a backup, the metrics, a batch of the watch)
+    must not swallow it, or only the first signal, which alone raises, would be lost and the
+    command would run on.
+    """
 
     def __init__(self, number: int, message: str):
         super().__init__(message)

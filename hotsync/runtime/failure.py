@@ -12,7 +12,7 @@ import traceback
 from contextlib import contextmanager
 from typing import Callable, Iterator, Optional
 
-from ..errors import HotsyncError, RunCrashed
+from ..errors import HotsyncError, RunCrashed, Terminated
 from ..paths import LOG_PATH
 from ..root import Root
 from .status import append_log
@@ -27,11 +27,12 @@ def failure_recorded(root: Root, what: str, record: Optional[Callable[[str], Non
     ``record(message)`` writes the run's failed record; a failure of its own is logged,
     never raised over the run's. A ``HotsyncError`` is re-raised as it is; any other
     exception is logged with its traceback and raised as ``RunCrashed`` (exit 70, a bug).
-    ``KeyboardInterrupt`` passes untouched: an admin who stops a run knows it stopped.
+    A signal's ``Terminated`` is recorded and re-raised too; ``KeyboardInterrupt`` passes
+    untouched: an admin who stops a run knows it stopped.
     """
     try:
         yield
-    except HotsyncError as error:
+    except (HotsyncError, Terminated) as error:
         _record_quietly(root, what, record, str(error))
         raise
     except Exception as error:  # whatever the bug, the run must end recorded

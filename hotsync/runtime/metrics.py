@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..errors import HotsyncError, Terminated
+from ..errors import HotsyncError
 from ..files import write_file_atomic
 from ..paths import METRICS_FILE_NAME
 from ..plan import Plan, load_plan
@@ -112,8 +112,8 @@ def write_metrics(root: Root, plan: Optional[Plan] = None, now: Optional[float] 
     """Replace the metrics file; "" when written (or none is wanted), else why not (logged
     unless ``log_problem`` is False: the watch, which rewrites it often, tells a problem once).
 
-    Never raises, but for a signal that stops the command (``Terminated``): metrics are worth
-    less than the run that writes them, and a SIGTERM swallowed here would leave the watch running.
+    Never raises (a signal's ``Terminated`` is no ``HotsyncError`` and passes): metrics are
+    worth less than the run that writes them.
     """
     try:
         plan = plan or load_plan(root)
@@ -122,8 +122,6 @@ def write_metrics(root: Root, plan: Optional[Plan] = None, now: Optional[float] 
             return ""
         text = collect_metrics(root, plan, time.time() if now is None else now, check_readiness, record)
         write_file_atomic(root.path(folder) / METRICS_FILE_NAME, text, mode=0o644, durable=False)
-    except Terminated:
-        raise
     except (HotsyncError, OSError) as error:
         problem = f"could not write the metrics file: {error}"
         try:
