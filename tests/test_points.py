@@ -4,6 +4,7 @@ every point restored exactly, also after points in the middle and at the start w
 import json
 import os
 import random
+import subprocess
 import time
 from pathlib import Path
 
@@ -19,29 +20,44 @@ from hotsync.runtime.points import (
     kept_by_grid,
     list_points,
     restore,
-    seal_point,
 )
+from hotsync.runtime.sealing import begin_transfer, new_push_name, seal_point, write_push_added
 from hotsync.runtime.status import stamp_marker_command
 
 HOUR = 3600
 
 
-def push(root: Root, new_state: dict, now: float) -> None:
-    """What a push with --backup --backup-dir does on the slave, then the post-xfer seal."""
+def transfer(root: Root, new_state: dict, name: str = "") -> None:
+    """What a push's rsync (--backup --backup-dir=incoming/NAME) does on the slave: each file it
+    replaces or deletes kept in the push's folder, and its list of added files (sent by its
+    master), itself kept when it replaces another push's list."""
+    name = name or new_push_name()
     data = root.path("/srv/data")
     data.mkdir(parents=True, exist_ok=True)
     current = {path.name: path.read_text() for path in data.iterdir()}
-    incoming = root.path(INCOMING_FOLDER) / "srv/data"
-    for name, text in current.items():
-        if new_state.get(name) != text:
-            incoming.mkdir(parents=True, exist_ok=True)
-            os.rename(data / name, incoming / name)
-    for name, text in new_state.items():
-        if current.get(name) != text:
-            (data / name).write_text(text)
-    added = [f"srv/data/{name}" for name in new_state if name not in current]
-    root.path(PUSH_ADDED_PATH).parent.mkdir(parents=True, exist_ok=True)
-    root.path(PUSH_ADDED_PATH).write_text(json.dumps(added))
+    folder = root.path(INCOMING_FOLDER) / name
+    for file_name, text in current.items():
+        if new_state.get(file_name) != text:
+            move(data / file_name, folder / "srv/data" / file_name)
+    for file_name, text in new_state.items():
+        if current.get(file_name) != text:
+            (data / file_name).write_text(text)
+    added = [f"srv/data/{file_name}" for file_name in new_state if file_name not in current]
+    listed = root.path(PUSH_ADDED_PATH)
+    if listed.exists():
+        move(listed, folder / PUSH_ADDED_PATH.lstrip("/"))
+    listed.parent.mkdir(parents=True, exist_ok=True)
+    write_push_added(root, name, added)
+
+
+def move(source: Path, destination: Path) -> None:
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(source, destination)
+
+
+def push(root: Root, new_state: dict, now: float) -> None:
+    """One push on the slave, then its post-xfer seal."""
+    transfer(root, new_state)
     seal_point(root, 0, now)
 
 
@@ -83,6 +99,81 @@ def test_every_point_restores_exactly_also_after_pruning(tmp_path):
     assert {path.name: path.read_text() for path in root.path("/srv/data").iterdir()} == states[1]
 
 
+
+def running_transfer(root: Root) -> subprocess.Popen:
+    """A process standing for a transfer the daemon runs, noted by its pre-xfer exec."""
+    process = subprocess.Popen(["sleep", "120"])
+    begin_transfer(root, {"RSYNC_PID": str(process.pid)})
+    return process
+
+
+def end(process: subprocess.Popen) -> None:
+    process.kill()
+    process.wait()
+
+
+@pytest.mark.parametrize("waiter_alive", [False, True], ids=["rsync 3.1.2", "rsync 3.2 and later"])
+def test_overlapping_pushes_share_one_point_where_the_first_tells_how_files_were(tmp_path, waiter_alive):
+    """The second push ends first, while the first still runs: its seal leaves everything to
+    the first one's, which seals both. File a was replaced by both: the point keeps the version
+    before the first. (rsync 3.1.2's RSYNC_PID is the transfer, gone when its post-xfer exec
+    runs; later ones name the process running post-xfer exec, alive until it is done.)"""
+    root = Root(tmp_path / "slave")
+    start = 1_800_000_000
+    before = {"a": "v1", "b": "v1", "c": "v1"}
+    push(root, before, start)
+    first = running_transfer(root)
+    transfer(root, {**before, "a": "first", "d": "first"})
+    second = running_transfer(root)
+    after = {"a": "second", "b": "second", "c": "v1", "d": "first", "e": "second"}
+    transfer(root, after)
+    if not waiter_alive:
+        end(second)
+    assert seal_point(root, 0, start + 60, transfer=second.pid) is None
+    end(second)
+    assert len(list(root.path(INCOMING_FOLDER).iterdir())) == 2, "both pushes wait, each in its folder"
+
+    if not waiter_alive:
+        end(first)
+    point = seal_point(root, 0, start + 61, transfer=first.pid)
+    end(first)
+    assert point is not None and (point.added, point.changed, point.removed) == (2, 2, 0)
+    points = list_points(root)
+    assert len(points) == 2
+    assert [restored(root, each, tmp_path) for each in points] == [before, after]
+    assert not root.path(INCOMING_FOLDER).exists()
+
+
+def test_a_seal_leaves_the_pushes_to_a_transfer_noted_before_it_the_last_to_end_seals(tmp_path):
+    root = Root(tmp_path / "slave")
+    start = 1_800_000_000
+    push(root, {"a": "v1"}, start)
+    transfer(root, {"a": "v2"})
+    late = running_transfer(root)  # noted while the last push's post-xfer exec starts
+    assert seal_point(root, 0, start + 60) is None, "a running push: the last to end seals"
+    end(late)
+    assert seal_point(root, 0, start + 61, transfer=late.pid) is not None
+    transfer(root, {"a": "v3"})
+    assert seal_point(root, 0, start + 62) is not None
+    assert [restored(root, each, tmp_path) for each in list_points(root)] == [{"a": "v1"}, {"a": "v2"}, {"a": "v3"}]
+
+
+def test_what_an_older_master_saved_straight_into_incoming_is_sealed_too(tmp_path):
+    """A master of an earlier HotSync: one --backup-dir for every push, a plain list of added files."""
+    root = Root(tmp_path / "slave")
+    start = 1_800_000_000
+    push(root, {"a": "v1", "b": "v1"}, start)
+    data = root.path("/srv/data")
+    move(data / "a", root.path(INCOMING_FOLDER) / "srv/data/a")
+    (data / "a").write_text("v2")
+    (data / "n").write_text("new")
+    root.path(PUSH_ADDED_PATH).write_text(json.dumps(["srv/data/n"]))
+    assert seal_point(root, 0, start + 60) is not None
+    first, second = list_points(root)
+    assert restored(root, first, tmp_path) == {"a": "v1", "b": "v1"}
+    assert restored(root, second, tmp_path) == {"a": "v2", "b": "v1", "n": "new"}
+    assert not root.path(INCOMING_FOLDER).exists()
+
 def test_the_grid_keeps_every_recent_point_then_one_per_hour_day_and_week_and_always_the_newest():
     now = 1_800_000_000
     ages = [60, 1800, 3600, 7000, 3 * HOUR + 10, 3 * HOUR + 20, 30 * HOUR, 3 * 86400, 3 * 86400 + 60,
@@ -114,9 +205,7 @@ def test_the_slave_prunes_its_points_with_the_grid_of_its_plan(tmp_path, keep, k
         push(root, state, last_hour + 60 + 50 * number)
     assert len(list_points(root)) == 3
     state = {**state, "f9": "new"}
-    data = root.path("/srv/data")
-    (data / "f9").write_text("new")  # what this push's rsync wrote; its seal comes from post-xfer exec
-    root.path(PUSH_ADDED_PATH).write_text(json.dumps(["srv/data/f9"]))
+    transfer(root, state)  # its seal comes from post-xfer exec
 
     assert stamp_marker_command(root, {"RSYNC_EXIT_STATUS": "0"}) == 0
     points = list_points(root)

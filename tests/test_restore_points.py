@@ -1,11 +1,17 @@
-"""Restore points on the slave: encrypted files pushed by force come back from the point before."""
+"""Restore points on the slave: encrypted files pushed by force come back from the point before;
+two pushes that overlap on the slave both succeed and lose no saved version."""
 
 import json
+import os
 import time
+from pathlib import Path
 
 import pytest
+from support.hosts import free_port
 from support.trees import tree_digest
 from test_brake import encrypt, office_on_master
+
+from hotsync.runtime.points import INCOMING_FOLDER, PUSH_ADDED_PATH
 
 pytestmark = pytest.mark.e2e
 
@@ -71,3 +77,74 @@ def test_restore_refuses_a_time_before_every_point(host_pair, hotsync):
     outcome = pair.slave.run("restore", "/srv/office", "--at", "2001-01-01T00:00:00Z", in_process=True)
     assert outcome.code == 1
     assert "no restore point at or before 2001-01-01T00:00:00Z" in outcome.err
+
+
+def settled(pair, timeout: float = 30) -> None:
+    """Wait until the slave's daemon has sealed every push: nothing left in incoming, no list
+    of added files waiting."""
+    deadline = time.monotonic() + timeout
+    while pair.on_slave(INCOMING_FOLDER).exists() or pair.on_slave(PUSH_ADDED_PATH).exists():
+        assert time.monotonic() < deadline, "the slave left pushes unsealed"
+        time.sleep(0.05)
+
+
+def write_files(root: Path, contents: dict) -> None:
+    for name, content in contents.items():
+        path = root / name.lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+
+
+def test_two_pushes_overlapping_on_the_slave_both_succeed_and_keep_every_previous_version(
+        host_pair, make_host, tmp_path):
+    """One master's lock runs its pushes one at a time, but on the slave a transfer can overlap
+    another (the next push against the last one's seal, a receiver whose master died against the
+    next push). Here a second master pushes while the first one's slow push is still on its big
+    file, after it replaced notes.txt: the second push replaces notes.txt again."""
+    pair = host_pair
+    other = make_host("other-master", "master", tunnel_port=pair.slave.tunnel_port, rsync_port=free_port(),
+                      in_process=True)
+    other.admin("compile", in_process=True)
+    other.admin("services", "start", "stunnel", in_process=True)
+    pair.include_on_master("/srv/shared")
+    other.write("/etc/backup-data.d/tests.include", "/srv/shared/notes.txt\n/srv/two\n")
+    big_before, big_after = os.urandom(3 << 20), os.urandom(3 << 20)
+    before = {"/srv/shared/notes.txt": "v1", "/srv/shared/one.txt": "v1", "/srv/shared/zz-big": big_before}
+    write_files(pair.master.root, before)
+    write_files(other.root, {"/srv/shared/notes.txt": "v1", "/srv/two/two.txt": "v1"})
+    assert pair.sync(in_process=True).code == 0
+    settled(pair)
+    assert other.run("sync", in_process=True).code == 0
+    settled(pair)
+    baseline = points_of(pair, None, 2)
+    first_point = baseline[-1]
+    original = files_only(tree_digest(pair.on_slave("/srv"), owners_and_times=True))
+    time.sleep(1.1)  # the next point gets its own second
+
+    pair.master.admin("config", "setprop", "hotsync", "BwLimit", "256", in_process=True)  # KiB/s: 12 s for the big file
+    pair.master.admin("compile", in_process=True)
+    write_files(pair.master.root, {"/srv/shared/notes.txt": "from the first push", "/srv/shared/one.txt": "v2",
+                                   "/srv/shared/zz-big": big_after})
+    write_files(other.root, {"/srv/shared/notes.txt": "from the second push", "/srv/two/two.txt": "v2"})
+    slow = pair.master.start("sync")
+    notes = pair.on_slave("/srv/shared/notes.txt")
+    deadline = time.monotonic() + 30
+    while notes.read_text() != "from the first push":  # then the first push is on its big file
+        assert slow.poll() is None and time.monotonic() < deadline, slow.communicate()
+        time.sleep(0.05)
+    second = other.run("sync", in_process=True)
+    assert slow.poll() is None, "the two pushes overlapped"
+    assert second.code == 0, second.err
+    out, err = slow.communicate(timeout=120)
+    assert slow.returncode == 0, err + out
+    settled(pair)
+    assert len(points_of(pair, None, len(baseline) + 1)) == len(baseline) + 1, "one point for the two pushes"
+
+    copy = pair.slave.run("restore", "/srv", "--at", first_point["time"], "--to", tmp_path / "copy", in_process=True)
+    assert copy.code == 0, copy.err
+    assert files_only(tree_digest(tmp_path / "copy" / "srv", owners_and_times=True)) == original
+    assert pair.on_slave("/srv/shared/notes.txt").read_text() == "from the second push"
+    assert pair.on_slave("/srv/shared/zz-big").read_bytes() == big_after

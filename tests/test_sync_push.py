@@ -42,11 +42,12 @@ def master(sandbox) -> Root:
 
 
 def test_the_default_command_line(master):
-    argv = build_push_command(master, master_plan(), Path("/w/inc"), Path("/w/exc"))
+    argv = build_push_command(master, master_plan(), Path("/w/inc"), Path("/w/exc"),
+                              push_name="20261201T201500.000000Z-42")
     assert argv == [
         "rsync", "-r", "-a", "-H", "-A", "--delete-delay", "--info=del", "--files-from=/w/inc", "--exclude-from=/w/exc",
-        # the slave keeps what the push replaces or deletes: its restore point
-        "--backup", "--backup-dir=var/lib/nethserver/hotsync/restore-points/incoming",
+        # the slave keeps what the push replaces or deletes, in a folder of this push: its restore point
+        "--backup", "--backup-dir=var/lib/nethserver/hotsync/restore-points/incoming/20261201T201500.000000Z-42",
         "--timeout=600", f"--password-file={master.base}/etc/hotsync/rsync.password", "--sockopts=TCP_NODELAY",
         "--stats",
         f"{master.base}/", "rsync://hotsyncuser@127.0.0.1:1873/hotsync/",

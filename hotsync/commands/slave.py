@@ -11,12 +11,14 @@ An unexpected error (a bug) ends the run with exit 70, one line on stderr and it
 Both take the lock promotion takes (a busy lock ends them quietly) and do nothing, saying
 so, once a promotion has started.
 
-``check-push`` is run by the rsync daemon itself before a push is accepted (see
-``hotsync.runtime.fence``), ``stamp-marker`` after a push ended (see
-``hotsync.runtime.status``), ``role-setup`` by the role action of the save and update
+``check-push`` and ``begin-push`` are run by the rsync daemon itself before a push is accepted
+(see ``hotsync.runtime.fence`` and ``hotsync.runtime.sealing``), ``stamp-marker`` after a push
+ended (see ``hotsync.runtime.status``), ``role-setup`` by the role action of the save and update
 events (see ``run_role_setup``); an admin never needs them.
 """
 
+import argparse
+import os
 import sys
 import time
 from typing import List
@@ -28,6 +30,7 @@ from ..runtime.failure import failure_recorded
 from ..runtime.health import record_check, tell_freshness_change
 from ..runtime.lock import hold_sync_lock
 from ..runtime.metrics import write_metrics
+from ..runtime.sealing import begin_transfer
 from ..runtime.slave import (
     UpkeepResult,
     check_plan_is_slave,
@@ -36,7 +39,7 @@ from ..runtime.slave import (
     run_role_setup,
     run_upkeep,
 )
-from ..runtime.status import assess_health, stamp_marker_command
+from ..runtime.status import append_log, assess_health, stamp_marker_command
 from .parsing import CommandParser
 
 DESCRIPTION = """Slave upkeep. Without ACTION: reinstall the master's packages from the synced
@@ -48,13 +51,15 @@ last two (run every 15 minutes). 'health' (every 15 minutes): check the copy's f
 succeed, and write the metrics file.
 Exit status: the number of failed steps."""
 
-ACTIONS = ("fixperm", "health", "check-push", "stamp-marker", "role-setup")
+ACTIONS = ("fixperm", "health", "check-push", "begin-push", "stamp-marker", "role-setup")
 
 
 def build_parser() -> CommandParser:
     parser = CommandParser("slave", description=DESCRIPTION)
     parser.add_argument("action", nargs="?", choices=ACTIONS, metavar="ACTION",
-                        help="fixperm or health (check-push and stamp-marker are run by rsyncd, role-setup by the events)")
+                        help="fixperm or health (check-push, begin-push and stamp-marker are run by rsyncd, "
+                             "role-setup by the events)")
+    parser.add_argument("--fenced", action="store_true", help=argparse.SUPPRESS)  # begin-push: check-push first
     return parser
 
 
@@ -62,6 +67,8 @@ def main(root: Root, argv: List[str]) -> int:
     options = build_parser().parse_args(argv)
     if options.action == "check-push":
         return fence.check_push_command(root)
+    if options.action == "begin-push":
+        return begin_push(root, options.fenced)
     if options.action == "stamp-marker":
         return stamp_marker_command(root)
     if options.action == "role-setup":
@@ -86,6 +93,26 @@ def main(root: Root, argv: List[str]) -> int:
         record_upkeep(root, options.action or "upkeep", result, time.time())
     report(result, mail_warnings=options.action is None)
     return min(result.failed, 125)
+
+
+def begin_push(root: Root, fenced: bool) -> int:
+    """``pre-xfer exec`` of the slave's module: with ``fenced``, the fence's check first (a
+    refusal ends it, see ``check-push``); then the transfer is noted as running, so that no
+    restore point is sealed from under it. A note that cannot be written is logged, and the
+    push goes on: only a seal run meanwhile could fail it (rsync exit 11), and the next push
+    redoes it."""
+    if fenced:
+        refused = fence.check_push_command(root)
+        if refused:
+            return refused
+    try:
+        begin_transfer(root, os.environ)
+    except Exception as error:  # noqa: BLE001 - the daemon shows a traceback to nobody; the log is the place
+        try:
+            append_log(root, f"could not note a push as running (its restore point may take part of the next): {error}")
+        except OSError:
+            pass
+    return 0
 
 
 def check_health(root: Root, plan: Plan) -> int:

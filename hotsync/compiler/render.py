@@ -117,6 +117,7 @@ def render_context(root: Root, plan: Plan, resolved, commands: HostCommands) -> 
         "hotsync": commands.hotsync,
         "hotsync_slave": commands.hotsync_slave,
         "stamp_marker_command": f"{commands.hotsync_slave} stamp-marker",
+        "begin_push_command": f"{commands.hotsync_slave} begin-push",
         "refused_options": " ".join(REFUSED_RSYNC_OPTIONS),
         # Longer than rsync's own I/O timeout, so a stalled transfer ends with rsync's clear
         # message; the tunnel's limit only reaps connections nobody is left to end.

@@ -1,10 +1,11 @@
 """Restore points on the slave: one per push, at a cost that follows what changed.
 
 Each push runs with ``--backup --backup-dir`` (rsync 3.1.2 has both): the slave's rsync moves
-the previous version of every file the push replaces or deletes into
-``restore-points/incoming`` instead of dropping it. The master sends, within the push, the
-list of the files the push adds (``push-added``, from the brake's comparison). When the push
-ends, the slave's ``post-xfer exec`` turns both into a point named after its time::
+the previous version of every file the push replaces or deletes into a folder of the push's
+own, ``restore-points/incoming/<push name>``, instead of dropping it. The master sends, within
+the push, the list of the files the push adds (``push-added``, from the brake's comparison).
+When the push ends, the slave's ``post-xfer exec`` turns both into a point named after its
+time (``sealing``: pushes that overlap on the slave share one point)::
 
     restore-points/20261201T201500Z/files/...   what the push replaced or deleted, as it was before
     restore-points/20261201T201500Z/added.json  what the push added
@@ -72,17 +73,6 @@ class Point:
                 "size": self.size, "complete": self.rsync_exit in (0, 23, 24, 25)}
 
 
-def backup_options() -> List[str]:
-    """What the master adds to a push so the slave keeps the replaced versions (relative to the module)."""
-    return ["--backup", f"--backup-dir={INCOMING_FOLDER.lstrip('/')}"]
-
-
-def write_push_added(root: Root, added_names: Sequence[str]) -> None:
-    """On the master: the files this push adds, sent along with it (the slave files them in the point)."""
-    content = json.dumps(sorted(added_names), ensure_ascii=True) + "\n"
-    write_file_atomic(root.path(PUSH_ADDED_PATH), content, mode=0o600, durable=False)
-
-
 # --- on the slave
 
 
@@ -122,45 +112,6 @@ def saved_files(folder: Path) -> List[str]:
         for file_name in files:
             names.append(os.path.relpath(os.path.join(parent, file_name), str(folder)))
     return names
-
-
-def seal_point(root: Root, rsync_exit: int, now: float, grid=DEFAULT_GRID,
-               floor_percent: int = FREE_SPACE_FLOOR_PERCENT) -> Optional[Point]:
-    """``post-xfer exec``: turn what the push saved and added into a point, then prune.
-
-    Only a push that made one (its master sends the list of added files) gets a point.
-    """
-    incoming = root.path(INCOMING_FOLDER)
-    added_list = root.path(PUSH_ADDED_PATH)
-    if not added_list.is_file():
-        return None
-    name = time.strftime(POINT_NAME_FORMAT, time.gmtime(now))
-    target = point_folder(root, name)
-    number = 1
-    while target.exists():
-        number += 1
-        target = point_folder(root, f"{name}-{number}")
-    target.mkdir(parents=True, mode=0o700)
-    files = target / "files"
-    if incoming.is_dir():
-        os.rename(str(incoming), str(files))
-    else:
-        files.mkdir(mode=0o700)
-    try:
-        added = [name for name in json.loads(added_list.read_text("utf-8")) if name not in OWN_FILES]
-    except (OSError, ValueError):
-        added = []
-    added_list.unlink()  # the next push sends its own
-    write_file_atomic(target / "added.json", json.dumps(added) + "\n", mode=0o600, durable=False)
-    saved = [name for name in saved_files(files) if name not in OWN_FILES]
-    removed = sum(1 for name in saved if not os.path.lexists(str(root.path("/" + name))))
-    size = sum(os.lstat(str(files / name)).st_size for name in saved)
-    point = Point(target.name, int(now), len(added), len(saved) - removed, removed, size, rsync_exit)
-    record = {key: value for key, value in point.describe().items() if key != "name"}
-    record["rsync_exit"] = rsync_exit
-    write_file_atomic(target / "point.json", json.dumps(record, indent=2) + "\n", mode=0o600, durable=False)
-    prune(root, now, grid, floor_percent)
-    return point
 
 
 # --- pruning

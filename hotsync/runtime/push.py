@@ -38,7 +38,7 @@ from ..root import Root
 from ..tool_versions import at_least
 from .diagnose import explain_push_failure, tunnel_log_since, tunnel_log_size
 from .fence import own_generation, refusal_reason
-from .points import backup_options
+from .sealing import backup_options, new_push_name
 
 # --info=del lists each deletion: the only count a receiving rsync 3.1.2 gives (see parse_stats).
 RSYNC_TREE_OPTIONS = ("-r", "-a", "-H", "-A", "--delete-delay", "--info=del")
@@ -115,6 +115,7 @@ def build_push_command(
     generation_options: Sequence[str] = (),
     delete_missing: bool = False,
     checksum: bool = False,
+    push_name: str = "",
 ) -> List[str]:
     """The argv of the main push (no secret in it: the password is in the plan's 0600 file).
 
@@ -126,6 +127,9 @@ def build_push_command(
 
     ``generation_options`` carry this master's promotion generation to the slave, which
     checks it to fence off a stale master (``fence.generation_options``).
+
+    ``push_name`` names the slave's folder for what this push replaces (``sealing``; a new
+    one when empty).
     """
     argv = ["rsync", *RSYNC_TREE_OPTIONS, f"--files-from={include_file}", *generation_options]
     if guard_file is not None:
@@ -143,7 +147,7 @@ def build_push_command(
         # A bare number is KiB/s in every rsync (units came in 3.1.0): the plan keeps KiB/s.
         argv.append(f"--bwlimit={plan.limits.bwlimit}")
     if plan.restore_points and not dry_run:
-        argv += backup_options()
+        argv += backup_options(push_name or new_push_name())
     argv += [f"--timeout={plan.limits.io_timeout}", f"--password-file={root.path(plan.transport.password_file)}"]
     argv += [RSYNC_SOCKET_OPTIONS, "--stats"]
     if dry_run:

@@ -119,8 +119,9 @@ def stamp_marker_command(root: Root, environment: Mapping[str, str] = os.environ
     text = environment.get("RSYNC_EXIT_STATUS", "")
     number = ascii_number(text, 3)
     rsync_exit = number if number is not None else -1
+    transfer = ascii_number(environment.get("RSYNC_PID", ""))
     if rsync_exit in REFUSED_REQUEST_EXITS:
-        return 0
+        return 0  # its note of a running transfer goes with its process (see sealing)
     from .metrics import write_metrics  # metrics reads this module
 
     now = time.time()
@@ -130,9 +131,9 @@ def stamp_marker_command(root: Root, environment: Mapping[str, str] = os.environ
     except Exception as error:  # noqa: BLE001 - whatever it is, the log is the only place to say it
         _log_quietly(root, f"could not write the sync marker: {error}")
     try:
-        from .points import seal_point  # the restore point of this push (when its master made one)
+        from .sealing import seal_point  # the restore point of this push (when its master made one)
 
-        seal_point(root, rsync_exit, now, *_retention(root))
+        seal_point(root, rsync_exit, now, *_retention(root), transfer=transfer)
     except Exception as error:  # noqa: BLE001 - as above
         _log_quietly(root, f"could not make the restore point: {error}")
     return 0

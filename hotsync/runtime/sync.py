@@ -47,8 +47,9 @@ from .lock import hold_sync_lock
 from .manifest import read_manifest, real_name, write_manifest
 from .metrics import write_metrics
 from .notify import send_failure_mail
-from .points import PUSH_ADDED_PATH, write_push_added
+from .points import PUSH_ADDED_PATH
 from .push import PushResult, build_push_command, connection_lost, push_tree, source_folder
+from .sealing import new_push_name, write_push_added
 from .status import append_log, iso_time, read_status, stored_count, write_last_sync, write_status
 
 STATUS_RECORD_VERSION = 1
@@ -157,9 +158,10 @@ def _run_steps(root: Root, plan: Plan, dry_run: bool, force_delete: bool, progre
             warnings.append("the brake would pause this push: " + verdict.message())
         elif verdict is not None and verdict.paused and not force:
             return _pause(root, plan, previous, started, verdict, dumps, backup_message, warnings)
+        push_name = new_push_name()
         if plan.restore_points and not dry_run:
-            write_push_added(root, [real_name(name) for name in now if before is None or name not in before])
-        push = _push(root, plan, list_files, decision, dry_run, progress_stream)
+            write_push_added(root, push_name, [real_name(name) for name in now if before is None or name not in before])
+        push = _push(root, plan, list_files, decision, dry_run, progress_stream, push_name)
         if quiet_unreached and not push.completed and connection_lost(push.exit_code, " ".join(push.errors)):
             append_log(root, f"a full push did not reach the slave, to be tried again: {'; '.join(push.errors)}")
             return SyncResult("unreached", push.errors, tuple(warnings), (), {"rsync_exit": push.exit_code})
@@ -270,11 +272,13 @@ def record_pause(root: Root, plan: Plan, verdict: BrakeVerdict, started: float) 
     return _pause(root, plan, read_status(root), started, verdict, (), "", [])
 
 
-def _push(root, plan, list_files: PushLists, decision: GuardDecision, dry_run, progress_stream) -> PushResult:
+def _push(root, plan, list_files: PushLists, decision: GuardDecision, dry_run, progress_stream,
+          push_name: str) -> PushResult:
     include_file, exclude_file, guard_file = list_files
     argv = build_push_command(
         root, plan, include_file, exclude_file, guard_file=guard_file, max_delete=decision.max_delete,
         dry_run=dry_run, progress=progress_stream is not None, generation_options=generation_options(root),
+        push_name=push_name,
     )
     return push_tree(root, plan, argv, decision.max_delete, progress_stream)
 
