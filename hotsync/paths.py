@@ -30,6 +30,10 @@ PLUGIN_FOLDER = "/etc/hotsync.d"
 STATE_FOLDER = "/var/lib/nethserver/hotsync"  # plan, status, marker, fence, promotion
 RUN_FOLDER = "/var/run/nethserver-hotsync"  # LastSyncTS, as the original
 JOBS_FOLDER = f"{RUN_FOLDER}/jobs"  # a sandbox's background runs (NethServer's are systemd units)
+# On the slave, the pushes its daemon runs (one empty file per RSYNC_PID) and the lock that
+# noting them and sealing restore points share (see runtime/sealing.py).
+TRANSFERS_FOLDER = f"{RUN_FOLDER}/transfers"
+POINTS_LOCK_PATH = f"{RUN_FOLDER}/restore-points.lock"
 SANDBOX_FOLDER = "/var/lib/hotsync"  # what a sandbox host declares about itself
 LOCK_PATH = "/var/lock/hotsync.lock"
 LOG_PATH = "/var/log/hotsync.log"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from hotsync.paths import TRANSFERS_FOLDER
 from hotsync.plan import Plan, save_plan
 from hotsync.root import Root
 from hotsync.runtime.points import (
@@ -157,6 +158,26 @@ def test_a_seal_leaves_the_pushes_to_a_transfer_noted_before_it_the_last_to_end_
     assert seal_point(root, 0, start + 62) is not None
     assert [restored(root, each, tmp_path) for each in list_points(root)] == [{"a": "v1"}, {"a": "v2"}, {"a": "v3"}]
 
+
+
+def test_a_note_left_by_a_transfer_that_never_ended_holds_no_seal_back(tmp_path):
+    """The daemon died before a transfer's post-xfer exec: its note stays, and its number may be
+    taken by a later process. Neither is a running transfer."""
+    root = Root(tmp_path / "slave")
+    start = 1_800_000_000
+    push(root, {"a": "v1"}, start)
+    reused = running_transfer(root)
+    gone = running_transfer(root)
+    end(gone)
+    notes = root.path(TRANSFERS_FOLDER)
+    os.utime(notes / str(reused.pid), (time.time() - 60, time.time() - 60))  # noted before it started
+    transfer(root, {"a": "v2"})
+    try:
+        assert seal_point(root, 0, start + 60) is not None
+    finally:
+        end(reused)
+    assert not list(notes.iterdir())
+    assert [restored(root, each, tmp_path) for each in list_points(root)] == [{"a": "v1"}, {"a": "v2"}]
 
 def test_what_an_older_master_saved_straight_into_incoming_is_sealed_too(tmp_path):
     """A master of an earlier HotSync: one --backup-dir for every push, a plain list of added files."""

@@ -17,7 +17,6 @@ ended (see ``hotsync.runtime.status``), ``role-setup`` by the role action of the
 events (see ``run_role_setup``); an admin never needs them.
 """
 
-import argparse
 import os
 import sys
 import time
@@ -59,7 +58,6 @@ def build_parser() -> CommandParser:
     parser.add_argument("action", nargs="?", choices=ACTIONS, metavar="ACTION",
                         help="fixperm or health (check-push, begin-push and stamp-marker are run by rsyncd, "
                              "role-setup by the events)")
-    parser.add_argument("--fenced", action="store_true", help=argparse.SUPPRESS)  # begin-push: check-push first
     return parser
 
 
@@ -68,7 +66,7 @@ def main(root: Root, argv: List[str]) -> int:
     if options.action == "check-push":
         return fence.check_push_command(root)
     if options.action == "begin-push":
-        return begin_push(root, options.fenced)
+        return begin_push(root)
     if options.action == "stamp-marker":
         return stamp_marker_command(root)
     if options.action == "role-setup":
@@ -95,16 +93,14 @@ def main(root: Root, argv: List[str]) -> int:
     return min(result.failed, 125)
 
 
-def begin_push(root: Root, fenced: bool) -> int:
-    """``pre-xfer exec`` of the slave's module: with ``fenced``, the fence's check first (a
-    refusal ends it, see ``check-push``); then the transfer is noted as running, so that no
-    restore point is sealed from under it. A note that cannot be written is logged, and the
-    push goes on: only a seal run meanwhile could fail it (rsync exit 11), and the next push
-    redoes it."""
-    if fenced:
-        refused = fence.check_push_command(root)
-        if refused:
-            return refused
+def begin_push(root: Root) -> int:
+    """``pre-xfer exec`` of a fenced slave's module: the fence's check (a refusal ends it, see
+    ``check-push``), then the transfer noted as running, so that no restore point is sealed from
+    under it. A note that cannot be written is logged, and the push goes on: only a seal run
+    meanwhile could fail it (rsync exit 11), and the next push redoes it."""
+    refused = fence.check_push_command(root)
+    if refused:
+        return refused
     try:
         begin_transfer(root, os.environ)
     except Exception as error:  # noqa: BLE001 - the daemon shows a traceback to nobody; the log is the place

@@ -7,6 +7,7 @@ character, whatever the validator let through: such a value could add a line to 
 """
 
 import functools
+import shlex
 import shutil
 from typing import List, Optional, Tuple
 
@@ -118,6 +119,7 @@ def render_context(root: Root, plan: Plan, resolved, commands: HostCommands) -> 
         "hotsync_slave": commands.hotsync_slave,
         "stamp_marker_command": f"{commands.hotsync_slave} stamp-marker",
         "begin_push_command": f"{commands.hotsync_slave} begin-push",
+        "note_push_command": note_push_command(root),
         "refused_options": " ".join(REFUSED_RSYNC_OPTIONS),
         # Longer than rsync's own I/O timeout, so a stalled transfer ends with rsync's clear
         # message; the tunnel's limit only reaps connections nobody is left to end.
@@ -127,6 +129,15 @@ def render_context(root: Root, plan: Plan, resolved, commands: HostCommands) -> 
         "connect_host": plan.slave_host,
         "fence": fence,
     }
+
+
+def note_push_command(root: Root) -> str:
+    """The slave's ``pre-xfer exec`` without a fence: the push noted as running, under the lock
+    that sealing restore points takes (see ``runtime/sealing.py``), with no Python to start
+    before each push. A note it cannot write never refuses the push."""
+    transfers = shlex.quote(str(root.path(paths.TRANSFERS_FOLDER)))
+    lock = shlex.quote(str(root.path(paths.POINTS_LOCK_PATH)))
+    return f'mkdir -p {transfers} && flock {lock} touch {transfers}/"$RSYNC_PID" || true'
 
 
 def fence_context(root: Root, resolved, commands: HostCommands) -> dict:

@@ -34,9 +34,9 @@ master's). A host's data is as new as its generation.
   daemons take the promoted master's form above, whatever event runs, and every push is
   refused.
 
-Never-promoted slaves (generation 0) run no check at all: their daemon's pre-xfer exec
-(``hotsync-slave begin-push``) only notes the push as running (see ``sealing``); a fenced
-slave's runs the check first (``begin-push --fenced``).
+Never-promoted slaves (generation 0) run no check at all: their daemon's pre-xfer exec only
+notes the push as running (see ``sealing``); a fenced slave's runs ``hotsync-slave begin-push``,
+the check and then that note.
 """
 
 import os

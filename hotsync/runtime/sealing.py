@@ -10,9 +10,10 @@ So:
   it started and its process id, so the names sort as the pushes started), and its list of
   added files (``push-added``) carries that name. A later push that replaces ``push-added``
   keeps the earlier list in its own folder, as any file it replaces.
-* Before a transfer starts, the daemon's ``pre-xfer exec`` (``hotsync-slave begin-push``)
-  notes it as running (``/var/run/nethserver-hotsync/transfers/<RSYNC_PID>``); the daemon
-  waits for it, so the transfer writes nothing before it is noted.
+* Before a transfer starts, the daemon's ``pre-xfer exec`` notes it as running (an empty
+  ``/var/run/nethserver-hotsync/transfers/<RSYNC_PID>``, written under the lock by a shell line,
+  or by ``hotsync-slave begin-push`` after the fence's check); the daemon waits for it, so the
+  transfer writes nothing before it is noted.
 * After a transfer, its ``post-xfer exec`` forgets it and seals only when no other noted
   transfer still runs: the last one to end seals every push waiting, in one point (a point may
   cover overlapping pushes). Where two of them saved or added the same file, the push that
@@ -24,8 +25,9 @@ own).
 
 ``RSYNC_PID`` is the same number for both commands of one transfer: in rsync 3.1.2 the
 process that transfers, in newer ones the process that waits for it and then runs ``post-xfer
-exec``. Either way it lives while the transfer does, and a noted process that is gone (or
-replaced by another with its number, told apart by its start time) no longer counts.
+exec``. Either way it lives while the transfer does, and a noted process that is gone, or that
+started after its note was written (another process with the number of one that ended without
+its post-xfer exec), no longer counts.
 """
 
 import json
@@ -39,7 +41,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Set
 from ..digits import ascii_number
 from ..files import write_file_atomic
 from ..frozen import frozen
-from ..paths import RUN_FOLDER
+from ..paths import POINTS_LOCK_PATH, TRANSFERS_FOLDER
 from ..root import Root
 from .lock import hold_lock_file
 from .points import (
@@ -55,11 +57,12 @@ from .points import (
     saved_files,
 )
 
-TRANSFERS_FOLDER = f"{RUN_FOLDER}/transfers"
-POINTS_LOCK_PATH = f"{RUN_FOLDER}/restore-points.lock"
 # What new_push_name makes; nothing else in incoming is taken for a push's folder.
 PUSH_NAME = re.compile(r"[0-9]{8}T[0-9]{6}\.[0-9]{6}Z-[0-9]{1,10}")
 _SAVED_PUSH_ADDED = PUSH_ADDED_PATH.lstrip("/")
+# A noted process started before its note was written; one that started more than this many
+# seconds later took the number of a transfer that ended without its post-xfer exec.
+PID_REUSE_MARGIN = 5.0
 
 
 # --- on the master
@@ -88,26 +91,14 @@ def write_push_added(root: Root, push_name: str, added_names: Sequence[str]) -> 
 
 
 def begin_transfer(root: Root, environment: Mapping[str, str]) -> None:
-    """``pre-xfer exec``: note the transfer ``RSYNC_PID`` names as running."""
+    """``pre-xfer exec``: note the transfer ``RSYNC_PID`` names as running (an empty file named
+    after it). The daemon of a slave that has no fence writes the same note with a shell line
+    (templates/rsyncd.conf.j2): no Python starts before each push."""
     pid = ascii_number(environment.get("RSYNC_PID", ""))
-    started = process_start(pid) if pid else None
-    if pid is None or started is None:
+    if pid is None:
         return
     with hold_points_lock(root):
-        record = json.dumps({"pid": pid, "start": started}) + "\n"
-        write_file_atomic(_transfer_path(root, pid), record, mode=0o600, durable=False)
-
-
-def process_start(pid: int) -> Optional[str]:
-    """When process ``pid`` started (clock ticks since boot), None when it is gone or a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text("ascii", "replace")
-    except OSError:
-        return None
-    fields = stat.rpartition(")")[2].split()  # the command name in parentheses may hold spaces
-    if len(fields) < 20 or fields[0] in ("Z", "X"):
-        return None
-    return fields[19]
+        write_file_atomic(_transfer_path(root, pid), "", mode=0o600, durable=False)
 
 
 def hold_points_lock(root: Root):
@@ -131,16 +122,33 @@ def transfers_running(root: Root) -> List[int]:
     running = []
     folder = root.path(TRANSFERS_FOLDER)
     for entry in sorted(folder.iterdir()) if folder.is_dir() else ():
+        pid = ascii_number(entry.name)
         try:
-            record = json.loads(entry.read_text("utf-8"))
-            alive = process_start(int(record["pid"])) == record["start"]
-        except (OSError, ValueError, KeyError, TypeError):
-            alive = False
-        if alive:
-            running.append(int(record["pid"]))
+            noted = entry.stat().st_mtime
+        except OSError:
+            continue
+        started = process_started(pid) if pid is not None else None
+        if pid is not None and started is not None and started <= noted + PID_REUSE_MARGIN:
+            running.append(pid)
         else:
             entry.unlink()
     return running
+
+
+def process_started(pid: int) -> Optional[float]:
+    """When process ``pid`` started (epoch seconds), None when it is gone or a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text("ascii", "replace")
+        boot = next(line for line in Path("/proc/stat").read_text("ascii", "replace").splitlines()
+                    if line.startswith("btime "))
+    except (OSError, StopIteration):
+        return None
+    fields = stat.rpartition(")")[2].split()  # the command name in parentheses may hold spaces
+    ticks = ascii_number(fields[19], 20) if len(fields) >= 20 and fields[0] not in ("Z", "X") else None
+    booted = ascii_number(boot.split()[-1], 20)
+    if ticks is None or booted is None:
+        return None
+    return booted + ticks / os.sysconf("SC_CLK_TCK")
 
 
 # --- on the slave: sealing
@@ -152,7 +160,6 @@ class PendingPush:
     folder: Optional[Path]  # what it saved, relative names below it; None: it replaced nothing
     saved: tuple  # names relative to ``folder`` (and to the root)
     added: tuple
-    listed: bool  # its master sent the list of what it added: it asked for a point
 
 
 def seal_point(root: Root, rsync_exit: int, now: float, grid=DEFAULT_GRID,
@@ -167,9 +174,9 @@ def seal_point(root: Root, rsync_exit: int, now: float, grid=DEFAULT_GRID,
         forget_transfer(root, transfer)
         if transfers_running(root):
             return None  # the last transfer to end seals this push too
+        if not _lists_waiting(root):
+            return None  # nothing asked for a point yet (a continuous push's batch): no walk
         pushes = pending_pushes(root)
-        if not any(push.listed for push in pushes):
-            return None
         point = _seal(root, pushes, rsync_exit, now)
         prune(root, now, grid, floor_percent)
     return point
@@ -185,13 +192,20 @@ def pending_pushes(root: Root) -> List[PendingPush]:
     pushes = []
     if older or "" in lists:
         saved = [name for entry in older for name in _saved_under(incoming, entry)]
-        pushes.append(PendingPush("", incoming if older else None, tuple(saved), tuple(lists.get("", ())),
-                                  "" in lists))
+        pushes.append(PendingPush("", incoming if older else None, tuple(saved), tuple(lists.get("", ()))))
     for name in sorted((set(folders) | set(lists)) - {""}):
         folder = folders.get(name)
         saved = saved_files(folder) if folder is not None else []
-        pushes.append(PendingPush(name, folder, tuple(saved), tuple(lists.get(name, ())), name in lists))
+        pushes.append(PendingPush(name, folder, tuple(saved), tuple(lists.get(name, ()))))
     return pushes
+
+
+def _lists_waiting(root: Root) -> bool:
+    """Whether a push's list of added files waits: in the tree, or kept by a later push."""
+    if root.path(PUSH_ADDED_PATH).is_file():
+        return True
+    incoming = root.path(INCOMING_FOLDER)
+    return incoming.is_dir() and any((incoming / name / _SAVED_PUSH_ADDED).is_file() for name in os.listdir(str(incoming)))
 
 
 def _saved_under(incoming: Path, entry: str) -> List[str]:
