@@ -359,8 +359,8 @@ def test_files_encrypted_and_renamed_while_watched_never_reach_the_slave_until_f
 
 
 def test_ransomware_encrypting_one_file_at_a_time_is_paused_before_its_first_file_reaches_the_slave(host_pair):
-    """Each batch holds one encrypted file, too few for the brake: a batch with such a file waits
-    for more, so the brake sees them together before any goes out."""
+    """Each batch holds one encrypted (or emptied) file, too few for the brake: a batch with such
+    a file waits for more, so the brake sees them together before any goes out."""
     pair = host_pair
     data = office_with_documents(pair)
     slave_docs = pair.on_slave("/srv/office/docs")
@@ -369,8 +369,13 @@ def test_ransomware_encrypting_one_file_at_a_time_is_paused_before_its_first_fil
         wait_until(lambda: len(list(slave_docs.rglob("*.txt"))) == 40)
         before = tree_digest(slave_docs, owners_and_times=True)
         for path in sorted(data.glob("docs/*/doc-*.txt"))[:12]:
-            path.write_bytes(os.urandom(path.stat().st_size))
-            time.sleep(0.4)  # slower than the settle time: one file a batch
+            size = path.stat().st_size
+            with open(path, "r+b") as document:  # in place: emptied first, then the random bytes
+                document.truncate(0)
+                document.flush()
+                time.sleep(0.2)  # slower than the settle time: a batch catches it emptied
+                document.write(os.urandom(size))
+            time.sleep(0.2)
         wait_until(lambda: status_of(pair).get("result") == "paused", 15)
         assert re.search(r"1[0-2] files now have random-looking \(encrypted\?\) content", status_of(pair)["errors"][0])
         assert tree_digest(slave_docs, owners_and_times=True) == before, "not one encrypted file reached the slave"

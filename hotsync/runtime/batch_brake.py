@@ -21,6 +21,8 @@ from ..frozen import frozen
 from ..plan import Plan
 from ..root import Root
 from .brake import (
+    ENTROPY_MIN_SIZE,
+    LOW_ENTROPY,
     BrakeVerdict,
     Changes,
     encrypted_rewrites,
@@ -59,11 +61,19 @@ class BatchJudgement:
 
 def signs_in(compared: Changes, batch: ManifestChanges) -> Tuple[str, ...]:
     """The batch's files that look like ransomware's work, even too few for a verdict: content
-    turned random (in place, or beside its deleted original) and ransom notes."""
+    turned random (in place, or beside its deleted original), ransom notes, and documents caught
+    emptied (ransomware rewriting a file in place truncates it first: the batch may catch it
+    between the two; an ordinary save that did the same is complete a moment later, and its
+    batch goes at the next look)."""
     encrypted = encrypted_rewrites(compared.before, compared.now, compared.rewritten, compared.added,
                                    set(compared.deleted))
     notes = [name for name in compared.added if is_ransom_note(name)]
-    return tuple(name for name in encrypted + notes if name in batch)
+    emptied = [name for name in compared.rewritten if _emptied(compared.before[name], compared.now[name])]
+    return tuple(name for name in encrypted + notes + emptied if name in batch)
+
+
+def _emptied(old: Entry, new: Entry) -> bool:
+    return 0 <= old.entropy < LOW_ENTROPY and new.size < ENTROPY_MIN_SIZE
 
 
 def produced_test(produced: Sequence[str]) -> Callable[[str], bool]:

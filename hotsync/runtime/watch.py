@@ -54,6 +54,7 @@ from .guard import Baseline, decide_guard
 from .inotify import CHANGED, DELETED, OVERFLOW, Change, Watcher
 from .lists import build_lists, excludes_that_can_match
 from .lock import hold_sync_lock
+from .manifest import real_name
 from .points import PUSH_ADDED_PATH
 from .push import PushResult, build_push_command, connection_lost, push_tree
 from .status import append_log, read_status, render_json
@@ -399,8 +400,9 @@ class ContinuousPush:
         self.backoff.wait(time.time() + PAUSED_CHECK_SECONDS)
         if batch.oldest_epoch != self.suspicion_logged:
             self.suspicion_logged = batch.oldest_epoch
+            shown = ", ".join("/" + real_name(name) for name in outcome.held[:3])
             append_log(self.root, f"watch: held a batch for up to {SUSPICION_HOLD_SECONDS:.0f} s, its files look "
-                                  f"encrypted or like ransom notes: {', '.join('/' + name for name in outcome.held[:3])}")
+                                  f"encrypted, emptied or like ransom notes: {shown}")
 
 
 @frozen
