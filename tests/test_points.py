@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from hotsync.errors import HotsyncError
 from hotsync.paths import TRANSFERS_FOLDER
 from hotsync.plan import Plan, save_plan
 from hotsync.root import Root
@@ -20,6 +21,7 @@ from hotsync.runtime.points import (
     drop_point,
     kept_by_grid,
     list_points,
+    point_for,
     restore,
 )
 from hotsync.runtime.sealing import begin_transfer, new_push_name, seal_point, write_push_added
@@ -232,3 +234,20 @@ def test_the_slave_prunes_its_points_with_the_grid_of_its_plan(tmp_path, keep, k
     points = list_points(root)
     assert len(points) == kept_count
     assert restored(root, points[-1], tmp_path) == state
+
+
+def test_at_takes_a_points_own_name_also_for_two_points_of_one_second(tmp_path):
+    """'hotsync restore-points' lists the second of two points made in one second as NAME-2:
+    '--at NAME-2' picks it, '--at NAME' the first; any other text is still a time."""
+    root = Root(tmp_path / "slave")
+    now = 1_764_620_100.0
+    push(root, {"a.txt": "one\n"}, now)
+    push(root, {"a.txt": "two\n"}, now + 0.2)
+    push(root, {"a.txt": "three\n"}, now + 0.4)
+    first, second, third = list_points(root)
+    assert second.name == f"{first.name}-2" and third.name == f"{first.name}-3"
+    assert point_for(root, second.name) == second
+    assert point_for(root, f" {first.name} ") == first
+    assert restored(root, point_for(root, second.name), tmp_path) == {"a.txt": "two\n"}
+    with pytest.raises(HotsyncError, match="cannot read the time 'yesterday'"):
+        point_for(root, "yesterday")

@@ -302,11 +302,20 @@ def rewind(root: Root, moment_text: str, dry_run: bool = False) -> str:
 
 
 def point_for(root: Root, moment_text: str) -> Point:
-    """The point ``--at moment_text`` names; a ``HotsyncError`` saying why when there is none."""
+    """The point ``--at moment_text`` names; a ``HotsyncError`` saying why when there is none.
+
+    A point's own name picks that point, also one of two made in the same second
+    (``20261201T201500Z-2``); any other text is a time.
+    """
+    points = list_points(root)
+    named = [point for point in points if point.name == moment_text.strip()]
+    if named:
+        return named[0]
     moment = parse_time(moment_text)
     if moment is None:
-        raise HotsyncError(f"cannot read the time {moment_text!r} (e.g. 2026-12-01T20:15:00Z)")
-    target = point_at(list_points(root), moment)
+        raise HotsyncError(f"cannot read the time {moment_text!r} (e.g. 2026-12-01T20:15:00Z, or a point's name"
+                           " as 'hotsync restore-points' lists it)")
+    target = point_at(points, moment)
     if target is None:
         raise HotsyncError(f"no restore point at or before {moment_text} ('hotsync restore-points' lists them)")
     return target
