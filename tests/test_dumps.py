@@ -18,7 +18,7 @@ from hotsync.root import Root
 from hotsync.runtime.dumps import (UnsafeDatabaseName, check_database_name, dump_command, list_mysql_databases,
                                    make_dumps)
 from hotsync.runtime.promote import restore_databases
-from support.databases import MariaDB, PostgreSQL
+from support.databases import PostgreSQL, private_mariadb_server
 from support.namespaces import POSTGRESQL_BIN
 
 POSTGRESQL = {"socket": "/var/run/postgresql", "user": "postgres"}
@@ -187,14 +187,8 @@ DUMP_FOLDER = "/var/lib/nethserver/backup/mysql/"
 @pytest.fixture(scope="module")
 def private_mariadb():
     """A MariaDB of this module's own: every database it lists was made by a test here."""
-    folder = Path(tempfile.mkdtemp(prefix="hotsync-dumps-db-"))
-    server = MariaDB("", folder / "mariadb")
-    try:
-        server.ensure_running()
+    with private_mariadb_server("hotsync-dumps-db-") as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

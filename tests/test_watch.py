@@ -13,6 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from support.hosts import kill_processes_of
 from support.runner import run_hotsync, start_hotsync
+from support.streams import CRASH_SECONDS, check_stream_survived, write_stream
 from support.trees import tree_digest
 
 from hotsync.frozen import replace
@@ -237,46 +238,20 @@ def test_sigterm_ends_the_watch_with_143(watching):
     assert "Traceback" not in process.stderr.read()
 
 
-# The issue asks for 60 s of writes; the suite writes for 10 s (the kill and the checks are the
-# same). HOTSYNC_CRASH_SECONDS=60 runs the full length.
-CRASH_SECONDS = float(os.environ.get("HOTSYNC_CRASH_SECONDS", "10"))
-
-
 def test_a_master_killed_during_a_stream_of_writes_leaves_whole_files_and_the_last_second_lost_at_most(watching):
-    """The master's processes (watch, rsync, tunnel) are killed at once during a stream of writes:
-    each file written up to a second before is on the slave with its content, and no file on the
-    slave under its final name holds part of its content (rsync writes a temp file, then renames)."""
+    """The master's processes (watch, rsync, tunnel) are killed at once during a stream of writes
+    (10 s; HOTSYNC_CRASH_SECONDS=60 for the issue's full length): each file written up to a
+    second before is on the slave with its content, and no file on the slave under its final
+    name holds part of its content (rsync writes a temp file, then renames). The two-host suite
+    has the same story with a power cut."""
     pair, data, process = watching
-    stream = data / "stream"
-    stream.mkdir()
-    written = {}  # name -> (content, when its writing ended)
-    started = time.monotonic()
-    number = 0
-    while time.monotonic() - started < CRASH_SECONDS:
-        name = f"{number:06d}.bin"
-        # Some files are large enough that a push is caught in the middle of one.
-        payload = (f"{number:06d}".encode() * (40000 if number % 10 == 0 else 10))
-        with open(stream / name, "wb") as out:
-            out.write(payload[: len(payload) // 2])
-            out.flush()
-            time.sleep(0.005)
-            out.write(payload[len(payload) // 2:])
-        written[name] = (payload, time.monotonic())
-        number += 1
-        time.sleep(0.01)
+    written = write_stream(data / "stream", CRASH_SECONDS)
     killed = time.monotonic()
     kill_processes_of(pair.master.root)
     assert process.wait(timeout=10) == -signal.SIGKILL
     time.sleep(1.0)  # the slave's receiver notices the dropped connection and removes its temp file
 
-    on_slave = pair.on_slave("/srv/office/stream")
-    kept = {entry.name: entry.read_bytes() for entry in on_slave.iterdir() if not entry.name.startswith(".")}
-    for name, content in kept.items():
-        assert content == written[name][0], f"{name} on the slave is not the file written"
-    due = [name for name, (_content, ended) in written.items() if ended <= killed - 1.0]
-    missing = [name for name in due if name not in kept]
-    assert not missing, f"{len(missing)} of {len(due)} files written a second before the kill are missing: {missing[:5]}"
-    assert len(due) > 100
+    assert check_stream_survived(written, pair.on_slave("/srv/office/stream"), killed) > 100
 
 
 def test_the_delete_guard_caps_a_batch_the_brake_lets_through(host_pair):

@@ -7,6 +7,7 @@ the tests that once used the machine's share, so no result depends on the machin
 being up (CI runs against the machine's services as a session left them).
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -15,7 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, Iterator, Optional, Sequence
 
 import pytest
 
@@ -153,10 +154,10 @@ def namespace_databases(network):
         shutil.rmtree(top, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def own_mariadb():
-    """A MariaDB of this test run's own (socket only), stopped and deleted after the run."""
-    folder = Path(tempfile.mkdtemp(prefix="hotsync-own-mariadb-"))
+@contextlib.contextmanager
+def private_mariadb_server(prefix: str) -> Iterator[MariaDB]:
+    """A MariaDB in a new temporary folder (socket only), stopped and deleted afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
     server = MariaDB("", folder / "mariadb")
     try:
         server.ensure_running()
@@ -164,3 +165,10 @@ def own_mariadb():
     finally:
         server.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def own_mariadb():
+    """A MariaDB of this test run's own, shared by the tests that need one."""
+    with private_mariadb_server("hotsync-own-mariadb-") as server:
+        yield server
