@@ -21,6 +21,8 @@ from ..frozen import frozen
 from ..plan import Plan
 from ..root import Root
 from .brake import (
+    ENCRYPTED_MIN_FILES,
+    ENCRYPTED_MIN_PERCENT,
     ENTROPY_MIN_SIZE,
     LOW_ENTROPY,
     BrakeVerdict,
@@ -59,17 +61,26 @@ class BatchJudgement:
     signs: Tuple[str, ...] = ()  # the batch's files that look encrypted, or like ransom notes
 
 
-def signs_in(compared: Changes, batch: ManifestChanges) -> Tuple[str, ...]:
-    """The batch's files that look like ransomware's work, even too few for a verdict: content
-    turned random (in place, or beside its deleted original), ransom notes, and documents caught
-    emptied (ransomware rewriting a file in place truncates it first: the batch may catch it
-    between the two; an ordinary save that did the same is complete a moment later, and its
-    batch goes at the next look)."""
+# A batch with random-looking or emptied files waits for more once the files since the last
+# full push are a tenth of what the brake pauses for: on a small tree from the first such file
+# (ransomware encrypting one file at a time is judged before its first file leaves); on a large
+# one a few dozen random-looking files among the ordinary edits go at once, as ordinary edits do.
+SIGNS_HOLD_SHARE = 0.1
+
+
+def signs_in(compared: Changes, batch: ManifestChanges, total: int) -> Tuple[str, ...]:
+    """The batch's files that look like ransomware's work, too few for a verdict but enough to
+    wait for more (``SIGNS_HOLD_SHARE``): content turned random (in place, or beside its deleted
+    original) and documents caught emptied (ransomware rewriting a file in place truncates it
+    first: the batch may catch it between the two; an ordinary save that did the same is
+    complete a moment later, and its batch goes at the next look); ransom notes always."""
     encrypted = encrypted_rewrites(compared.before, compared.now, compared.rewritten, compared.added,
                                    set(compared.deleted))
-    notes = [name for name in compared.added if is_ransom_note(name)]
     emptied = [name for name in compared.rewritten if _emptied(compared.before[name], compared.now[name])]
-    return tuple(name for name in encrypted + notes + emptied if name in batch)
+    pausing_count = max(ENCRYPTED_MIN_FILES, total * ENCRYPTED_MIN_PERCENT / 100)
+    worrying = encrypted + emptied if len(encrypted) + len(emptied) >= pausing_count * SIGNS_HOLD_SHARE else []
+    notes = [name for name in compared.added if is_ransom_note(name)]
+    return tuple(name for name in worrying + notes if name in batch)
 
 
 def _emptied(old: Entry, new: Entry) -> bool:
@@ -124,7 +135,7 @@ class BatchBrake:
         window.update(changes)
         compared = self._compare(window)
         verdict = judge_changes(compared, self.plan.limits.max_delete_percent, self.plan.limits.max_rewrite_percent)
-        return BatchJudgement(verdict, changes, "", signs_in(compared, changes))
+        return BatchJudgement(verdict, changes, "", signs_in(compared, changes, self.total))
 
     def record(self, changes: ManifestChanges) -> None:
         """The batch reached the slave: its changes join the window and the manifest's journal."""

@@ -10,9 +10,9 @@ root the guard protects is kept back, and ``--max-delete`` caps the batch's dele
 brake judges each batch first (``batch_brake.py``): a batch that looks like a mass change is
 not sent, and the pause is held until the admin forces a push (``hotsync --force``); the
 watch keeps gathering meanwhile, and goes on once the forced push released the pause. A batch
-with files that look encrypted, too few for a verdict, waits (``SUSPICION_HOLD_SECONDS``) for
-more of them: ransomware that encrypts a file at a time meets the brake before its first file
-reaches the slave.
+with files that look encrypted, too few for a verdict but a tenth of the way there, waits
+(``SUSPICION_HOLD_SECONDS``) for more of them: ransomware that encrypts a file at a time on a
+small tree meets the brake before its first file reaches the slave (``batch_brake.signs_in``).
 
 A file still being written gets more events after its batch left; it goes out again in a
 later batch, once it is quiet. A kernel queue overflow loses events: the next push is then
@@ -74,9 +74,10 @@ LONGEST_RETRY_SECONDS = 5.0
 START_GRACE_SECONDS = 60.0
 # While the brake holds the pushes, how often the watch looks whether a forced push released it.
 PAUSED_CHECK_SECONDS = 1.0
-# A batch with files that look encrypted (or like ransom notes), too few for the brake, waits
-# this long for more: ransomware that encrypts a file at a time then reaches the brake's
-# thresholds before its first file reaches the slave. Ordinary edits never wait.
+# A batch with files that look encrypted (or like ransom notes), too few for the brake but a
+# tenth of the way there, waits this long for more: ransomware that encrypts a file at a time
+# then reaches the brake's thresholds before its first file reaches the slave. Ordinary edits
+# never wait.
 SUSPICION_HOLD_SECONDS = 10.0
 # The least time between two rewrites of the metrics file by the watch.
 METRICS_SECONDS = 5.0
