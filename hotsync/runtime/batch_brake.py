@@ -15,7 +15,7 @@ push compares the tree with what the slave holds, not with what it held before t
 
 import os
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..frozen import frozen
 from ..plan import Plan
@@ -32,6 +32,7 @@ from .brake import (
     is_ransom_note,
     is_rewrite,
     judge_changes,
+    produced_test,
     sample_entropy,
     scan_command,
     scan_files,
@@ -85,13 +86,6 @@ def signs_in(compared: Changes, batch: ManifestChanges, total: int) -> Tuple[str
 
 def _emptied(old: Entry, new: Entry) -> bool:
     return 0 <= old.entropy < LOW_ENTROPY and new.size < ENTROPY_MIN_SIZE
-
-
-def produced_test(produced: Sequence[str]) -> Callable[[str], bool]:
-    """Whether a listed name is one of HotSync's own products (``brake.produced_by_hotsync``)."""
-    exact = {name for name in produced if not name.endswith("/")}
-    folders = tuple(name for name in produced if name.endswith("/"))
-    return lambda name: name in exact or name.startswith(folders)
 
 
 class BatchBrake:

@@ -28,13 +28,16 @@ import re
 import subprocess
 from collections import Counter
 from pathlib import Path
-from typing import AbstractSet, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import AbstractSet, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..files import write_file_atomic
 from ..frozen import frozen
 from ..paths import STATE_FOLDER
 from ..root import Root
+from .backup import CONFIG_BACKUP_FILES
+from .dumps import DUMP_RECORD_PATH
 from .manifest import UNKNOWN_ENTROPY, Entry, real_name
+from .points import PUSH_ADDED_PATH
 
 SAMPLE_BYTES = 4096
 # Below this size an entropy sample says little (100 random bytes measure about 6.6 bits/byte).
@@ -175,20 +178,26 @@ def extension(name: str) -> str:
     return suffix.lower() if dot and stem and 0 < len(suffix) <= 16 else ""
 
 
-def produced_by_hotsync(files: Sequence[str], folders_or_files: Sequence[str]) -> Tuple[str, ...]:
+def produced_by_hotsync(dump_targets: Sequence[str]) -> Tuple[str, ...]:
     """The names (as the scan spells them) of what HotSync itself writes before each push: the
-    configuration backup, the dumps and the restore point's list of added files. They change
-    every cycle by design, so counting them would make a small host's every push look like a
-    mass rewrite."""
-    return tuple(path.lstrip("/") for path in (*files, *folders_or_files))
+    configuration backup, the dumps (``dump_targets``: files, or folders ending in /), their
+    record and the restore point's list of added files. They change every cycle by design, so
+    counting them would make a small host's every push look like a mass rewrite."""
+    return tuple(path.lstrip("/") for path in (*CONFIG_BACKUP_FILES, PUSH_ADDED_PATH, DUMP_RECORD_PATH,
+                                               *dump_targets))
+
+
+def produced_test(produced: Sequence[str]) -> Callable[[str], bool]:
+    """Whether a name is one of ``produced`` (a name, or anything under a name ending in /)."""
+    exact = {name for name in produced if not name.endswith("/")}
+    folders = tuple(name for name in produced if name.endswith("/"))
+    return lambda name: name in exact or name.startswith(folders)
 
 
 def leave_out(files: Dict[str, Entry], produced: Sequence[str]) -> Dict[str, Entry]:
-    """``files`` without HotSync's own products (a name, or anything under a name ending in /)."""
-    exact = {name for name in produced if not name.endswith("/")}
-    folders = tuple(name for name in produced if name.endswith("/"))
-    return {name: entry for name, entry in files.items()
-            if name not in exact and not name.startswith(folders)}
+    """``files`` without HotSync's own products (``produced_by_hotsync``)."""
+    is_produced = produced_test(produced)
+    return {name: entry for name, entry in files.items() if not is_produced(name)}
 
 
 @frozen

@@ -24,7 +24,7 @@ from ..frozen import asdict, field, frozen
 from ..host import host_for
 from ..plan import Action, Plan
 from ..root import Root
-from .backup import CONFIG_BACKUP_FILES, make_config_backup
+from .backup import make_config_backup
 from .brake import (
     BrakeVerdict,
     held_pause,
@@ -146,8 +146,7 @@ def _run_steps(root: Root, plan: Plan, dry_run: bool, force_delete: bool, progre
             includes = includes + [DUMP_RECORD_PATH]
         list_files = _write_push_lists(workdir, lists, includes, decision)
         before = read_manifest(root)
-        produced = produced_by_hotsync((*CONFIG_BACKUP_FILES, PUSH_ADDED_PATH, DUMP_RECORD_PATH),
-                                       [dump.target for dump in lists.dumps])
+        produced = produced_by_hotsync([dump.target for dump in lists.dumps])
         now, verdict, scan_error = _brake(root, plan, workdir, list_files, includes, before, force_delete,
                                           produced)
         warnings += [scan_error] if scan_error else []

@@ -43,19 +43,16 @@ from ..frozen import frozen
 from ..paths import STATE_FOLDER
 from ..plan import Plan
 from ..root import Root
-from .backup import CONFIG_BACKUP_FILES
 from .batch_brake import BatchBrake
 from .brake import BrakeVerdict, hold_pause, pause_is_held, produced_by_hotsync
 from .conditions import InstalledPackages
 from .diagnose import daemon_answers
-from .dumps import DUMP_RECORD_PATH
 from .fence import generation_options
 from .guard import Baseline, decide_guard
 from .inotify import CHANGED, DELETED, OVERFLOW, Change, Watcher
 from .lists import build_lists, excludes_that_can_match
 from .lock import hold_sync_lock
 from .manifest import real_name
-from .points import PUSH_ADDED_PATH
 from .push import PushResult, build_push_command, connection_lost, push_tree
 from .status import append_log, read_status, render_json
 
@@ -281,8 +278,7 @@ class ContinuousPush:
         self.full_push = full_push
         self.pending = Pending()
         self.backoff = Backoff()
-        produced = produced_by_hotsync((*CONFIG_BACKUP_FILES, PUSH_ADDED_PATH, DUMP_RECORD_PATH),
-                                       [dump.target for dump in lists.dumps])
+        produced = produced_by_hotsync([dump.target for dump in lists.dumps])
         self.brake = BatchBrake(root, plan, produced)
         self.started = time.time()
         self.paused = False
