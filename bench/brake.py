@@ -21,7 +21,6 @@ It also times the brake's scan alone (the local rsync dry run the brake runs bef
 import argparse
 import os
 import random
-import shutil
 import statistics
 import subprocess
 import sys
@@ -30,8 +29,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from bench.run import DATA, configure, free_port, hotsync, install_hotsync, installed_environment
-from bench.tree import TreeShape, apply_change, file_path, generate_tree, undo_change
+from bench.run import DATA, bench_hosts, installed_environment
+from bench.tree import TreeShape, apply_change, file_path, undo_change
 
 EXIT_PAUSED = 3
 
@@ -86,22 +85,11 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", help="work in this folder and keep it (default: a temp folder, removed)")
     options = parser.parse_args(argv)
     shape = TreeShape(files=options.files, total_mib=options.mib)
-    work = Path(options.keep or tempfile.mkdtemp(prefix="hotsync-brake-"))
-    master, slave, stash = work / "master", work / "slave", work / "stash"
-    tunnel_port = free_port()
-    script = install_hotsync(work)
     failures: List[str] = []
-    try:
-        configure(script, slave, "slave", tunnel_port, free_port())
-        configure(script, master, "master", tunnel_port, free_port())
-        listing = master / "etc/backup-data.d/bench.include"
-        listing.parent.mkdir(parents=True, exist_ok=True)
-        listing.write_text(f"{DATA}\n")
-        print(f"generating {shape.files:,} files, {shape.total_mib} MiB ...", flush=True)
-        data = master / DATA.lstrip("/")
-        generate_tree(data, shape)
-        hotsync(script, "--root", slave, "services", "start")
-        hotsync(script, "--root", master, "services", "start", "stunnel")
+    with bench_hosts(options.keep, "hotsync-brake-") as hosts:
+        hosts.generate(shape)
+        hosts.start()
+        script, master, slave, data, stash = hosts.script, hosts.master, hosts.slave, hosts.data, hosts.stash
         code, seconds, error = sync(script, master)
         print(f"first sync: exit {code}, {seconds:.2f} s", flush=True)
         if code != 0:
@@ -143,12 +131,6 @@ def main(argv=None) -> int:
         print(f"  {error.strip()}")
         if false_alarms or code != EXIT_PAUSED or not untouched:
             failures.append("the brake did not behave as required")
-    finally:
-        for host in (master, slave):
-            subprocess.run([str(script), "--root", str(host), "services", "stop"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not options.keep:
-            shutil.rmtree(work, ignore_errors=True)
     for failure in failures:
         print(f"FAILED: {failure}", file=sys.stderr)
     return 1 if failures else 0

@@ -15,16 +15,13 @@ run too, and whether the cap held from start to end, not only on average.
 
 import argparse
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import List, Tuple
 
-from bench.run import DATA, configure, free_port, hotsync, install_hotsync
+from bench.run import bench_hosts, hotsync
 
 FILE_NAME = "payload.bin"
 TOLERANCE = 0.10
@@ -62,25 +59,16 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=int, default=60, help="how long the push should take at the cap")
     parser.add_argument("--keep", help="work in this folder and keep it (default: a temp folder, removed)")
     options = parser.parse_args(argv)
-    work = Path(options.keep or tempfile.mkdtemp(prefix="hotsync-bwlimit-"))
-    master, slave = work / "master", work / "slave"
-    tunnel_port, master_port = free_port(), free_port()
-    script = install_hotsync(work)
     size = options.kib * 1024 * options.seconds
-    try:
-        configure(script, slave, "slave", tunnel_port, free_port())
-        configure(script, master, "master", tunnel_port, master_port)
-        listing = master / "etc/backup-data.d/bench.include"
-        listing.parent.mkdir(parents=True, exist_ok=True)
-        listing.write_text(f"{DATA}\n")
-        write_payload(master / DATA.lstrip("/") / FILE_NAME, size)
+    with bench_hosts(options.keep, "hotsync-bwlimit-") as hosts:
+        script, master = hosts.script, hosts.master
+        write_payload(hosts.data / FILE_NAME, size)
         hotsync(script, "--root", master, "config", "setprop", "hotsync", "BwLimit", options.kib)
         hotsync(script, "--root", master, "compile")
-        hotsync(script, "--root", slave, "services", "start")
-        hotsync(script, "--root", master, "services", "start", "stunnel")
+        hosts.start()
         samples: List[Tuple[float, int]] = []
         stop = threading.Event()
-        sampler = threading.Thread(target=sample_growth, args=(slave / DATA.lstrip("/"), stop, samples))
+        sampler = threading.Thread(target=sample_growth, args=(hosts.slave_data, stop, samples))
         started = time.perf_counter()
         sampler.start()
         hotsync(script, "--root", master, "sync")
@@ -90,12 +78,6 @@ def main(argv=None) -> int:
         print(format_report(options.kib, size, elapsed, started, samples))
         rate = size / 1024 / elapsed
         return 0 if abs(rate - options.kib) <= TOLERANCE * options.kib else 1
-    finally:
-        for host in (master, slave):
-            subprocess.run([str(script), "--root", str(host), "services", "stop"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not options.keep:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 def format_report(kib: int, size: int, elapsed: float, started: float, samples: List[Tuple[float, int]]) -> str:

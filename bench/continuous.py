@@ -39,8 +39,8 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
-from bench.run import DATA, configure, free_port, hotsync, install_hotsync, raw_command, timed
-from bench.tree import TreeShape, apply_change, changed_numbers, file_path, generate_tree, undo_change
+from bench.run import DATA, BenchHosts, install_hotsync, raw_command, timed
+from bench.tree import TreeShape, apply_change, changed_numbers, file_path, undo_change
 
 IDLE_SECONDS = 20.0
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -194,36 +194,28 @@ def summary(values: List[float]) -> Dict[str, float]:
             "runs": len(ordered)}
 
 
-class Hosts:
-    """A master and a slave with the bench tree of ``shape`` pushed whole; stopped by ``close``."""
-
-    def __init__(self, work: Path, script: Path, shape: TreeShape):
-        self.work, self.script = work, script
-        self.master, self.slave, self.stash = work / "master", work / "slave", work / "stash"
-        tunnel_port, self.master_port = free_port(), free_port()
-        configure(script, self.slave, "slave", tunnel_port, free_port())
-        configure(script, self.master, "master", tunnel_port, self.master_port)
-        listing = self.master / "etc/backup-data.d/bench.include"
-        listing.parent.mkdir(parents=True, exist_ok=True)
-        listing.write_text(f"{DATA}\n")
-        print(f"generating {shape.files:,} files, {shape.total_mib} MiB ...", flush=True)
-        generate_tree(self.master / DATA.lstrip("/"), shape)
-        hotsync(script, "--root", self.slave, "services", "start")
-        hotsync(script, "--root", self.master, "services", "start", "stunnel")
+def pushed_pair(work: Path, script: Path, shape: TreeShape) -> BenchHosts:
+    """A master and a slave with the bench tree of ``shape`` pushed whole (the caller stops them)."""
+    hosts = BenchHosts(work, script)
+    try:
+        hosts.configure()
+        hosts.generate(shape)
+        hosts.start()
         print("first push ...", flush=True)
-        hotsync(script, "--root", self.master, "sync")
+        hosts.sync()
+    except BaseException:
+        hosts.stop()
+        raise
+    return hosts
 
-    def watch_argv(self) -> List[str]:
-        return [str(self.script), "--root", str(self.master), "watch"]
 
-    def raw_push(self) -> None:
-        subprocess.run(raw_command(self.master, self.work, self.master_port, False), check=True,
-                       stdout=subprocess.DEVNULL)
+def watch_argv(hosts: BenchHosts) -> List[str]:
+    return [str(hosts.script), "--root", str(hosts.master), "watch"]
 
-    def close(self) -> None:
-        for host in (self.master, self.slave):
-            subprocess.run([str(self.script), "--root", str(host), "services", "stop"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+def raw_push(hosts: BenchHosts) -> None:
+    subprocess.run(raw_command(hosts.master, hosts.work, hosts.master_port, False), check=True,
+                   stdout=subprocess.DEVNULL)
 
 
 def watch_settle_seconds(shape: TreeShape) -> float:
@@ -231,7 +223,7 @@ def watch_settle_seconds(shape: TreeShape) -> float:
     return 15 + shape.files / 10_000
 
 
-def measure_base(hosts: Hosts, shape: TreeShape, options) -> Dict[str, Dict[str, float]]:
+def measure_base(hosts: BenchHosts, shape: TreeShape, options) -> Dict[str, Dict[str, float]]:
     """Latency, idle cost and the 1 % change per tool, and the raw rsync cycle, on one tree."""
     results: Dict[str, Dict[str, float]] = {}
 
@@ -243,7 +235,7 @@ def measure_base(hosts: Hosts, shape: TreeShape, options) -> Dict[str, Dict[str,
         return action
 
     print("hotsync watch ...", flush=True)
-    results["hotsync watch"] = with_tool(hosts.watch_argv(), watch_settle_seconds(shape),
+    results["hotsync watch"] = with_tool(watch_argv(hosts), watch_settle_seconds(shape),
                                          watched("hotsync", options.writes, 10))
     if shutil.which("lsyncd"):
         for label, delay, writes in (("lsyncd, delay = 1", 1, options.writes),
@@ -254,12 +246,12 @@ def measure_base(hosts: Hosts, shape: TreeShape, options) -> Dict[str, Dict[str,
     else:
         print("lsyncd is not installed (apt-get install lsyncd): its rows are left out", flush=True)
     print("raw rsync cycles ...", flush=True)
-    raw = summary(change_cycles(hosts.master, hosts.slave, hosts.stash, shape, options.repeats, 120, hosts.raw_push))
+    raw = summary(change_cycles(hosts.master, hosts.slave, hosts.stash, shape, options.repeats, 120, lambda: raw_push(hosts)))
     results["raw rsync cycle"] = {"change": raw["median"], "change_p95": raw["p95"]}
     return results
 
 
-def measure_latency_and_idle(name: str, hosts: Hosts, writes: int, timeout: float, pid: int) -> Dict[str, float]:
+def measure_latency_and_idle(name: str, hosts: BenchHosts, writes: int, timeout: float, pid: int) -> Dict[str, float]:
     values = latencies(hosts.master / DATA.lstrip("/"), hosts.slave / DATA.lstrip("/"), name, writes, timeout)
     time.sleep(2.0)
     pids = process_tree(pid)
@@ -273,14 +265,14 @@ def measure_latency_and_idle(name: str, hosts: Hosts, writes: int, timeout: floa
 def measure_scaled(work: Path, script: Path, shape: TreeShape, change_shape: TreeShape, repeats: int) -> float:
     """The median time for ``change_shape``'s 1 % change to reach the slave through
     ``hotsync watch`` on a tree of ``shape``."""
-    hosts = Hosts(work, script, shape)
+    hosts = pushed_pair(work, script, shape)
     try:
         print(f"hotsync watch, {shape.files:,} files ...", flush=True)
-        figures = with_tool(hosts.watch_argv(), watch_settle_seconds(shape), lambda _pid: summary(
+        figures = with_tool(watch_argv(hosts), watch_settle_seconds(shape), lambda _pid: summary(
             change_cycles(hosts.master, hosts.slave, hosts.stash, change_shape, repeats, 300)))
         return figures["median"]
     finally:
-        hosts.close()
+        hosts.stop()
 
 
 def format_results(results: Dict[str, Dict[str, float]], shape: TreeShape, scaled: Optional[float],
@@ -317,11 +309,11 @@ def main(argv=None) -> int:
     work = Path(options.keep or tempfile.mkdtemp(prefix="hotsync-continuous-"))
     script = install_hotsync(work)
     try:
-        hosts = Hosts(work / "base", script, shape)
+        hosts = pushed_pair(work / "base", script, shape)
         try:
             results = measure_base(hosts, shape, options)
         finally:
-            hosts.close()
+            hosts.stop()
         if not options.keep:
             shutil.rmtree(work / "base", ignore_errors=True)  # room for the larger tree
         scaled = None if options.no_scale else measure_scaled(work / "large", script, large, shape, options.repeats)

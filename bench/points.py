@@ -15,17 +15,14 @@ compared with the bytes that cycle replaced or deleted on the slave. Medians.
 
 import argparse
 import os
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Dict, List
 
-from bench.run import DATA, configure, free_port, hotsync, install_hotsync, timed
-from bench.tree import TreeShape, apply_change, changed_numbers, file_path, generate_tree, undo_change
+from bench.run import DATA, bench_hosts, hotsync, timed
+from bench.tree import TreeShape, apply_change, changed_numbers, file_path, undo_change
 
 POINTS = "var/lib/nethserver/hotsync/restore-points"
 
@@ -62,26 +59,15 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", help="work in this folder and keep it (default: a temp folder, removed)")
     options = parser.parse_args(argv)
     shape = TreeShape(files=options.files, total_mib=options.mib)
-    work = Path(options.keep or tempfile.mkdtemp(prefix="hotsync-points-"))
-    master, slave, stash = work / "master", work / "slave", work / "stash"
-    tunnel_port = free_port()
-    script = install_hotsync(work)
     samples: Dict[str, Dict[str, List[float]]] = {setting: {"1 % change": [], "no change": []}
                                                   for setting in ("on", "off")}
     growth: List[float] = []
-    try:
-        configure(script, slave, "slave", tunnel_port, free_port())
-        configure(script, master, "master", tunnel_port, free_port())
-        listing = master / "etc/backup-data.d/bench.include"
-        listing.parent.mkdir(parents=True, exist_ok=True)
-        listing.write_text(f"{DATA}\n")
-        print(f"generating {shape.files:,} files, {shape.total_mib} MiB ...", flush=True)
-        data = master / DATA.lstrip("/")
-        generate_tree(data, shape)
-        hotsync(script, "--root", slave, "services", "start")
-        hotsync(script, "--root", master, "services", "start", "stunnel")
-        hotsync(script, "--root", master, "sync")
-        sync = lambda: hotsync(script, "--root", master, "sync")  # noqa: E731
+    with bench_hosts(options.keep, "hotsync-points-") as hosts:
+        hosts.generate(shape)
+        hosts.start()
+        hosts.sync()
+        script, master, slave, data, stash, sync = (hosts.script, hosts.master, hosts.slave, hosts.data,
+                                                    hosts.stash, hosts.sync)
         for number in range(options.repeats):
             for setting in (("on", "off") if number % 2 == 0 else ("off", "on")):
                 set_points(script, master, setting == "on")
@@ -111,12 +97,6 @@ def main(argv=None) -> int:
             print(f"| {case} | {statistics.median(on):.2f} s | {statistics.median(off):.2f} s | {ratio:.2f}x |")
         print(f"slave disk growth per 1 % cycle / bytes that cycle replaced or deleted: "
               f"{statistics.median(growth):.2f} (median)")
-    finally:
-        for host in (master, slave):
-            subprocess.run([str(script), "--root", str(host), "services", "stop"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not options.keep:
-            shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

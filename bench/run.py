@@ -26,8 +26,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, Iterator, List, Optional
 
 from bench.tree import TreeShape, apply_change, generate_tree, undo_change
 
@@ -77,6 +78,65 @@ def configure(script: Path, root: Path, role: str, tunnel_port: int, rsync_port:
     hotsync(script, "--root", root, "config", "setprop", "hotsync", "role", role, peer, "127.0.0.1", "SlavePort", tunnel_port)
     hotsync(script, "--root", root, "config", "setprop", "rsyncd", "password", PASSWORD, "TCPPort", rsync_port)
     hotsync(script, "--root", root, "compile")
+
+
+class BenchHosts:
+    """A master and a slave in ``work``, configured with the admin's commands, the master's
+    includes naming ``DATA`` (its tree is the caller's to write); ``stop`` ends their daemons."""
+
+    def __init__(self, work: Path, script: Path):
+        self.work, self.script = work, script
+        self.master, self.slave, self.stash = work / "master", work / "slave", work / "stash"
+        self.master_port = 0  # the master's tunnel client: where a raw rsync connects
+
+    def configure(self) -> None:
+        tunnel_port, self.master_port = free_port(), free_port()
+        configure(self.script, self.slave, "slave", tunnel_port, free_port())
+        configure(self.script, self.master, "master", tunnel_port, self.master_port)
+        listing = self.master / "etc/backup-data.d/bench.include"
+        listing.parent.mkdir(parents=True, exist_ok=True)
+        listing.write_text(f"{DATA}\n")
+
+    @property
+    def data(self) -> Path:
+        return self.master / DATA.lstrip("/")
+
+    @property
+    def slave_data(self) -> Path:
+        return self.slave / DATA.lstrip("/")
+
+    def generate(self, shape: TreeShape) -> int:
+        """The bench tree on the master; the bytes written."""
+        print(f"generating {shape.files:,} files, {shape.total_mib} MiB ...", flush=True)
+        return generate_tree(self.data, shape)
+
+    def start(self) -> None:
+        """The slave's daemons and the master's tunnel."""
+        hotsync(self.script, "--root", self.slave, "services", "start")
+        hotsync(self.script, "--root", self.master, "services", "start", "stunnel")
+
+    def sync(self) -> None:
+        hotsync(self.script, "--root", self.master, "sync")
+
+    def stop(self) -> None:
+        for host in (self.master, self.slave):
+            subprocess.run([str(self.script), "--root", str(host), "services", "stop"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@contextmanager
+def bench_hosts(keep: Optional[str], prefix: str) -> Iterator[BenchHosts]:
+    """A configured ``BenchHosts`` in ``keep`` (kept) or in a temp folder (removed), with
+    hotsync installed there; its daemons stopped at the end, whatever happened."""
+    work = Path(keep or tempfile.mkdtemp(prefix=prefix))
+    hosts = BenchHosts(work, install_hotsync(work))
+    try:
+        hosts.configure()
+        yield hosts
+    finally:
+        hosts.stop()
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def raw_command(master: Path, work: Path, rsync_port: int, original: bool) -> List[str]:
@@ -165,34 +225,17 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", help="work in this folder and keep it (default: a temp folder, removed)")
     options = parser.parse_args(argv)
     shape = TreeShape(files=options.files, total_mib=options.mib)
-    work = Path(options.keep or tempfile.mkdtemp(prefix="hotsync-bench-"))
-    master, slave, stash = work / "master", work / "slave", work / "stash"
-    tunnel_port, master_port = free_port(), free_port()
-    script = install_hotsync(work)
-    try:
-        configure(script, slave, "slave", tunnel_port, free_port())
-        configure(script, master, "master", tunnel_port, master_port)
-        listing = master / "etc/backup-data.d/bench.include"
-        listing.parent.mkdir(parents=True, exist_ok=True)
-        listing.write_text(f"{DATA}\n")
-        print(f"generating {shape.files:,} files, {shape.total_mib} MiB ...", flush=True)
-        size = generate_tree(master / DATA.lstrip("/"), shape)
-        hotsync(script, "--root", slave, "services", "start")
-        hotsync(script, "--root", master, "services", "start", "stunnel")
+    with bench_hosts(options.keep, "hotsync-bench-") as hosts:
+        size = hosts.generate(shape)
+        hosts.start()
         tools = {
-            "hotsync": lambda: hotsync(script, "--root", master, "sync"),
-            "rsync": lambda: subprocess.run(raw_command(master, work, master_port, False), check=True),
-            "original": lambda: subprocess.run(raw_command(master, work, master_port, True), check=True),
+            "hotsync": hosts.sync,
+            "rsync": lambda: subprocess.run(raw_command(hosts.master, hosts.work, hosts.master_port, False), check=True),
+            "original": lambda: subprocess.run(raw_command(hosts.master, hosts.work, hosts.master_port, True), check=True),
         }
-        samples = measure(tools, master, slave, stash, shape, options.rounds, options.repeats)
+        samples = measure(tools, hosts.master, hosts.slave, hosts.stash, shape, options.rounds, options.repeats)
         print()
         print(format_table(samples, shape, size))
-    finally:
-        for host in (master, slave):
-            subprocess.run([str(script), "--root", str(host), "services", "stop"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not options.keep:
-            shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
