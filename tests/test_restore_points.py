@@ -4,7 +4,6 @@ two pushes that overlap on the slave both succeed and lose no saved version."""
 import json
 import os
 import time
-from pathlib import Path
 
 import pytest
 from support.hosts import free_port
@@ -88,14 +87,9 @@ def settled(pair, timeout: float = 30) -> None:
         time.sleep(0.05)
 
 
-def write_files(root: Path, contents: dict) -> None:
+def write_files(host, contents: dict) -> None:
     for name, content in contents.items():
-        path = root / name.lstrip("/")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content)
+        host.write(name, content)
 
 
 def test_two_pushes_overlapping_on_the_slave_both_succeed_and_keep_every_previous_version(
@@ -113,8 +107,8 @@ def test_two_pushes_overlapping_on_the_slave_both_succeed_and_keep_every_previou
     other.write("/etc/backup-data.d/tests.include", "/srv/shared/notes.txt\n/srv/two\n")
     big_before, big_after = os.urandom(3 << 20), os.urandom(3 << 20)
     before = {"/srv/shared/notes.txt": "v1", "/srv/shared/one.txt": "v1", "/srv/shared/zz-big": big_before}
-    write_files(pair.master.root, before)
-    write_files(other.root, {"/srv/shared/notes.txt": "v1", "/srv/two/two.txt": "v1"})
+    write_files(pair.master, before)
+    write_files(other, {"/srv/shared/notes.txt": "v1", "/srv/two/two.txt": "v1"})
     assert pair.sync(in_process=True).code == 0
     settled(pair)
     assert other.run("sync", in_process=True).code == 0
@@ -126,9 +120,9 @@ def test_two_pushes_overlapping_on_the_slave_both_succeed_and_keep_every_previou
 
     pair.master.admin("config", "setprop", "hotsync", "BwLimit", "256", in_process=True)  # KiB/s: 12 s for the big file
     pair.master.admin("compile", in_process=True)
-    write_files(pair.master.root, {"/srv/shared/notes.txt": "from the first push", "/srv/shared/one.txt": "v2",
+    write_files(pair.master, {"/srv/shared/notes.txt": "from the first push", "/srv/shared/one.txt": "v2",
                                    "/srv/shared/zz-big": big_after})
-    write_files(other.root, {"/srv/shared/notes.txt": "from the second push", "/srv/two/two.txt": "v2"})
+    write_files(other, {"/srv/shared/notes.txt": "from the second push", "/srv/two/two.txt": "v2"})
     slow = pair.master.start("sync")
     notes = pair.on_slave("/srv/shared/notes.txt")
     deadline = time.monotonic() + 30
