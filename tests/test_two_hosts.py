@@ -155,7 +155,7 @@ def test_a_master_killed_mid_transfer_leaves_whole_files_and_the_next_run_comple
         write_blobs(pair.master, "/srv/big", 24, version=version)
         new = digests_of(pair.master, names)
         new_size = MIB + version * 4096
-        wanted = rng.randint(1, len(names) - 8)  # a random moment, with ~0.8 s of transfer still to go
+        wanted = rng.randint(1, len(names) - 12)  # a random moment, with ~1.2 s of transfer still to go
         run_in_flight = pair.master.start()
         assert wait_until(lambda: arrived(pair.slave, names, new_size) >= wanted, 60), \
             f"round {version}: the transfer never reached file {wanted} (seed {SEED})"

@@ -11,9 +11,9 @@ import random
 import shutil
 import subprocess
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import pytest
 
@@ -83,6 +83,7 @@ class Network:
     slave_link: str
     master_ip: str
     slave_ip: str
+    _sysctls_before: Dict[str, str] = field(default_factory=dict)
 
     def set_link(self, up: bool) -> None:
         """The master's network cable: plugged in or pulled out."""
@@ -95,6 +96,18 @@ class Network:
         if mbit:
             run(exec_ns + ["add", "dev", self.master_link, "root", "tbf", "rate", f"{mbit}mbit",
                            "burst", "64kb", "latency", "100ms"])
+        # Socket buffers may otherwise grow to tens of MB on the master's loopback (rsync to
+        # stunnel): that much data keeps flowing after a kill, and a fault meant to land
+        # mid-transfer lands after its end.
+        for sysctl in ("net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem"):
+            self._set_master_sysctl(sysctl, "4096 16384 262144" if mbit else None)
+
+    def _set_master_sysctl(self, name: str, value: Optional[str]) -> None:
+        """Set ``name`` in the master's namespace; None puts back the value it had before."""
+        exec_ns = ["ip", "netns", "exec", self.master_ns, "sysctl"]
+        if name not in self._sysctls_before:
+            self._sysctls_before[name] = run(exec_ns + ["-n", name]).stdout.strip()
+        run(exec_ns + ["-q", "-w", f"{name}={value if value else self._sysctls_before[name]}"])
 
 
     def connect(self) -> None:
