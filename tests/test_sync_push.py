@@ -190,7 +190,7 @@ def test_a_missing_password_file_stops_before_rsync(fp, master):
 
 def test_a_sync_with_vanished_files_exits_0_and_records_the_warning(fp, master, hotsync):
     save_plan(master, master_plan())
-    fp.register(["rsync", "-r", "-a", "--dry-run", fp.any()])  # the brake's scan
+    fp.register(["rsync", "-r", "-a", "-R", "--list-only", fp.any()])  # the brake's scan
     fp.register(["rsync", "-r", fp.any()], stdout=STATS,
                 stderr=f'file has vanished: "{master.base}/srv/x"\n', returncode=24)
     outcome = hotsync("--root", master.base)

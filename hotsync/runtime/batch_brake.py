@@ -4,7 +4,7 @@ A full push lists the whole tree to compare it with the manifest of the last pus
 (``brake.py``); a batch of ``hotsync watch`` knows its paths. ``BatchBrake`` keeps the
 manifest of the last full push in memory (the base) with what the batches sent since (the
 journal), lists only the batch's paths as the push would send them (rsync's own selection,
-in a local dry run: the excludes hold, a folder that appeared is listed whole) and judges
+in a local listing: the excludes hold, a folder that appeared is listed whole) and judges
 everything sent since the last full push together with the batch against the base. That is
 the comparison the scheduled push would have made: ransomware spread over many small batches
 adds up as it does over one interval. The shares count against the manifest's files.
@@ -34,7 +34,7 @@ from .brake import (
     judge_changes,
     produced_test,
     sample_entropy,
-    scan_command,
+    scan_commands,
     scan_files,
 )
 from .manifest import (
@@ -121,7 +121,7 @@ class BatchBrake:
         self.refresh()
         if self.manifest is None:
             return BatchJudgement(None, {})  # no full push completed yet: nothing to compare with
-        scan = scan_files(scan_command(lists_files[0], lists_files[1], None, str(self.source), empty_folder))
+        scan = scan_files(scan_commands(lists_files[0], lists_files[1], None, str(self.source), empty_folder))
         if scan.error:
             return BatchJudgement(None, {}, scan.error)
         changes = self._changes(scan.files, batch_paths, deleted)

@@ -33,7 +33,7 @@ from .brake import (
     manifest_after_push,
     produced_by_hotsync,
     release_pause,
-    scan_command,
+    scan_commands,
     scan_files,
     with_entropy,
 )
@@ -234,7 +234,7 @@ def _brake(root, plan, workdir, list_files: PushLists, includes, before, force_d
 
     No verdict without a manifest of the last push (nothing to compare with) or without a scan.
     """
-    scan = scan_files(scan_command(*list_files, source_folder(root), _empty_folder(workdir)))
+    scan = scan_files(scan_commands(*list_files, source_folder(root), _empty_folder(workdir)))
     if scan.error:
         return {}, None, scan.error
     now = with_entropy(Path(source_folder(root)), scan.files, before or {})
