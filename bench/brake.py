@@ -15,7 +15,7 @@ master, one first sync, then:
    ``hotsync sync``: it must exit 3 with the slave's tree exactly as before (every file's
    size, time and inode, no ``*.locked`` file, no rsync temp file).
 
-It also times the brake's scan alone (the local rsync dry run the brake runs before a push).
+It also times the brake's scan alone (the local rsync listing the brake runs before a push).
 """
 
 import argparse
@@ -31,6 +31,7 @@ from typing import Dict, List, Tuple
 
 from bench.run import DATA, bench_hosts, installed_environment
 from bench.tree import TreeShape, apply_change, file_path, undo_change
+from hotsync.runtime.brake import scan_commands, scan_files
 
 EXIT_PAUSED = 3
 
@@ -64,16 +65,17 @@ def encrypt(data: Path, shape: TreeShape, share: float) -> int:
 
 
 def scan_seconds(master: Path) -> float:
-    """The brake's scan alone: the local dry run of the push's selection into an empty folder."""
+    """The brake's scan alone: rsync's listing of the push's selection, read into entries."""
     with tempfile.TemporaryDirectory() as temporary:
-        include = Path(temporary) / "include"
+        include, exclude = Path(temporary) / "include", Path(temporary) / "exclude"
         include.write_text(f"{DATA}\n")
+        exclude.write_text("")
         empty = Path(temporary) / "empty"
         empty.mkdir()
-        argv = ["rsync", "-r", "-a", "--dry-run", "--out-format=%i %l %M %n", f"--files-from={include}",
-                f"{master}/", f"{empty}/"]
+        commands = scan_commands(include, exclude, None, str(master), empty)
         started = time.perf_counter()
-        subprocess.run(argv, stdout=subprocess.DEVNULL, check=True, env=dict(os.environ, LC_ALL="C"))
+        scan, _ = scan_files(commands, Path(temporary), lambda: None)
+        assert not scan.error, scan.error
         return time.perf_counter() - started
 
 

@@ -66,8 +66,10 @@ def files_from_selection(source: Path, include: Path, exclude: Path, empty: Path
 def test_the_scan_lists_exactly_what_the_push_selects_with_size_and_time(host_tree, tmp_path):
     include, exclude, empty = lists(tmp_path)
 
-    scan = scan_files(scan_commands(include, exclude, None, str(host_tree), empty))
+    scan, manifest = scan_files(scan_commands(include, exclude, None, str(host_tree), empty), tmp_path,
+                                lambda: "read meanwhile")
 
+    assert manifest == "read meanwhile"
     assert scan.error == ""
     assert scan.files == files_from_selection(host_tree, include, exclude, empty)
     assert "srv/odd/new\\#012line" in scan.files and "srv/odd/ leading space" in scan.files
@@ -77,11 +79,11 @@ def test_the_scan_lists_exactly_what_the_push_selects_with_size_and_time(host_tr
 
 def test_a_long_list_of_entries_is_scanned_in_several_runs_with_the_same_result(host_tree, tmp_path, monkeypatch):
     include, exclude, empty = lists(tmp_path)
-    whole = scan_files(scan_commands(include, exclude, None, str(host_tree), empty))
+    whole, _ = scan_files(scan_commands(include, exclude, None, str(host_tree), empty), tmp_path, lambda: None)
     monkeypatch.setattr(brake, "SCAN_ARGUMENT_BYTES", 40)
 
     commands = scan_commands(include, exclude, None, str(host_tree), empty)
-    split = scan_files(commands)
+    split, _ = scan_files(commands, tmp_path, lambda: None)
 
     assert len(commands) == len(INCLUDES)
     assert split == whole
@@ -90,7 +92,8 @@ def test_a_long_list_of_entries_is_scanned_in_several_runs_with_the_same_result(
 def test_a_scan_rsync_refuses_is_an_error_not_an_empty_tree(host_tree, tmp_path):
     include, _exclude, empty = lists(tmp_path)
 
-    scan = scan_files(scan_commands(include, tmp_path / "no-such-exclude-file", None, str(host_tree), empty))
+    commands = scan_commands(include, tmp_path / "no-such-exclude-file", None, str(host_tree), empty)
+    scan, _ = scan_files(commands, tmp_path, lambda: None)
 
     assert scan.files == {}
     assert scan.error.startswith("the brake's scan failed (rsync exit ")

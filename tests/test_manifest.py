@@ -51,7 +51,8 @@ def test_names_are_spelled_as_rsync_lists_them_and_read_back_whole(tmp_path):
     (tmp_path / "list").write_text("/srv\n")
     (tmp_path / "exclude").write_text("")
     (tmp_path / "empty").mkdir()
-    scan = scan_files(scan_commands(tmp_path / "list", tmp_path / "exclude", None, str(source), tmp_path / "empty"))
+    commands = scan_commands(tmp_path / "list", tmp_path / "exclude", None, str(source), tmp_path / "empty")
+    scan, _ = scan_files(commands, tmp_path, lambda: None)
     assert scan.error == ""
     listed = set(scan.files)
     assert listed == {listed_name(f"/srv/{name}") for name in names}

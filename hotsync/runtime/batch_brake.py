@@ -121,7 +121,8 @@ class BatchBrake:
         self.refresh()
         if self.manifest is None:
             return BatchJudgement(None, {})  # no full push completed yet: nothing to compare with
-        scan = scan_files(scan_commands(lists_files[0], lists_files[1], None, str(self.source), empty_folder))
+        commands = scan_commands(lists_files[0], lists_files[1], None, str(self.source), empty_folder)
+        scan, _ = scan_files(commands, empty_folder.parent, lambda: None)
         if scan.error:
             return BatchJudgement(None, {}, scan.error)
         changes = self._changes(scan.files, batch_paths, deleted)

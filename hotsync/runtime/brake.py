@@ -28,7 +28,7 @@ import re
 import subprocess
 from collections import Counter
 from pathlib import Path
-from typing import AbstractSet, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import AbstractSet, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 from ..files import write_file_atomic
 from ..frozen import frozen
@@ -40,6 +40,7 @@ from .manifest import UNKNOWN_ENTROPY, Entry, real_name
 from .points import PUSH_ADDED_PATH
 
 SAMPLE_BYTES = 4096
+T = TypeVar("T")
 # Below this size an entropy sample says little (100 random bytes measure about 6.6 bits/byte).
 ENTROPY_MIN_SIZE = 1024
 HIGH_ENTROPY = 7.5  # bits per byte: encrypted or compressed content
@@ -139,32 +140,66 @@ def _chunks(arguments: Sequence[str], most_bytes: int) -> List[List[str]]:
     return chunks
 
 
-def scan_files(commands: Sequence[Sequence[str]]) -> Scan:
-    """Run the scan; regular files only, keyed by their name relative to the source."""
-    files: Dict[str, Entry] = {}
-    for argv in commands:
-        output, error = _run_listing(argv)
-        if error:
-            return Scan({}, error)
-        files.update(parse_listing(output))
-    return Scan(files)
-
-
-def _run_listing(argv: Sequence[str]) -> Tuple[str, str]:
-    """(rsync's listing, "") or ("", what went wrong); in the C locale every byte outside
-    ASCII comes escaped (``\\#ooo``), one file per line."""
-    environment = dict(os.environ, LC_ALL="C")
+def scan_files(commands: Sequence[Sequence[str]], spool: Path, meanwhile: Callable[[], T]) -> Tuple[Scan, T]:
+    """Run the scan (regular files only, keyed by their name relative to the source), and
+    ``meanwhile`` while the first rsync walks the tree: the caller reads the manifest then, and
+    the two take the longer of their times instead of the sum. rsync writes its listing into
+    ``spool`` (a pipe nobody reads while ``meanwhile`` runs would stop it)."""
+    first = _Listing(commands[0], spool) if commands else None
     try:
-        process = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, env=environment)
-    except OSError as error:
-        return "", f"cannot start rsync: {error.strerror}"
-    output, error_output = process.communicate()
-    # 23/24: a file vanished or could not be read while listing; the rest is still a fair picture.
-    if process.returncode not in (0, 23, 24):
-        last = error_output.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
-        return "", f"the brake's scan failed (rsync exit {process.returncode}): {last[0]}"
-    return output.decode("utf-8", "surrogateescape"), ""
+        alongside = meanwhile()
+    except BaseException:
+        if first is not None:
+            first.stop()
+        raise
+    files: Dict[str, Entry] = {}
+    for number, argv in enumerate(commands):
+        listing = first if number == 0 and first is not None else _Listing(argv, spool)
+        output, error = listing.finish()
+        if error:
+            return Scan({}, error), alongside
+        files.update(parse_listing(output))
+    return Scan(files), alongside
+
+
+class _Listing:
+    """One rsync listing, started at once, its output and errors spooled into files. In the C
+    locale every byte outside ASCII comes escaped (``\\#ooo``): one file per line."""
+
+    def __init__(self, argv: Sequence[str], spool: Path):
+        self.output = open(str(spool / "scan.out"), "w+b")
+        self.errors = open(str(spool / "scan.err"), "w+b")
+        self.process: Optional[subprocess.Popen] = None
+        self.start_error = ""
+        try:
+            self.process = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=self.output,
+                                            stderr=self.errors, env=dict(os.environ, LC_ALL="C"))
+        except OSError as error:
+            self.start_error = f"cannot start rsync: {error.strerror}"
+
+    def finish(self) -> Tuple[str, str]:
+        """(the listing, "") or ("", what went wrong)."""
+        try:
+            if self.process is None:
+                return "", self.start_error
+            code = self.process.wait()
+            # 23/24: a file vanished or could not be read while listing; the rest is a fair picture.
+            if code not in (0, 23, 24):
+                self.errors.seek(0)
+                last = self.errors.read().decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
+                return "", f"the brake's scan failed (rsync exit {code}): {last[0]}"
+            self.output.seek(0)
+            return self.output.read().decode("utf-8", "surrogateescape"), ""
+        finally:
+            self.output.close()
+            self.errors.close()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+        self.output.close()
+        self.errors.close()
 
 
 def parse_listing(output: str) -> Dict[str, Entry]:

@@ -145,10 +145,8 @@ def _run_steps(root: Root, plan: Plan, dry_run: bool, force_delete: bool, progre
         if not dry_run and root.path(DUMP_RECORD_PATH).is_file():
             includes = includes + [DUMP_RECORD_PATH]
         list_files = _write_push_lists(workdir, lists, includes, decision)
-        before = read_manifest(root)
         produced = produced_by_hotsync([dump.target for dump in lists.dumps])
-        now, verdict, scan_error = _brake(root, plan, workdir, list_files, includes, before, force_delete,
-                                          produced)
+        before, now, verdict, scan_error = _brake(root, plan, workdir, list_files, includes, force_delete, produced)
         warnings += [scan_error] if scan_error else []
         watch_pause = None if force else held_pause(root)
         if watch_pause is not None and (verdict is None or not verdict.paused):
@@ -229,22 +227,24 @@ def _write_push_lists(workdir: Path, lists: SyncLists, includes, decision: Guard
     return include_file, exclude_file, guard_file
 
 
-def _brake(root, plan, workdir, list_files: PushLists, includes, before, force_delete: bool, produced):
-    """(the files the push would consider, the brake's verdict or None, the scan's error or "").
+def _brake(root, plan, workdir, list_files: PushLists, includes, force_delete: bool, produced):
+    """(the manifest of the last push or None, the files the push would consider, the brake's
+    verdict or None, the scan's error or "").
 
     No verdict without a manifest of the last push (nothing to compare with) or without a scan.
     """
-    scan = scan_files(scan_commands(*list_files, source_folder(root), _empty_folder(workdir)))
+    commands = scan_commands(*list_files, source_folder(root), _empty_folder(workdir))
+    scan, before = scan_files(commands, workdir, lambda: read_manifest(root))
     if scan.error:
-        return {}, None, scan.error
+        return before, {}, None, scan.error
     now = with_entropy(Path(source_folder(root)), scan.files, before or {})
     if before is None:
-        return now, None, ""
+        return before, now, None, ""
     # --force-delete lets the deletions through the brake too; its other traits still pause
     max_delete = 100 if force_delete else plan.limits.max_delete_percent
     verdict = judge(leave_out(before, produced), leave_out(now, produced), includes, max_delete,
                     plan.limits.max_rewrite_percent)
-    return now, verdict, ""
+    return before, now, verdict, ""
 
 
 def _empty_folder(workdir: Path) -> Path:
