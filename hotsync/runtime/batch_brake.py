@@ -142,6 +142,11 @@ class BatchBrake:
         self.sent.update(changes)
         append_journal(self.root, self.manifest.identity, changes)
 
+    def added_by(self, changes: ManifestChanges) -> List[str]:
+        """The names ``changes`` adds to the slave: files it holds neither from the last full
+        push nor from a batch since."""
+        return [name for name, entry in changes.items() if entry is not None and self._held(name) is None]
+
     def _held(self, name: str) -> Optional[Entry]:
         """The slave's file ``name`` as the manifest and the journal know it."""
         if name in self.sent:

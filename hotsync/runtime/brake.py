@@ -37,7 +37,7 @@ from ..root import Root
 from .backup import CONFIG_BACKUP_FILES
 from .dumps import DUMP_RECORD_PATH
 from .manifest import UNKNOWN_ENTROPY, Entry, real_name
-from .points import PUSH_ADDED_PATH
+from .points import BATCH_ADDED_PATH, PUSH_ADDED_PATH
 
 SAMPLE_BYTES = 4096
 T = TypeVar("T")
@@ -264,10 +264,10 @@ def extension(name: str) -> str:
 def produced_by_hotsync(dump_targets: Sequence[str]) -> Tuple[str, ...]:
     """The names (as the scan spells them) of what HotSync itself writes before each push: the
     configuration backup, the dumps (``dump_targets``: files, or folders ending in /), their
-    record and the restore point's list of added files. They change every cycle by design, so
+    record and the restore points' lists of added files. They change every cycle by design, so
     counting them would make a small host's every push look like a mass rewrite."""
-    return tuple(path.lstrip("/") for path in (*CONFIG_BACKUP_FILES, PUSH_ADDED_PATH, DUMP_RECORD_PATH,
-                                               *dump_targets))
+    own = (*CONFIG_BACKUP_FILES, PUSH_ADDED_PATH, BATCH_ADDED_PATH, DUMP_RECORD_PATH, *dump_targets)
+    return tuple(path.lstrip("/") for path in own)
 
 
 def produced_test(produced: Sequence[str]) -> Callable[[str], bool]:

@@ -3,7 +3,8 @@
 Each push runs with ``--backup --backup-dir`` (rsync 3.1.2 has both): the slave's rsync moves
 the previous version of every file the push replaces or deletes into a folder of the push's
 own, ``restore-points/incoming/<push name>``, instead of dropping it. The master sends, within
-the push, the list of the files the push adds (``push-added``, from the brake's comparison).
+the push, the list of the files the push adds (``push-added``, from the brake's comparison;
+a batch of the continuous push sends ``batch-added``, and waits for the next full push's point).
 When the push ends, the slave's ``post-xfer exec`` turns both into a point named after its
 time (``sealing``: pushes that overlap on the slave share one point)::
 
@@ -41,6 +42,8 @@ from .dumps import DUMP_RECORD_PATH
 POINTS_FOLDER = f"{STATE_FOLDER}/restore-points"
 INCOMING_FOLDER = f"{POINTS_FOLDER}/incoming"
 PUSH_ADDED_PATH = f"{STATE_FOLDER}/push-added"
+# The continuous push's batches send theirs here: only a full push's list asks for a point.
+BATCH_ADDED_PATH = f"{STATE_FOLDER}/batch-added"
 POINT_NAME_FORMAT = "%Y%m%dT%H%M%SZ"
 # What each span of the plan's grid keeps: every point, then one an hour, a day, a week.
 GRID_INTERVALS = (0, 3600, 86400, 7 * 86400)
@@ -54,7 +57,7 @@ def grid_of(keep: Sequence[int]) -> Tuple[Tuple[int, int], ...]:
 DEFAULT_GRID = grid_of(DEFAULT_RESTORE_POINTS_KEEP)
 FREE_SPACE_FLOOR_PERCENT = DEFAULT_RESTORE_POINTS_FREE_PERCENT
 # HotSync's own files in a push: not the admin's data, never restored.
-OWN_FILES = (PUSH_ADDED_PATH.lstrip("/"), DUMP_RECORD_PATH.lstrip("/"))
+OWN_FILES = (PUSH_ADDED_PATH.lstrip("/"), BATCH_ADDED_PATH.lstrip("/"), DUMP_RECORD_PATH.lstrip("/"))
 
 
 @frozen

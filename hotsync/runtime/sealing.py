@@ -9,7 +9,9 @@ So:
   ``restore-points/incoming/<push name>`` (the master names it, ``new_push_name``: the time
   it started and its process id, so the names sort as the pushes started), and its list of
   added files (``push-added``) carries that name. A later push that replaces ``push-added``
-  keeps the earlier list in its own folder, as any file it replaces.
+  keeps the earlier list in its own folder, as any file it replaces. A batch of the
+  continuous push sends its list as ``batch-added``, kept the same way: its push joins the
+  point the next full push asks for, with what it added.
 * Before a transfer starts, the daemon's ``pre-xfer exec`` notes it as running (an empty
   ``/var/run/nethserver-hotsync/transfers/<RSYNC_PID>``, written under the lock by a shell line,
   or by ``hotsync-slave begin-push`` after the fence's check); the daemon waits for it, so the
@@ -45,6 +47,7 @@ from ..paths import POINTS_LOCK_PATH, TRANSFERS_FOLDER
 from ..root import Root
 from .lock import hold_lock_file
 from .points import (
+    BATCH_ADDED_PATH,
     DEFAULT_GRID,
     FREE_SPACE_FLOOR_PERCENT,
     INCOMING_FOLDER,
@@ -60,6 +63,7 @@ from .points import (
 # What new_push_name makes; nothing else in incoming is taken for a push's folder.
 PUSH_NAME = re.compile(r"[0-9]{8}T[0-9]{6}\.[0-9]{6}Z-[0-9]{1,10}")
 _SAVED_PUSH_ADDED = PUSH_ADDED_PATH.lstrip("/")
+_ADDED_LISTS = (PUSH_ADDED_PATH, BATCH_ADDED_PATH)
 # A noted process started before its note was written; one that started more than this many
 # seconds later took the number of a transfer that ended without its post-xfer exec.
 PID_REUSE_MARGIN = 5.0
@@ -81,10 +85,11 @@ def backup_options(push_name: str) -> List[str]:
     return ["--backup", f"--backup-dir={INCOMING_FOLDER.lstrip('/')}/{push_name}"]
 
 
-def write_push_added(root: Root, push_name: str, added_names: Sequence[str]) -> None:
-    """On the master: the files this push adds, sent along with it (the slave files them in the point)."""
+def write_push_added(root: Root, push_name: str, added_names: Sequence[str], path: str = PUSH_ADDED_PATH) -> None:
+    """On the master: the files this push adds, sent along with it (the slave files them in the
+    point); a batch of the continuous push writes them to ``BATCH_ADDED_PATH``."""
     content = json.dumps({"push": push_name, "added": sorted(added_names)}, ensure_ascii=True) + "\n"
-    write_file_atomic(root.path(PUSH_ADDED_PATH), content, mode=0o600, durable=False)
+    write_file_atomic(root.path(path), content, mode=0o600, durable=False)
 
 
 # --- on the slave: the transfers running
@@ -216,10 +221,11 @@ def _saved_under(incoming: Path, entry: str) -> List[str]:
 
 
 def _added_lists(root: Root, folders: Sequence[Path]) -> Dict[str, List[str]]:
-    """Every list of added files waiting, by push: the one in the tree, and those a later push
+    """Every list of added files waiting, by push: those in the tree, and those a later push
     replaced (kept in its folder)."""
     lists: Dict[str, List[str]] = {}
-    for path in [root.path(PUSH_ADDED_PATH), *(folder / _SAVED_PUSH_ADDED for folder in folders)]:
+    paths = [base / own.lstrip("/") for base in [root.path("/"), *folders] for own in _ADDED_LISTS]
+    for path in paths:
         try:
             content = json.loads(path.read_text("utf-8"))
         except (OSError, ValueError):
@@ -241,10 +247,11 @@ def _seal(root: Root, pushes: Sequence[PendingPush], rsync_exit: int, now: float
         if os.path.lexists(str(files / own)):
             os.unlink(str(files / own))
     write_file_atomic(target / "added.json", json.dumps(added) + "\n", mode=0o600, durable=False)
-    try:
-        root.path(PUSH_ADDED_PATH).unlink()  # the next push sends its own
-    except FileNotFoundError:
-        pass
+    for own in _ADDED_LISTS:
+        try:
+            root.path(own).unlink()  # sealed: the next push sends its own
+        except FileNotFoundError:
+            pass
     try:
         root.path(INCOMING_FOLDER).rmdir()
     except OSError:
@@ -252,7 +259,10 @@ def _seal(root: Root, pushes: Sequence[PendingPush], rsync_exit: int, now: float
     saved = [name for name in saved_files(files) if name not in OWN_FILES]
     removed = sum(1 for name in saved if not os.path.lexists(str(root.path("/" + name))))
     size = sum(os.lstat(str(files / name)).st_size for name in saved)
-    point = Point(target.name, int(now), len(added), len(saved) - removed, removed, size, rsync_exit)
+    # A file a batch added and a later one deleted stays in added.json (its saved copy is no
+    # state before the point), but the point did not add it.
+    still_there = sum(1 for name in added if os.path.lexists(str(root.path("/" + name))))
+    point = Point(target.name, int(now), still_there, len(saved) - removed, removed, size, rsync_exit)
     record = {key: value for key, value in point.describe().items() if key != "name"}
     record["rsync_exit"] = rsync_exit
     write_file_atomic(target / "point.json", json.dumps(record, indent=2) + "\n", mode=0o600, durable=False)

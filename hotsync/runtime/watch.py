@@ -53,7 +53,9 @@ from .inotify import CHANGED, DELETED, OVERFLOW, Change, Watcher
 from .lists import build_lists, excludes_that_can_match
 from .lock import hold_sync_lock
 from .manifest import real_name
+from .points import BATCH_ADDED_PATH
 from .push import PushResult, build_push_command, connection_lost, push_tree
+from .sealing import new_push_name, write_push_added
 from .status import append_log, read_status, render_json
 
 WATCH_STATE_PATH = f"{STATE_FOLDER}/watch.json"
@@ -434,8 +436,16 @@ def push_batch(root: Root, plan: Plan, lists, batch: Batch, workdir: Path, brake
         return BatchOutcome(held=judged.signs)
     if judged.error:
         append_log(root, f"watch: {judged.error}; the batch went out unjudged")
+    push_name = new_push_name()
+    added = brake.added_by(judged.changes)
+    if plan.restore_points and added:
+        # what the batch adds joins the next point, so a restore to an earlier one leaves it out
+        write_push_added(root, push_name, [real_name(name) for name in added], BATCH_ADDED_PATH)
+        entries.append(BATCH_ADDED_PATH)
+        write_file_atomic(include_file, "".join(f"{entry}\n" for entry in entries), mode=0o600, durable=False)
     argv = build_push_command(root, plan, include_file, exclude_file, max_delete=decision.max_delete,
-                              generation_options=generation_options(root), delete_missing=True, checksum=True)
+                              generation_options=generation_options(root), delete_missing=True, checksum=True,
+                              push_name=push_name)
     result = push_tree(root, plan, argv, decision.max_delete)
     if result.completed and not judged.error:
         brake.record(judged.changes)
