@@ -309,7 +309,8 @@ def judge(
     deleted = [name for name in before if name not in now and under_roots(name, includes)]
     added = [name for name in now if name not in before]
     rewritten = [name for name in now if name in before and is_rewrite(before[name], now[name])]
-    known = {extension(name) for name in before}
+    # Fewer new files than a new extension needs: no need to know the old ones (50,000 names).
+    known = {extension(name) for name in before} if len(added) >= NEW_EXTENSION_MIN_FILES else set()
     return judge_changes(Changes(before, now, deleted, added, rewritten, len(before), known),
                          max_delete_percent, max_rewrite_percent)
 
