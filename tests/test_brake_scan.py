@@ -19,12 +19,13 @@ from hotsync.runtime import brake
 from hotsync.runtime.brake import Entry, scan_commands, scan_files
 
 INCLUDES = ["/srv/a", "/srv/b/", "/srv/c", "/srv/d e", "/var/lib/x/y", "/srv/missing", "/srv/top.txt",
-            "/srv/odd"]
+            "/srv/odd", "/srv/linked-folder/", "/srv/linked-file", "/srv/glob*", "/srv/q[1]"]
 EXCLUDES = ["*.tmp", "/srv/b/.recycle", "/srv/c", "/var/lib/x/y", "/srv/a/sub/deep/"]
 FILES = ["srv/a/one.txt", "srv/a/sub/two.tmp", "srv/a/sub/three.txt", "srv/a/sub/deep/gone.txt",
          "srv/b/.recycle/old", "srv/b/keep", "srv/c/x.pid", "srv/d e/f g", "var/lib/x/y", "srv/top.txt",
          "srv/odd/café  two spaces", "srv/odd/new\nline", "srv/odd/ leading space", "srv/odd/-dash",
-         "srv/elsewhere.txt"]
+         "srv/elsewhere.txt", "shares/real/inside.txt", "shares/real.txt", "srv/glob*", "srv/globbed",
+         "srv/q[1]", "srv/q1"]
 
 
 @pytest.fixture
@@ -36,6 +37,8 @@ def host_tree(tmp_path) -> Path:
         path.write_bytes(b"x" * (number * 100 + 1))
         os.utime(str(path), (1_700_000_000 + number, 1_700_000_000 + number))
     os.symlink("/etc", str(source / "srv/a/link"))
+    os.symlink("../shares/real", str(source / "srv/linked-folder"))  # named with a slash: followed
+    os.symlink("../shares/real.txt", str(source / "srv/linked-file"))  # a link, not a file
     os.mkfifo(str(source / "srv/a/pipe"))
     return source
 
@@ -74,6 +77,8 @@ def test_the_scan_lists_exactly_what_the_push_selects_with_size_and_time(host_tr
     assert scan.files == files_from_selection(host_tree, include, exclude, empty)
     assert "srv/odd/new\\#012line" in scan.files and "srv/odd/ leading space" in scan.files
     assert "srv/a/sub/deep/gone.txt" not in scan.files and "srv/elsewhere.txt" not in scan.files
+    assert "srv/linked-folder/inside.txt" in scan.files and "srv/linked-file" not in scan.files
+    assert "srv/glob*" in scan.files and "srv/globbed" not in scan.files, "an entry is a name, not a pattern"
     assert list(empty.iterdir()) == [], "the scan wrote into its destination"
 
 
