@@ -26,6 +26,7 @@ import math
 import os
 import re
 import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 from typing import AbstractSet, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar
@@ -143,8 +144,8 @@ def _chunks(arguments: Sequence[str], most_bytes: int) -> List[List[str]]:
 def scan_files(commands: Sequence[Sequence[str]], spool: Path, meanwhile: Callable[[], T]) -> Tuple[Scan, T]:
     """Run the scan (regular files only, keyed by their name relative to the source), and
     ``meanwhile`` while the first rsync walks the tree: the caller reads the manifest then, and
-    the two take the longer of their times instead of the sum. rsync writes its listing into
-    ``spool`` (a pipe nobody reads while ``meanwhile`` runs would stop it)."""
+    the listing is read as rsync writes it, so the three overlap instead of adding up. rsync
+    writes into a file in ``spool`` (a pipe nobody reads while ``meanwhile`` runs would stop it)."""
     first = _Listing(commands[0], spool) if commands else None
     try:
         alongside = meanwhile()
@@ -155,10 +156,10 @@ def scan_files(commands: Sequence[Sequence[str]], spool: Path, meanwhile: Callab
     files: Dict[str, Entry] = {}
     for number, argv in enumerate(commands):
         listing = first if number == 0 and first is not None else _Listing(argv, spool)
-        output, error = listing.finish()
+        listed, error = listing.finish()
         if error:
             return Scan({}, error), alongside
-        files.update(parse_listing(output))
+        files.update(listed)
     return Scan(files), alongside
 
 
@@ -166,8 +167,12 @@ class _Listing:
     """One rsync listing, started at once, its output and errors spooled into files. In the C
     locale every byte outside ASCII comes escaped (``\\#ooo``): one file per line."""
 
+    # How long to wait for more of the listing while rsync still runs.
+    POLL_SECONDS = 0.005
+
     def __init__(self, argv: Sequence[str], spool: Path):
-        self.output = open(str(spool / "scan.out"), "w+b")
+        self.output_path = spool / "scan.out"
+        self.output = open(str(self.output_path), "w+b")
         self.errors = open(str(spool / "scan.err"), "w+b")
         self.process: Optional[subprocess.Popen] = None
         self.start_error = ""
@@ -177,22 +182,39 @@ class _Listing:
         except OSError as error:
             self.start_error = f"cannot start rsync: {error.strerror}"
 
-    def finish(self) -> Tuple[str, str]:
-        """(the listing, "") or ("", what went wrong)."""
+    def finish(self) -> Tuple[Dict[str, Entry], str]:
+        """(the files listed, "") or ({}, what went wrong), reading the listing as it grows."""
         try:
             if self.process is None:
-                return "", self.start_error
+                return {}, self.start_error
+            files = self._follow(self.process)
             code = self.process.wait()
             # 23/24: a file vanished or could not be read while listing; the rest is a fair picture.
             if code not in (0, 23, 24):
                 self.errors.seek(0)
                 last = self.errors.read().decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
-                return "", f"the brake's scan failed (rsync exit {code}): {last[0]}"
-            self.output.seek(0)
-            return self.output.read().decode("utf-8", "surrogateescape"), ""
+                return {}, f"the brake's scan failed (rsync exit {code}): {last[0]}"
+            return files, ""
         finally:
             self.output.close()
             self.errors.close()
+
+    def _follow(self, process: subprocess.Popen) -> Dict[str, Entry]:
+        files: Dict[str, Entry] = {}
+        unfinished = b""
+        with open(str(self.output_path), "rb") as reader:
+            while True:
+                ended = process.poll() is not None  # before the read: the read then gets the rest
+                text = unfinished + reader.read()
+                cut = text.rfind(b"\n") + 1
+                if cut:
+                    files.update(parse_listing(text[:cut].decode("utf-8", "surrogateescape")))
+                unfinished = text[cut:]
+                if ended:
+                    files.update(parse_listing(unfinished.decode("utf-8", "surrogateescape")))
+                    return files
+                if not cut:
+                    time.sleep(self.POLL_SECONDS)
 
     def stop(self) -> None:
         if self.process is not None:
