@@ -124,3 +124,14 @@ def test_a_listing_read_while_rsync_writes_it_misses_no_file(tmp_path):
     assert scan.error == ""
     assert len(scan.files) == 6000
     assert scan.files == files_from_selection(source, include, exclude, empty, missing_entries=False)
+
+
+def test_a_scan_that_cannot_write_its_listing_is_an_error_not_an_empty_tree(host_tree, tmp_path):
+    include, exclude, empty = lists(tmp_path)
+
+    scan, manifest = scan_files(scan_commands(include, exclude, None, str(host_tree), empty),
+                                tmp_path / "no-such-folder", lambda: "read meanwhile")
+
+    assert manifest == "read meanwhile"
+    assert scan.files == {}
+    assert scan.error.startswith(f"cannot write the brake's scan into {tmp_path / 'no-such-folder'}: ")

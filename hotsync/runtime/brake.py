@@ -172,10 +172,15 @@ class _Listing:
 
     def __init__(self, argv: Sequence[str], spool: Path):
         self.output_path = spool / "scan.out"
-        self.output = open(str(self.output_path), "w+b")
-        self.errors = open(str(spool / "scan.err"), "w+b")
         self.process: Optional[subprocess.Popen] = None
         self.start_error = ""
+        try:
+            self.output = open(str(self.output_path), "w+b")
+            self.errors = open(str(spool / "scan.err"), "w+b")
+        except OSError as error:
+            self.output = self.errors = open(os.devnull, "w+b")
+            self.start_error = f"cannot write the brake's scan into {spool}: {error.strerror}"
+            return
         try:
             self.process = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=self.output,
                                             stderr=self.errors, env=dict(os.environ, LC_ALL="C"))
