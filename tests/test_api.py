@@ -12,8 +12,8 @@ from typing import Any, Dict, Tuple
 
 import pytest
 from support.hosts import Host, free_port
-from support.runner import admin, run_hotsync
 from support.passwords import PASSWORD
+from support.runner import admin, run_hotsync
 
 from hotsync.paths import API_FOLDER, API_SUDOERS, JOBS_FOLDER, LOG_PATH
 from hotsync.root import Root
@@ -202,7 +202,7 @@ def test_execute_starts_sync_in_the_background_and_refuses_a_second_run(tmp_path
     assert answer["last_result"] == "failed"  # the stopped run was recorded
 
 
-def test_dashboard_after_a_real_sync_shows_the_age_freshness_and_daemons(host_pair):  # noqa: F811
+def test_dashboard_after_a_real_sync_shows_the_age_freshness_and_daemons(host_pair):
     admin(host_pair.master.root, "sync")
     code, answer, out = call_api(host_pair.master.root, "dashboard/read", {})
     assert code == 0

@@ -4,8 +4,6 @@ folders' ACL dump, as the original ran it every sync). A failing one warns; the 
 import json
 
 import pytest
-
-
 from test_compile import SCENARIOS, compiled_host
 
 DUMPER = "/etc/e-smith/events/actions/nethserver-ibays-dump-acls"

@@ -228,7 +228,7 @@ def added(with_package: list, without: list) -> list:
 
 def compare(make_master, package: str, expected: Expected):
     """Facts of the host with the package and of the same host without it."""
-    others = {name: "1.0.0" for name in expected.also_installed}
+    others = dict.fromkeys(expected.also_installed, "1.0.0")
     present = expected.present
     with_package = facts_of(make_master("with", {**others, package: expected.version}, present, expected.databases))
     without = facts_of(make_master("without", others, present, expected.databases))
@@ -257,7 +257,7 @@ def test_an_installed_package_adds_what_the_reference_says(make_master, package)
 @pytest.mark.parametrize("package", sorted(CATALOG))
 def test_a_package_that_is_not_installed_adds_nothing(make_master, package):
     expected = CATALOG[package]
-    others = {name: "1.0.0" for name in expected.also_installed}
+    others = dict.fromkeys(expected.also_installed, "1.0.0")
     bare = facts_of(make_master("bare", others, expected.present))
     for path in expected.includes:
         assert path not in bare.includes
@@ -289,7 +289,7 @@ def test_a_bare_master_pushes_the_base_set_and_its_list_files(make_master):
 @pytest.mark.parametrize("package", ["nethserver-nextcloud", "nethserver-dc"])
 def test_if_present_paths_are_left_out_when_missing(make_master, package):
     expected = CATALOG[package]
-    facts = facts_of(make_master("missing", {package: "1.0.0", **{n: "1" for n in expected.also_installed}}))
+    facts = facts_of(make_master("missing", {package: "1.0.0", **dict.fromkeys(expected.also_installed, "1")}))
     for path in expected.includes:
         assert path not in facts.includes
 
@@ -382,7 +382,7 @@ def test_the_acl_dump_is_made_again_before_each_push_where_the_dumper_exists(mak
 
 
 def test_promotion_steps_follow_the_reference_order(make_master):
-    everything = {name: "15.0.0" for name in CATALOG}
+    everything = dict.fromkeys(CATALOG, "15.0.0")
     steps = facts_of(make_master("all", everything)).promote
 
     def position(step):
@@ -399,5 +399,5 @@ def test_promotion_steps_follow_the_reference_order(make_master):
 
 
 def test_every_shipped_rule_file_compiles_without_errors(make_master):
-    root = make_master("check", {name: "15.0.0" for name in CATALOG})
+    root = make_master("check", dict.fromkeys(CATALOG, "15.0.0"))
     assert load_plan(root).rules

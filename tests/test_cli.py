@@ -1,8 +1,8 @@
 """The command line contract: help, unknown commands, roots."""
 
-from hotsync.root import resolve_root
-
 from support.runner import run_hotsync
+
+from hotsync.root import resolve_root
 
 
 def test_help_lists_every_command(hotsync):

@@ -11,8 +11,8 @@ import shutil
 
 import pytest
 from cockpit_browser import Browser, CockpitStandIn
-from support.runner import admin, run_hotsync
 from support.passwords import PASSWORD
+from support.runner import admin, run_hotsync
 
 pytestmark = pytest.mark.skipif(not (shutil.which("chromedriver") and shutil.which("chromium")),
                                 reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
@@ -31,7 +31,7 @@ def assert_password_nowhere(browser: Browser, server: CockpitStandIn) -> None:
     assert PASSWORD not in browser.run(EVERYTHING_IN_THE_PAGE)
 
 
-def test_the_app_shows_a_real_sync_a_bad_address_and_never_the_password(host_pair, tmp_path):  # noqa: F811
+def test_the_app_shows_a_real_sync_a_bad_address_and_never_the_password(host_pair, tmp_path):
     with CockpitStandIn(host_pair.master.root) as server, Browser(tmp_path / "chromedriver.log") as browser:
         browser.open(server.app_url + "#dashboard")
         browser.wait_for(lambda: browser.text("#role") == "master", "the dashboard to show the role")

@@ -7,7 +7,6 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-
 from fake_tools import STUNNEL_456_OUTPUT, install_fake_stunnel, path_with, stunnel_output
 from support.hosts import free_port
 from support.passwords import PASSWORD, WRONG_PASSWORD, pbkdf2_key

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-
 from support.runner import admin, run_hotsync
+
 from hotsync.nethserver.esmith import HEADER, read_database
 
 DB = "var/lib/nethserver/db/configuration"

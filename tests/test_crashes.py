@@ -5,9 +5,9 @@ process with monkeypatch, and once through ``sitecustomize`` in a real ``hotsync
 import json
 import time
 
-
 from support.runner import run_hotsync
 from support.scenarios import LAST_SUCCESS, RECIPIENT, make_slave, make_synced_files
+
 from hotsync.paths import LOG_PATH
 from hotsync.runtime.promote import STATE_PATH
 
@@ -126,7 +126,7 @@ def test_slave_upkeep_that_crashes_is_logged_and_ends_in_one_line(hotsync, sandb
     assert_logged_with_traceback(sandbox, "the slave upkeep")
 
 
-def test_a_promotion_step_that_crashes_is_a_failed_step_and_a_rerun_resumes_it(slave, hotsync, monkeypatch):  # noqa: F811
+def test_a_promotion_step_that_crashes_is_a_failed_step_and_a_rerun_resumes_it(slave, hotsync, monkeypatch):
     monkeypatch.setattr("hotsync.runtime.promote.restore_configuration", crash)
 
     outcome = hotsync("--root", slave, "promote", "--yes", "--network", "continue")

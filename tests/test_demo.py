@@ -4,7 +4,6 @@ import glob
 import tempfile
 
 import pytest
-
 from support.runner import run_hotsync
 
 

@@ -11,15 +11,14 @@ import uuid
 from pathlib import Path
 
 import pytest
+from support.databases import PostgreSQL, private_mariadb_server
+from support.namespaces import POSTGRESQL_BIN
 
 from hotsync.errors import HotsyncError
 from hotsync.plan import Condition, Dump, PathEntry, PromoteStep, Rule
 from hotsync.root import Root
-from hotsync.runtime.dumps import (UnsafeDatabaseName, check_database_name, dump_command, list_mysql_databases,
-                                   make_dumps)
+from hotsync.runtime.dumps import UnsafeDatabaseName, check_database_name, dump_command, list_mysql_databases, make_dumps
 from hotsync.runtime.promote import restore_databases
-from support.databases import PostgreSQL, private_mariadb_server
-from support.namespaces import POSTGRESQL_BIN
 
 POSTGRESQL = {"socket": "/var/run/postgresql", "user": "postgres"}
 

@@ -6,9 +6,10 @@ import sysconfig
 from pathlib import Path
 
 from support.hosts import free_port
+
+from hotsync.host import host_for
 from hotsync.nethserver.events import plan_event, run_event
 from hotsync.root import Root
-from hotsync.host import host_for
 
 EVENT = "nethserver-hotsync-save"
 

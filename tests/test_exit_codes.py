@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from support.runner import run_hotsync
+
 from hotsync.paths import LOG_PATH
 from hotsync.runtime.promote import STATE_PATH
 from hotsync.runtime.status import STATUS_PATH
@@ -100,7 +101,7 @@ def test_2_a_wrong_command_line_is_a_usage_error(sandbox):
     assert (outcome.code, outcome.err) == (2, "hotsync: unknown command 'frobnicate' (try 'hotsync --help')\n")
 
 
-def test_70_a_bug_outside_any_run_is_one_line_pointing_at_the_traceback_in_the_log(master, tmp_path):  # noqa: F811
+def test_70_a_bug_outside_any_run_is_one_line_pointing_at_the_traceback_in_the_log(master, tmp_path):
     environment = inject_bug(tmp_path, "hotsync.runtime.status.read_status")
 
     outcome = run_hotsync("--root", master, "status", environment=environment)
@@ -113,7 +114,7 @@ def test_70_a_bug_outside_any_run_is_one_line_pointing_at_the_traceback_in_the_l
     assert "Traceback (most recent call last):" in log and f"RuntimeError: {BUG_TEXT}" in log
 
 
-def test_70_a_bug_whose_log_cannot_be_written_says_why_in_its_one_line(master, tmp_path):  # noqa: F811
+def test_70_a_bug_whose_log_cannot_be_written_says_why_in_its_one_line(master, tmp_path):
     (master / LOG_PATH[1:]).mkdir(parents=True)  # the log cannot be opened for appending
     environment = inject_bug(tmp_path, "hotsync.runtime.status.read_status")
 
@@ -124,7 +125,7 @@ def test_70_a_bug_whose_log_cannot_be_written_says_why_in_its_one_line(master, t
                            f"its traceback could not be written to {LOG_PATH}: Is a directory - please report it)\n")
 
 
-def test_130_ctrl_c_stops_a_sync_and_its_plugin(master):  # noqa: F811
+def test_130_ctrl_c_stops_a_sync_and_its_plugin(master):
     run = start_sync_blocked_in_a_plugin(master)
     plugin_sleep = int((master / "plugin-sleep.pid").read_text())
 
@@ -135,7 +136,7 @@ def test_130_ctrl_c_stops_a_sync_and_its_plugin(master):  # noqa: F811
     assert not is_running(plugin_sleep), "the plugin does not outlive the run"
 
 
-def test_143_sigterm_stops_a_sync_which_records_and_mails_its_failure(master, mailbox):  # noqa: F811
+def test_143_sigterm_stops_a_sync_which_records_and_mails_its_failure(master, mailbox):
     run = start_sync_blocked_in_a_plugin(master)
     plugin_sleep = int((master / "plugin-sleep.pid").read_text())
 
@@ -150,7 +151,7 @@ def test_143_sigterm_stops_a_sync_which_records_and_mails_its_failure(master, ma
     assert "stopped by SIGTERM" in content
 
 
-def test_143_sigterm_stops_any_command_here_a_promotion_waiting_for_its_confirmation(slave):  # noqa: F811
+def test_143_sigterm_stops_any_command_here_a_promotion_waiting_for_its_confirmation(slave):
     script = Path(sys.executable).parent / "hotsync-promote"
     run = subprocess.Popen([str(script), "--root", str(slave)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, start_new_session=True)

@@ -9,14 +9,14 @@ import subprocess
 import time
 
 import pytest
-
 from support.hosts import Host, free_port, write_file
 from support.passwords import PASSWORD
 from support.runner import admin, run_hotsync
+from support.trees import UNTOUCHED, tree_digest
+
 from hotsync.nethserver.esmith import database_path, read_database
 from hotsync.root import Root
 from hotsync.runtime.status import MARKER_PATH
-from support.trees import UNTOUCHED, tree_digest
 
 pytestmark = pytest.mark.e2e
 

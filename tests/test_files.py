@@ -7,7 +7,13 @@ import subprocess
 import pytest
 
 from hotsync.files import (
-    advance_mtime_if_rewritten, append_to_log, atomic_target, file_differs, file_digest, file_status, write_file_atomic,
+    advance_mtime_if_rewritten,
+    append_to_log,
+    atomic_target,
+    file_differs,
+    file_digest,
+    file_status,
+    write_file_atomic,
 )
 
 

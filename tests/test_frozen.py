@@ -139,7 +139,7 @@ def test_class_definition_errors_are_caught_early():
 
         @frozen
         class Mutable:
-            items: list = []  # noqa: RUF012 (the mistake under test)
+            items: list = []
 
 
 def test_methods_a_class_defines_itself_are_kept():

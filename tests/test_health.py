@@ -15,12 +15,6 @@ from collections import namedtuple
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-
-from hotsync.frozen import replace
-from hotsync.plan import Condition, Dump, PathEntry, PromoteStep, Rule, load_plan, save_plan
-from hotsync.root import Root
-from hotsync.runtime.dumps import DumpResult, record_dumps
-from hotsync.runtime.status import stamp_marker
 from support.hosts import free_port
 from support.hosts import write_file as write
 from support.scenarios import make_slave, make_synced_files
@@ -28,6 +22,12 @@ from support.trees import tree_digest
 from test_api import call_api
 from test_dumps import mysql_connection, mysql_database  # noqa: F401 - the fixtures
 from test_slave import make_master_backup
+
+from hotsync.frozen import replace
+from hotsync.plan import Condition, Dump, PathEntry, PromoteStep, Rule, load_plan, save_plan
+from hotsync.root import Root
+from hotsync.runtime.dumps import DumpResult, record_dumps
+from hotsync.runtime.status import stamp_marker
 
 MINUTE = 60
 FREEPBX = "nethserver-freepbx"
@@ -442,6 +442,7 @@ def test_promote_check_lists_the_steps_and_what_blocks_them_changing_nothing(hot
 
 def test_promote_check_on_a_master_refuses_as_promotion_does(hotsync, sandbox):
     from test_status import plan_for
+
     from hotsync.plan import save_plan
 
     save_plan(Root(sandbox), plan_for("master"))
@@ -452,6 +453,7 @@ def test_promote_check_on_a_master_refuses_as_promotion_does(hotsync, sandbox):
 
 def test_a_master_says_nothing_about_readiness(hotsync, sandbox):
     from test_status import plan_for
+
     from hotsync.plan import save_plan
 
     save_plan(Root(sandbox), plan_for("master"))

@@ -6,6 +6,7 @@ from pathlib import Path
 from support.hosts import free_port
 from support.passwords import PASSWORD
 from support.runner import admin, run_hotsync
+
 from hotsync.root import Root
 
 DB = "var/lib/nethserver/db/configuration"

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pexpect
-
 from fake_tools import (
     install_recording_action,
     install_recording_restore_config,
@@ -22,6 +21,8 @@ from support.hosts import free_port, write_file
 from support.passwords import PASSWORD
 from support.runner import admin, run_hotsync
 from support.trees import tree_digest
+
+from hotsync.host import host_for
 from hotsync.nethserver.esmith import database_path, read_database
 from hotsync.root import Root
 from hotsync.runtime.backup import make_config_backup
@@ -29,7 +30,6 @@ from hotsync.runtime.conditions import InstalledPackages
 from hotsync.runtime.fence import writable_modules
 from hotsync.runtime.lock import hold_sync_lock
 from hotsync.runtime.promote import LOADED_DUMPS_FOLDER, STATE_PATH
-from hotsync.host import host_for
 
 PROMOTE = str(Path(sys.executable).parent / "hotsync-promote")
 

@@ -5,7 +5,6 @@ import json
 import socket
 
 import pytest
-
 from support.runner import run_hotsync
 
 pytestmark = pytest.mark.e2e

@@ -10,11 +10,10 @@ import socket
 from pathlib import Path
 
 import pytest
-
 from support.hosts import free_port
 
-from hotsync.root import Root
 from hotsync.host import host_for
+from hotsync.root import Root
 
 
 def accepts_connections(port: int) -> bool:

@@ -13,9 +13,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from support.hosts import Host, free_port
 from support.runner import admin, run_hotsync
+
 from hotsync.host import host_for
 from hotsync.nethserver.events import handler_environment, plan_event, run_event
 from hotsync.resources import shipped_folder

@@ -1,7 +1,7 @@
 """``hotsync-slave`` on a sandbox slave: owners by the root's own names, cron jobs, packages."""
 
-import io
 import hashlib
+import io
 import os
 import shutil
 import socket
@@ -9,10 +9,10 @@ import stat
 import tarfile
 
 import pytest
-
 from support.hosts import Host, free_port, write_file
 from support.runner import admin, run_hotsync
 from support.scenarios import ASTERISK_ID, VMAIL_ID, make_slave, make_synced_files
+
 from hotsync.root import Root
 from hotsync.runtime.accounts import parse_account_file
 from hotsync.runtime.ownership import change_owners

@@ -8,7 +8,9 @@ import tarfile
 from datetime import datetime
 
 import pytest
+from support.runner import run_hotsync
 
+from hotsync.commands.status import describe_age
 from hotsync.frozen import replace
 from hotsync.plan import Plan, save_plan
 from hotsync.root import Root
@@ -17,9 +19,6 @@ from hotsync.runtime.conditions import InstalledPackages
 from hotsync.runtime.lock import hold_sync_lock
 from hotsync.runtime.schedule import next_run
 from hotsync.runtime.status import append_log, read_marker, stamp_marker, stamp_marker_command, write_status
-from hotsync.commands.status import describe_age
-
-from support.runner import run_hotsync
 
 
 def plan_for(role: str, **changes) -> Plan:
@@ -121,8 +120,8 @@ def test_the_lock_is_exclusive_and_released_when_the_holder_ends(sandbox):
 
 def test_a_killed_holder_leaves_no_stale_lock(sandbox):
     # a real process takes the lock and dies without cleaning up
-    script = ("import os, fcntl; fd = os.open(%r, os.O_RDWR | os.O_CREAT); fcntl.flock(fd, fcntl.LOCK_EX); os._exit(9)"
-              % str(sandbox / "var/lock/hotsync.lock"))
+    lock = str(sandbox / "var/lock/hotsync.lock")
+    script = f"import os, fcntl; fd = os.open({lock!r}, os.O_RDWR | os.O_CREAT); fcntl.flock(fd, fcntl.LOCK_EX); os._exit(9)"
     (sandbox / "var/lock").mkdir(parents=True)
     assert subprocess.run([sys.executable, "-c", script]).returncode == 9
     with hold_sync_lock(Root(sandbox)) as held:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pexpect
 import pytest
-
-from hotsync.runtime.lock import hold_sync_lock
 from support.passwords import PASSWORD, WRONG_PASSWORD
 from support.trees import UNTOUCHED
+
+from hotsync.runtime.lock import hold_sync_lock
 
 pytestmark = pytest.mark.e2e
 

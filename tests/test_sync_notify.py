@@ -4,11 +4,11 @@ import email
 import email.policy
 
 import pytest
+from support.hosts import free_port
+from support.passwords import PASSWORD, WRONG_PASSWORD
 
 from hotsync.runtime.lock import hold_sync_lock
 from hotsync.runtime.notify import build_failure_mail, send_failure_mail, smtp_server
-from support.hosts import free_port
-from support.passwords import PASSWORD, WRONG_PASSWORD
 
 
 def test_the_smtp_server_defaults_to_the_local_one(monkeypatch):

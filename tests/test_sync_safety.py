@@ -11,7 +11,6 @@ import pytest
 
 from hotsync.frozen import replace
 
-
 pytestmark = pytest.mark.e2e
 
 BLOB_SIZE = 8 * 1024 * 1024

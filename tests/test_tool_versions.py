@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from support.hosts import Host
 from support.runner import admin
 

@@ -6,7 +6,6 @@ import json
 import re
 
 import pytest
-
 from fake_tools import STUNNEL_456_OUTPUT, install_fake_stunnel, path_with, stunnel_output
 from support.hosts import Host
 from support.runner import admin

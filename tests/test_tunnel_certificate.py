@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from fake_tools import STUNNEL_456_OUTPUT, install_fake_stunnel, path_with
 from support.hosts import Host, free_port
 from support.passwords import PASSWORD, WRONG_PASSWORD

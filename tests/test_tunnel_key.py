@@ -4,7 +4,6 @@ rounds), worked out only when the password changes, and a warning for a short pa
 import json
 
 import pytest
-
 from support.hosts import Host
 from support.passwords import PASSWORD, WRONG_PASSWORD, pbkdf2_key
 from support.runner import admin, run_hotsync

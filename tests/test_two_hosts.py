@@ -19,19 +19,19 @@ from email import message_from_bytes
 from pathlib import Path
 
 import pytest
-
 from fake_tools import install_recording_restore_config, recorded_calls
-from hotsync.demo import MAIL_STORE, SHARED_FOLDER, write_office_files
-from hotsync.root import Root
-from hotsync.runtime.backup import ARCHIVE_PATH
-from hotsync.runtime.lock import hold_sync_lock
-from hotsync.runtime.promote import LOADED_DUMPS_FOLDER, STATE_PATH
 from support.namespaces import run
 from support.pairs import MYSQL_DUMP_FOLDER, POSTGRESQL_DUMP_FOLDER
 from support.passwords import PASSWORD, WRONG_PASSWORD
 from support.runner import admin
 from support.streams import CRASH_SECONDS, check_stream_survived, write_stream
 from support.trees import UNTOUCHED, file_digest
+
+from hotsync.demo import MAIL_STORE, SHARED_FOLDER, write_office_files
+from hotsync.root import Root
+from hotsync.runtime.backup import ARCHIVE_PATH
+from hotsync.runtime.lock import hold_sync_lock
+from hotsync.runtime.promote import LOADED_DUMPS_FOLDER, STATE_PATH
 
 pytestmark = pytest.mark.e2e
 
@@ -493,7 +493,7 @@ def files_under(host, folders) -> dict:
 def loaded_dumps(files: dict) -> dict:
     """The dumps promotion loads (the rules' restores), as they were synced."""
     return {name: entry for name, entry in files.items()
-            if name.startswith(MYSQL_DUMP_FOLDER) or name.startswith(POSTGRESQL_DUMP_FOLDER)}
+            if name.startswith((MYSQL_DUMP_FOLDER, POSTGRESQL_DUMP_FOLDER))}
 
 
 def report_rto(pair, promoted, seconds: float, files: int, size: int) -> None:

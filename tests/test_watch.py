@@ -15,12 +15,12 @@ from support.hosts import kill_processes_of
 from support.runner import run_hotsync, start_hotsync
 from support.streams import CRASH_SECONDS, check_stream_survived, write_stream
 from support.trees import tree_digest
+from test_api import call_api
 
 from hotsync.frozen import replace
 from hotsync.runtime.manifest import read_manifest
 from hotsync.runtime.status import STATUS_PATH
 from hotsync.runtime.watch import WATCH_STATE_PATH
-from test_api import call_api
 
 pytestmark = pytest.mark.e2e
 
