@@ -40,8 +40,9 @@ from .dumps import DUMP_RECORD_PATH
 from .manifest import UNKNOWN_ENTROPY, Entry, real_name
 from .points import BATCH_ADDED_PATH, PUSH_ADDED_PATH
 
-SAMPLE_BYTES = 4096
 T = TypeVar("T")
+
+SAMPLE_BYTES = 4096
 # Below this size an entropy sample says little (100 random bytes measure about 6.6 bits/byte).
 ENTROPY_MIN_SIZE = 1024
 HIGH_ENTROPY = 7.5  # bits per byte: encrypted or compressed content
@@ -130,10 +131,10 @@ def _include_entries(include_file: Path) -> List[str]:
 
 def _chunks(arguments: Sequence[str], most_bytes: int) -> List[List[str]]:
     chunks: List[List[str]] = []
-    size = most_bytes
+    size = 0
     for argument in arguments:
         length = len(argument.encode("utf-8", "surrogateescape")) + 1
-        if size + length > most_bytes:
+        if not chunks or size + length > most_bytes:
             chunks.append([])
             size = 0
         chunks[-1].append(argument)
@@ -164,45 +165,39 @@ def scan_files(commands: Sequence[Sequence[str]], spool: Path, meanwhile: Callab
 
 
 class _Listing:
-    """One rsync listing, started at once, its output and errors spooled into files. In the C
-    locale every byte outside ASCII comes escaped (``\\#ooo``): one file per line."""
+    """One rsync listing, started at once, its output and errors written into files of the
+    spool and read back by name as they grow. In the C locale every byte outside ASCII comes
+    escaped (``\\#ooo``): one file per line."""
 
     # How long to wait for more of the listing while rsync still runs.
     POLL_SECONDS = 0.005
 
     def __init__(self, argv: Sequence[str], spool: Path):
-        self.output_path = spool / "scan.out"
+        self.output_path, self.errors_path = spool / "scan.out", spool / "scan.err"
         self.process: Optional[subprocess.Popen] = None
         self.start_error = ""
         try:
-            self.output = open(str(self.output_path), "w+b")
-            self.errors = open(str(spool / "scan.err"), "w+b")
+            with open(str(self.output_path), "wb") as output, open(str(self.errors_path), "wb") as errors:
+                try:
+                    self.process = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=output,
+                                                    stderr=errors, env=dict(os.environ, LC_ALL="C"))
+                except OSError as error:
+                    self.start_error = f"cannot start rsync: {error.strerror}"
         except OSError as error:
-            self.output = self.errors = open(os.devnull, "w+b")
             self.start_error = f"cannot write the brake's scan into {spool}: {error.strerror}"
-            return
-        try:
-            self.process = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=self.output,
-                                            stderr=self.errors, env=dict(os.environ, LC_ALL="C"))
-        except OSError as error:
-            self.start_error = f"cannot start rsync: {error.strerror}"
 
     def finish(self) -> Tuple[Dict[str, Entry], str]:
         """(the files listed, "") or ({}, what went wrong), reading the listing as it grows."""
-        try:
-            if self.process is None:
-                return {}, self.start_error
-            files = self._follow(self.process)
-            code = self.process.wait()
-            # 23/24: a file vanished or could not be read while listing; the rest is a fair picture.
-            if code not in (0, 23, 24):
-                self.errors.seek(0)
-                last = self.errors.read().decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
-                return {}, f"the brake's scan failed (rsync exit {code}): {last[0]}"
-            return files, ""
-        finally:
-            self.output.close()
-            self.errors.close()
+        if self.process is None:
+            return {}, self.start_error
+        files = self._follow(self.process)
+        code = self.process.wait()
+        # 23/24: a file vanished or could not be read while listing; the rest is a fair picture.
+        if code not in (0, 23, 24):
+            written = self.errors_path.read_bytes().decode("utf-8", "replace")
+            last = written.strip().splitlines()[-1:] or ["no output"]
+            return {}, f"the brake's scan failed (rsync exit {code}): {last[0]}"
+        return files, ""
 
     def _follow(self, process: subprocess.Popen) -> Dict[str, Entry]:
         files: Dict[str, Entry] = {}
@@ -225,8 +220,6 @@ class _Listing:
         if self.process is not None:
             self.process.kill()
             self.process.wait()
-        self.output.close()
-        self.errors.close()
 
 
 def parse_listing(output: str) -> Dict[str, Entry]:
