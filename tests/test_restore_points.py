@@ -20,7 +20,7 @@ def files_only(digest: dict) -> dict:
     return {name: entry for name, entry in digest.items() if entry[0] == "file"}
 
 
-def points_of(pair, hotsync, count: int) -> list:
+def points_of(pair, count: int) -> list:
     """The slave's points once it has ``count`` (its daemon seals a point just after the push)."""
     deadline = time.monotonic() + 15
     while True:
@@ -38,7 +38,7 @@ def test_a_forced_push_of_encrypted_files_is_undone_by_restore(host_pair, hotsyn
     assert pair.sync(in_process=True).code == 0
     pair.wait_for_new_marker(None)
     original = tree_digest(pair.on_slave("/srv/office"), owners_and_times=True)
-    first, = points_of(pair, hotsync, 1)
+    first, = points_of(pair, 1)
     assert first["added"] >= 1000
 
     time.sleep(1.1)  # the next point gets its own second
@@ -49,7 +49,7 @@ def test_a_forced_push_of_encrypted_files_is_undone_by_restore(host_pair, hotsyn
     assert pair.master.run("--force", in_process=True).code == 0
     pair.wait_for_new_marker(marker)
     assert len(list(pair.on_slave("/srv/office").rglob("*.locked"))) == encrypted
-    first_again, second = points_of(pair, hotsync, 2)
+    first_again, second = points_of(pair, 2)
     assert first_again == first
     assert (second["added"], second["removed"]) == (encrypted, encrypted)
 
@@ -72,7 +72,7 @@ def test_restore_refuses_a_time_before_every_point(host_pair, hotsync):
     pair = host_pair
     office_on_master(pair)
     assert pair.sync(in_process=True).code == 0
-    points_of(pair, hotsync, 1)
+    points_of(pair, 1)
     outcome = pair.slave.run("restore", "/srv/office", "--at", "2001-01-01T00:00:00Z", in_process=True)
     assert outcome.code == 1
     assert "no restore point at or before 2001-01-01T00:00:00Z" in outcome.err
@@ -113,7 +113,7 @@ def test_two_pushes_overlapping_on_the_slave_both_succeed_and_keep_every_previou
     settled(pair)
     assert other.run("sync", in_process=True).code == 0
     settled(pair)
-    baseline = points_of(pair, None, 2)
+    baseline = points_of(pair, 2)
     first_point = baseline[-1]
     original = files_only(tree_digest(pair.on_slave("/srv"), owners_and_times=True))
     time.sleep(1.1)  # the next point gets its own second
@@ -135,7 +135,7 @@ def test_two_pushes_overlapping_on_the_slave_both_succeed_and_keep_every_previou
     out, err = slow.communicate(timeout=120)
     assert slow.returncode == 0, err + out
     settled(pair)
-    assert len(points_of(pair, None, len(baseline) + 1)) == len(baseline) + 1, "one point for the two pushes"
+    assert len(points_of(pair, len(baseline) + 1)) == len(baseline) + 1, "one point for the two pushes"
 
     copy = pair.slave.run("restore", "/srv", "--at", first_point["time"], "--to", tmp_path / "copy", in_process=True)
     assert copy.code == 0, copy.err

@@ -16,6 +16,7 @@ from support.runner import run_hotsync, start_hotsync
 from support.streams import CRASH_SECONDS, check_stream_survived, write_stream
 from support.trees import tree_digest
 from test_api import call_api
+from test_restore_points import files_only, points_of
 
 from hotsync.frozen import replace
 from hotsync.runtime.manifest import read_manifest
@@ -419,21 +420,14 @@ def test_a_watch_started_before_the_tunnel_and_the_daemon_pushes_once_they_are_u
 # --- restore points on the continuous push
 
 
-def points_on(pair) -> list:
-    listing = pair.slave.run("restore-points", "--json", in_process=True)
-    assert listing.code == 0, listing.err
-    return json.loads(listing.out)
-
-
 def test_a_restore_to_a_point_before_the_batches_undoes_what_they_added_changed_and_deleted(watching, tmp_path):
     """The batches between two full pushes land in the next point with what each added, so a
     restore to the point before them leaves out the files they added, even a file one batch
     added and a later one deleted."""
     pair, data, process = watching
     slave = pair.on_slave("/srv/office")
-    wait_until(lambda: len(points_on(pair)) == 1)
-    before = files_in(slave)
-    first, = points_on(pair)
+    first, = points_of(pair, 1)
+    before = files_only(tree_digest(slave))
     time.sleep(1.1)  # the next point gets a second of its own
 
     (data / "old/added-by-a-batch.txt").write_text("new while watched\n")
@@ -448,23 +442,17 @@ def test_a_restore_to_a_point_before_the_batches_undoes_what_they_added_changed_
     (data / "old/lock-file.tmp").unlink()
     wait_until(lambda: not (slave / "old/lock-file.tmp").exists())
     wait_until(lambda: json.loads(pair.on_master(WATCH_STATE_PATH).read_text())["backlog"] == 0)
-    assert len(points_on(pair)) == 1, "a batch makes no point of its own"
+    assert len(points_of(pair, 1)) == 1, "a batch makes no point of its own"
     os.killpg(process.pid, signal.SIGTERM)
     process.wait(timeout=30)
 
     assert pair.sync(in_process=True).code == 0  # the scheduled full push seals the batches' point
-    wait_until(lambda: len(points_on(pair)) == 2)
-    second = points_on(pair)[1]
+    second = points_of(pair, 2)[1]
     assert (second["added"], second["changed"], second["removed"]) == (2, 1, 1)
 
     copy = pair.slave.run("restore", "/srv/office", "--at", first["name"], "--to", tmp_path / "copy", in_process=True)
     assert copy.code == 0, copy.err
-    assert files_in(tmp_path / "copy" / "office") == before
+    assert files_only(tree_digest(tmp_path / "copy" / "office")) == before
     in_place = pair.slave.run("restore", "/srv/office", "--at", first["name"], in_process=True)
     assert in_place.code == 0, in_place.err
-    assert files_in(slave) == before
-
-
-def files_in(folder) -> dict:
-    """Each file's mode and content (a restore brings files back; folders a batch made stay)."""
-    return {name: entry for name, entry in tree_digest(folder).items() if entry[0] == "file"}
+    assert files_only(tree_digest(slave)) == before
